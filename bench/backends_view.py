@@ -1,0 +1,40 @@
+"""`bench backends`: every backend, the workloads it runs, its devices, or why it cannot run."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from bench import backends, console
+from bench.files import emit_json
+
+
+def show_backends(args) -> int:
+    statuses = backends.discover()
+    if args.json:
+        emit_json({"backends": [s.to_dict() for s in statuses]}, args.json)
+        if args.json == "-":
+            return 0
+    table = Table(title="Backends on this machine", show_lines=True)
+    for col in ("backend", "workloads", "devices", "status"):
+        table.add_column(col, overflow="fold")
+    for name in backends.BACKENDS:
+        rows = [s for s in statuses if s.backend == name]
+        runs = [s.workload for s in rows if s.available]
+        devices = next((s.devices for s in rows if s.available), [])
+        device_lines = "\n".join(
+            f"{name}:{d.index} {d.name} ({d.kind}, {console.bytes_h(d.memory_bytes)}"
+            + (f", {d.compute}" if d.compute else "")
+            + (f", {d.units} units" if d.units else "")
+            + ")"
+            for d in devices
+        )
+        reasons = sorted({s.reason for s in rows if not s.available and "has no" not in s.reason})
+        missing = [s.workload for s in rows if not s.available and "has no" in s.reason]
+        status = "[green]ready[/]" if runs else "[red]unavailable[/]"
+        if reasons:
+            status += "\n" + "\n".join(reasons)
+        if runs and missing:
+            status += f"\nno {', '.join(missing)} kernel"
+        table.add_row(name, ", ".join(runs) or "—", device_lines or "—", status)
+    console.out(args.json == "-").print(table)
+    return 0

@@ -1,0 +1,157 @@
+"""`python -m bench VERB`: one parser, one `cmd_<verb>(args)` per verb, errors turned into exit codes.
+
+Exit codes (DESIGN.md): 0 success; 1 a result failed verification; 2 bad input or a backend/profile that
+does not exist or cannot run here (one line on stderr, never a traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.errors import NotLanded, UsageError, VerificationError
+
+PROG = "python -m bench"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line and exit 2 (not the whole usage block)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _int(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    return value
+
+
+# --- verbs -------------------------------------------------------------------------------------
+
+
+def cmd_mine(args) -> int:
+    from bench.mine import mine
+
+    return mine(args)
+
+
+def cmd_backends(args) -> int:
+    from bench.backends_view import show_backends
+
+    return show_backends(args)
+
+
+def cmd_run(args) -> int:
+    raise NotLanded("`run` has not landed yet (issue #7); use `python -m bench mine` meanwhile")
+
+
+def cmd_profiles(args) -> int:
+    raise NotLanded("`profiles` has not landed yet (issue #5)")
+
+
+def cmd_economics(args) -> int:
+    raise NotLanded("`economics` has not landed yet (issue #5)")
+
+
+def cmd_report(args) -> int:
+    raise NotLanded("`report` has not landed yet (issue #7)")
+
+
+def cmd_compare(args) -> int:
+    raise NotLanded("`compare` has not landed yet (issue #7)")
+
+
+# --- parser ------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="SHA-256d mining vs GEMM / AI inference: speed, energy, $ per MW")
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    verbs.required = True
+
+    p = verbs.add_parser("run", help="the main job: every workload on every backend here, then the report")
+    p.add_argument("--workload", action="append", choices=["sha256d", "gemm", "inference", "all"],
+                   help="workload to run (repeatable; default all)")
+    p.add_argument("--backend", action="append", metavar="NAME[:INDEX]",
+                   help="numpy, numba-cpu, numba-cuda, cupy, opencl (repeatable; default: all available)")
+    p.add_argument("--quick", action="store_true", help="small sizes and short budgets (CI, smoke tests)")
+    p.add_argument("--profile", action="append", metavar="ID", help="hardware profile to scale to (repeatable)")
+    p.add_argument("--site", metavar="ID", help="site profile (default: the default site)")
+    p.add_argument("--market", metavar="ID", help="market snapshot (default: the newest)")
+    p.add_argument("--json", metavar="PATH|-", help="write the run JSON here ('-' = stdout, nothing else there)")
+    p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
+    p.set_defaults(func=cmd_run)
+
+    p = verbs.add_parser("mine", help="scan a nonce window of a real 80-byte block header")
+    p.add_argument("--header", required=True, metavar="HEX160", help="the 80-byte header as 160 hex digits")
+    p.add_argument("--start", type=_int, default=0, metavar="N", help="first nonce (default 0)")
+    p.add_argument("--count", type=_int, default=None, metavar="N",
+                   help="nonces to scan (default: all from --start to 2**32-1)")
+    p.add_argument("--target", metavar="HEX64", help="256-bit target, 64 hex digits (default: from the header's bits)")
+    p.add_argument("--backend", default="numba-cpu", metavar="NAME[:INDEX]", help="default numba-cpu")
+    p.add_argument("--json", metavar="PATH|-", help="write the result as JSON ('-' = stdout)")
+    p.set_defaults(func=cmd_mine)
+
+    p = verbs.add_parser("backends", help="list backends, their devices, and why a backend cannot run")
+    p.add_argument("--json", metavar="PATH|-", help="write the list as JSON ('-' = stdout)")
+    p.set_defaults(func=cmd_backends)
+
+    p = verbs.add_parser("profiles", help="list the hardware, site and market profiles")
+    p.add_argument("--json", metavar="PATH|-", help="write the list as JSON ('-' = stdout)")
+    p.set_defaults(func=cmd_profiles)
+
+    p = verbs.add_parser("economics", help="revenue and margin per MW: mining vs GPUaaS vs hosting vs tokens")
+    p.add_argument("--site", metavar="ID")
+    p.add_argument("--market", metavar="ID")
+    p.add_argument("--pue", type=float, metavar="X", help="override the site's PUE (>= 1)")
+    p.add_argument("--power-price", type=float, metavar="USD_PER_MWH")
+    p.add_argument("--btc-price", type=float, metavar="USD")
+    p.add_argument("--difficulty", type=float, metavar="D")
+    p.add_argument("--fees-btc-per-block", type=float, metavar="F")
+    p.add_argument("--asic", metavar="ID")
+    p.add_argument("--gpu", metavar="ID")
+    p.add_argument("--gpu-hour-price", type=float, metavar="USD")
+    p.add_argument("--hosting-price", type=float, metavar="USD_PER_KW_MONTH")
+    p.add_argument("--json", metavar="PATH|-")
+    p.set_defaults(func=cmd_economics)
+
+    p = verbs.add_parser("report", help="re-render a saved run")
+    p.add_argument("run_json", metavar="RUN.json")
+    p.add_argument("--out", metavar="DIR", help="write report.md/report.html/plots here")
+    p.set_defaults(func=cmd_report)
+
+    p = verbs.add_parser("compare", help="compare two saved runs: ratios and significance")
+    p.add_argument("a", metavar="A.json")
+    p.add_argument("b", metavar="B.json")
+    p.add_argument("--fail-threshold", type=float, default=None, metavar="FRACTION",
+                   help="exit 1 when a significant regression is larger than this (e.g. 0.05)")
+    p.add_argument("--json", metavar="PATH|-")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except UsageError as exc:
+        return _fail(str(exc), 2)
+    except VerificationError as exc:
+        return _fail(f"verification failed: {exc}", 1)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
+        sys.stderr.close()
+        return 0
+
+
+__all__ = ["main", "build_parser", "NotLanded"]

@@ -1,0 +1,51 @@
+"""The host CPU as a device: name, cores, memory."""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+
+from kernels.runtime import DeviceInfo
+
+
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> tuple[str, ...]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return tuple(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return ()
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def devices() -> list[DeviceInfo]:
+    return [DeviceInfo(0, cpu_model(), "cpu", memory_bytes(), platform.machine(), "", usable_cores())]

@@ -1,0 +1,102 @@
+"""CUDA through CuPy and through Numba: availability with the reason, and the devices each sees."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from kernels.runtime import DeviceInfo
+
+CUPY_HINT = "pip install -e '.[cuda]' on a machine with an NVIDIA GPU and driver"
+NUMBA_CUDA_HINT = "pip install -e '.[cuda]' (numba-cuda) on a machine with an NVIDIA GPU and driver"
+
+
+def simulator_enabled() -> bool:
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+@lru_cache(maxsize=1)
+def cupy_status() -> tuple[bool, str]:
+    try:
+        import cupy
+    except ImportError as exc:
+        return False, f"cupy is not installed ({exc}); {CUPY_HINT}"
+    except Exception as exc:  # noqa: BLE001 - a broken CUDA install raises many types
+        return False, f"cupy failed to import ({exc}); {CUPY_HINT}"
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # noqa: BLE001
+        return False, f"cupy: no CUDA device found ({exc})"
+    if count == 0:
+        return False, "cupy: no CUDA device found"
+    return True, ""
+
+
+def cupy_devices() -> list[DeviceInfo]:
+    ok, _ = cupy_status()
+    if not ok:
+        return []
+    import cupy
+
+    runtime = cupy.cuda.runtime
+    driver = runtime.driverGetVersion()
+    result = []
+    for i in range(runtime.getDeviceCount()):
+        props = runtime.getDeviceProperties(i)
+        name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
+        result.append(
+            DeviceInfo(
+                index=i,
+                name=name,
+                kind="gpu",
+                memory_bytes=int(props["totalGlobalMem"]),
+                compute=f"sm_{props['major']}{props['minor']}",
+                driver=f"CUDA driver {driver // 1000}.{driver % 1000 // 10}",
+                units=int(props["multiProcessorCount"]),
+            )
+        )
+    return result
+
+
+@lru_cache(maxsize=1)
+def numba_cuda_status() -> tuple[bool, str]:
+    try:
+        from numba import cuda
+    except ImportError as exc:
+        return False, f"numba.cuda is not importable ({exc}); {NUMBA_CUDA_HINT}"
+    if simulator_enabled():
+        return True, ""
+    try:
+        if not cuda.is_available():
+            return False, "numba-cuda: no CUDA device found (set NUMBA_ENABLE_CUDASIM=1 for the slow simulator)"
+    except Exception as exc:  # noqa: BLE001
+        return False, f"numba-cuda: CUDA driver not usable ({exc})"
+    return True, ""
+
+
+def numba_cuda_devices() -> list[DeviceInfo]:
+    ok, _ = numba_cuda_status()
+    if not ok:
+        return []
+    from numba import cuda
+
+    if simulator_enabled():
+        return [DeviceInfo(0, "Numba CUDA simulator (runs on the CPU)", "simulator", None, "simulated", "")]
+    result = []
+    for i, dev in enumerate(cuda.list_devices()):
+        with dev:
+            ctx_dev = cuda.get_current_device()
+            cc = ctx_dev.compute_capability
+            free, total = cuda.current_context().get_memory_info()
+            result.append(
+                DeviceInfo(
+                    index=i,
+                    name=ctx_dev.name.decode() if isinstance(ctx_dev.name, bytes) else str(ctx_dev.name),
+                    kind="gpu",
+                    memory_bytes=int(total),
+                    compute=f"sm_{cc[0]}{cc[1]}",
+                    driver="",
+                    units=int(ctx_dev.MULTIPROCESSOR_COUNT),
+                )
+            )
+    return result

@@ -1,0 +1,40 @@
+"""Real mainnet block headers (hex), their nonces and block hashes in display order."""
+
+GENESIS = (
+    "0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f61"
+    "7fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c"
+)
+GENESIS_NONCE = 2083236893
+GENESIS_HASH = "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"
+GENESIS_BITS = 0x1D00FFFF
+GENESIS_TARGET = 0x00000000FFFF0000000000000000000000000000000000000000000000000000
+
+BLOCK_125552 = (
+    "0100000081cd02ab7e569e8bcd9317e2fe99f2de44d49ab2b8851ba4a308000000000000e320b6c2fffc8d750423db8b1eb942ae"
+    "710e951ed797f7affc8892b0f1fc122bc7f5d74df2b9441a42a14695"
+)
+BLOCK_125552_NONCE = 2504433986
+BLOCK_125552_HASH = "00000000000000001e8d6829a8a21adc5d38d0a473b144b6765798e61f98bd1d"
+BLOCK_125552_BITS = 0x1A44B9F2
+BLOCK_125552_TARGET = 0x44B9F2 << (8 * (0x1A - 3))
+
+REAL_HEADERS = [
+    (GENESIS, GENESIS_NONCE, GENESIS_HASH),
+    (BLOCK_125552, BLOCK_125552_NONCE, BLOCK_125552_HASH),
+]
+
+# FIPS 180-4 / NIST example vectors for SHA-256.
+FIPS_VECTORS = [
+    (b"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    (b"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    (
+        b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1",
+    ),
+    (
+        b"abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmnoijklmnopjklmnopqklmnopqrlmnopqrs"
+        b"mnopqrstnopqrstu",
+        "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1",
+    ),
+    (b"a" * 1_000_000, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"),
+]
