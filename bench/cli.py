@@ -45,7 +45,9 @@ def cmd_backends(args) -> int:
 
 
 def cmd_run(args) -> int:
-    raise NotLanded("`run` has not landed yet (issue #7); use `python -m bench mine` meanwhile")
+    from bench.run import options_from_args, run
+
+    return run(options_from_args(args))
 
 
 def cmd_profiles(args) -> int:
@@ -57,11 +59,15 @@ def cmd_economics(args) -> int:
 
 
 def cmd_report(args) -> int:
-    raise NotLanded("`report` has not landed yet (issue #7)")
+    from bench.report import show
+
+    return show(args)
 
 
 def cmd_compare(args) -> int:
-    raise NotLanded("`compare` has not landed yet (issue #7)")
+    from bench.compare import compare
+
+    return compare(args)
 
 
 # --- parser ------------------------------------------------------------------------------------
@@ -83,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--market", metavar="ID", help="market snapshot (default: the newest)")
     p.add_argument("--json", metavar="PATH|-", help="write the run JSON here ('-' = stdout, nothing else there)")
     p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
+    p.add_argument("--budget", type=float, metavar="SECONDS",
+                   help="measuring time per case (default 2, --quick 0.3); tests use tiny ones")
     p.set_defaults(func=cmd_run)
 
     p = verbs.add_parser("mine", help="scan a nonce window of a real 80-byte block header")

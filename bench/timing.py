@@ -2,8 +2,10 @@
 
 A measured call is `step()`; `sync()` waits for the device (GPU queues return before the work is done).
 Each sample runs enough calls to last at least `min_sample_s`, so the harness's own overhead stays far
-below 1% of a sample. Repeats stop when the spread settles (CV of the samples <= `target_cv`, after
-`min_repeats`), or when `budget_s` or `max_repeats` runs out; which one stopped it is recorded.
+below 1% of a sample; that overhead (an empty step through the same loop and timer) is measured and
+recorded as a fraction of a call. Repeats stop when the spread settles (CV of the samples <= `target_cv`,
+after `min_repeats`), or when `budget_s` or `max_repeats` runs out; which one stopped it is recorded.
+A slow step may end the budget before `min_repeats`; it never ends it before `FLOOR_REPEATS` samples.
 GPU work is timed with device events (`cupy_event_timer`, `numba_event_timer`) after synchronisation.
 """
 
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 NOISY_CV = 0.05  # a CV above this is flagged as noisy in every report
+FLOOR_REPEATS = 3  # samples taken even when the budget is spent (a median and an IQR need a few)
 
 
 @dataclass
@@ -33,7 +36,7 @@ class Stats:
         return self.cv > NOISY_CV
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "noisy": self.noisy}
 
 
 def summarize(values) -> Stats:
@@ -105,6 +108,7 @@ class Timing:
     energy: Any = None  # what `meter.stop()` returned for the window of all samples (bench.power)
     window_s: float = 0.0  # wall time of that window
     window_calls: int = 0  # calls made inside it
+    overhead: float = 0.0  # harness cost per call (loop + timer) as a fraction of the median call
 
     @property
     def stats(self) -> Stats:
@@ -113,6 +117,30 @@ class Timing:
     def rates(self, work_per_call: float) -> list[float]:
         """Per-sample throughput (work per second), e.g. hashes/s from hashes per call."""
         return [work_per_call / s for s in self.seconds]
+
+    def describe(self) -> dict:
+        """How the samples were taken (JSON-able), for the run file."""
+        return {
+            "first_call_s": self.first_call_s,
+            "warmup_s": self.warmup_s,
+            "calls_per_sample": self.calls_per_sample,
+            "stopped_by": self.stopped_by,
+            "window_s": self.window_s,
+            "window_calls": self.window_calls,
+            "overhead": self.overhead,
+        }
+
+
+def _noop() -> None:
+    return None
+
+
+def harness_overhead(timer, calls: int) -> float:
+    """Seconds per call that the sampling loop and its timer add on their own (an empty step)."""
+    timer.start()
+    for _ in range(calls):
+        _noop()
+    return timer.stop() / calls
 
 
 def measure(
@@ -152,13 +180,16 @@ def measure(
         for _ in range(calls):
             output = step()
         samples.append(timer.stop() / calls)
-        if len(samples) >= min_repeats:
-            if summarize(samples).cv <= target_cv:
-                stopped_by = "stable"
-                break
-            if time.perf_counter() >= deadline:
-                stopped_by = "budget"
-                break
+        n = len(samples)
+        if n >= min_repeats and summarize(samples).cv <= target_cv:
+            stopped_by = "stable"
+            break
+        if n >= min(min_repeats, FLOOR_REPEATS) and time.perf_counter() >= deadline:
+            stopped_by = "budget"
+            break
     window_s = time.perf_counter() - window_start
     energy = meter.stop() if meter is not None else None
-    return Timing(samples, first, warm, calls, stopped_by, output, energy, window_s, calls * len(samples))
+    overhead = harness_overhead(HostTimer(), calls) / max(statistics.median(samples), 1e-12)
+    return Timing(
+        samples, first, warm, calls, stopped_by, output, energy, window_s, calls * len(samples), overhead
+    )

@@ -30,7 +30,7 @@ def test_unknown_verb_is_one_line():
     assert_usage_error(run_cli("fly"), "invalid choice")
 
 
-@pytest.mark.parametrize("verb", ["run", "profiles", "economics"])
+@pytest.mark.parametrize("verb", ["profiles", "economics"])
 def test_verbs_not_landed_say_so(verb):
     result = run_cli(verb)
     assert_usage_error(result, "not landed")

@@ -1,0 +1,119 @@
+"""`bench compare A.json B.json`: pair the results of two runs, ratio B/A, and whether it is real.
+
+Results pair by workload, backend, device index and params. Every metric is a rate (higher is better),
+so B/A < 1 is a slowdown. Significance comes from the raw samples of both runs: a two-sided
+Mann-Whitney U test (scipy.stats.mannwhitneyu), significant at p < ALPHA. A significant slowdown larger
+than `--fail-threshold` (e.g. 0.05 = 5%) makes the command exit 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from rich.table import Table
+from rich.text import Text
+
+from bench import console
+from bench.errors import UsageError
+from bench.files import emit_json
+from bench.results import Result, check_document, load_run
+
+ALPHA = 0.05
+MIN_SAMPLES = 3  # per side; fewer cannot reach significance with the U test
+
+
+@dataclass
+class Pair:
+    key: str
+    workload: str
+    backend: str
+    params: dict
+    unit: str
+    a: float | None
+    b: float | None
+    ratio: float | None  # b / a
+    p_value: float | None
+    verdict: str  # "faster" | "slower" | "no significant change" | "too few samples" | "only in A" | ...
+
+    @property
+    def change(self) -> float | None:
+        return None if self.ratio is None else self.ratio - 1.0
+
+
+def significance(a: list[float], b: list[float]) -> float | None:
+    """Two-sided Mann-Whitney U p-value of the two samples, or None with too few samples."""
+    if len(a) < MIN_SAMPLES or len(b) < MIN_SAMPLES:
+        return None
+    from scipy.stats import mannwhitneyu
+
+    if len(set(a) | set(b)) == 1:  # all equal: no evidence of any difference
+        return 1.0
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def pair(ra: Result | None, rb: Result | None) -> Pair:
+    r = ra or rb
+    if ra is None or rb is None:
+        return Pair(r.key, r.workload, r.backend, r.params, r.unit, ra and ra.value, rb and rb.value, None, None,
+                    "only in B" if ra is None else "only in A")
+    ratio = rb.value / ra.value if ra.value else None
+    if not (ra.verified and rb.verified):
+        verdict, p = "unverified (not compared)", None
+    else:
+        p = significance(ra.samples, rb.samples)
+        if p is None:
+            verdict = "too few samples"
+        elif p >= ALPHA or ratio is None:
+            verdict = "no significant change"
+        else:
+            verdict = "faster" if ratio > 1 else "slower"
+    return Pair(r.key, r.workload, r.backend, r.params, r.unit, ra.value, rb.value, ratio, p, verdict)
+
+
+def compare_docs(doc_a: dict, doc_b: dict) -> list[Pair]:
+    a = {r.key: r for r in check_document(doc_a)}
+    b = {r.key: r for r in check_document(doc_b)}
+    keys = list(dict.fromkeys([*a, *b]))
+    return [pair(a.get(k), b.get(k)) for k in keys]
+
+
+def regressions(pairs: list[Pair], threshold: float) -> list[Pair]:
+    """Significant slowdowns larger than `threshold` (a fraction: 0.05 = 5% slower)."""
+    return [p for p in pairs if p.verdict == "slower" and p.ratio is not None and 1 - p.ratio > threshold]
+
+
+def table(pairs: list[Pair], name_a: str, name_b: str) -> Table:
+    out = Table(title=Text(f"B = {name_b} vs A = {name_a}"), title_justify="left")
+    for col in ("workload", "backend", "params", "A", "B", "B/A", "p (Mann-Whitney U)", "verdict"):
+        out.add_column(col, overflow="fold")
+    styles = {"faster": "green", "slower": "bold red"}
+    for p in pairs:
+        out.add_row(
+            Text(p.workload), Text(p.backend), Text(" ".join(f"{k}={v}" for k, v in (p.params or {}).items())),
+            Text(console.si(p.a, p.unit)), Text(console.si(p.b, p.unit)),
+            Text(f"{p.ratio:.3f}" if p.ratio is not None else "—"),
+            Text(f"{p.p_value:.3g}" if p.p_value is not None else "—"),
+            Text(p.verdict), style=styles.get(p.verdict),
+        )
+    out.caption = Text(f"significant at p < {ALPHA}; every metric is a rate, so B/A < 1 is slower", style="dim")
+    return out
+
+
+def compare(args) -> int:
+    threshold = args.fail_threshold
+    if threshold is not None and not 0 <= threshold < 1:
+        raise UsageError(f"--fail-threshold is a fraction in [0, 1), e.g. 0.05 for 5%; got {threshold}")
+    pairs = compare_docs(load_run(args.a), load_run(args.b))
+    bad = regressions(pairs, threshold) if threshold is not None else []
+    if args.json:
+        emit_json({"a": args.a, "b": args.b, "alpha": ALPHA, "fail_threshold": threshold,
+                   "pairs": [{**asdict(p), "change": p.change} for p in pairs],
+                   "regressions": [p.key for p in bad]}, args.json)
+    out = console.out(args.json == "-")
+    out.print(table(pairs, args.a, args.b))
+    if bad:
+        console.err().print(Text(
+            f"{len(bad)} significant regression(s) beyond {threshold:.1%}: "
+            + "; ".join(f"{p.key} {p.ratio:.3f}x" for p in bad)))
+        return 1
+    return 0

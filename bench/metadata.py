@@ -1,0 +1,148 @@
+"""Run metadata: when, where and with what a run was made, so two run files can be told apart.
+
+Everything here is best effort and cheap (well under a second): a probe that fails (no git, no NVML,
+no CuPy) leaves its field empty or says why, and never stops a run.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import platform
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from kernels.runtime import cpu
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = (
+    "numpy", "scipy", "numba", "llvmlite", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "pyopencl",
+    "nvidia-ml-py", "rich", "matplotlib", "pydantic", "threadpoolctl", "gguf", "tokenizers",
+)
+
+
+def utc_now() -> _dt.datetime:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
+
+
+def hostname() -> str:
+    return socket.gethostname() or "unknown-host"
+
+
+def folder_name(timestamp: _dt.datetime, host: str) -> str:
+    """'20260112T093000Z-myhost': a report folder name that sorts by time and is safe on every OS."""
+    safe_host = re.sub(r"[^A-Za-z0-9._-]+", "_", host)[:63] or "host"
+    return f"{timestamp.strftime('%Y%m%dT%H%M%SZ')}-{safe_host}"
+
+
+def git_commit() -> dict:
+    """The checkout's commit and whether it had uncommitted changes; empty where there is no git."""
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "", "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def blas() -> list[dict]:
+    """Which BLAS NumPy calls, and its kernel and threads (threadpoolctl)."""
+    try:
+        import numpy  # noqa: F401 - loads the BLAS so threadpoolctl can see it
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return []
+    keys = ("internal_api", "version", "architecture", "num_threads", "threading_layer")
+    return [{k: info.get(k) for k in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
+
+
+def gpus() -> list[dict]:
+    """GPU names, memory and driver from NVML; from CuPy where NVML is absent; [] on a machine without."""
+    found = _nvml_gpus()
+    return found if found else _cupy_gpus()
+
+
+def _nvml_gpus() -> list[dict]:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # noqa: BLE001 - no library, no driver, no permission: simply no NVML here
+        return []
+    try:
+        driver = _text(pynvml.nvmlSystemGetDriverVersion())
+        found = []
+        for i in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+            found.append({
+                "index": i,
+                "name": _text(pynvml.nvmlDeviceGetName(handle)),
+                "memory_bytes": int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
+                "driver": driver,
+                "source": "nvml",
+            })
+        return found
+    except Exception:  # noqa: BLE001
+        return []
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def _cupy_gpus() -> list[dict]:
+    from kernels.runtime import cuda
+
+    if not cuda.cupy_status()[0]:
+        return []
+    return [
+        {"index": d.index, "name": d.name, "memory_bytes": d.memory_bytes, "driver": d.driver,
+         "compute": d.compute, "source": "cupy"}
+        for d in cuda.cupy_devices()
+    ]
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def collect(timestamp: _dt.datetime | None = None) -> dict:
+    """The `run` section of a run file (DESIGN.md): everything that identifies the machine and code."""
+    timestamp = timestamp or utc_now()
+    return {
+        "timestamp": timestamp.isoformat(),
+        "git": git_commit(),
+        "hostname": hostname(),
+        "os": platform.platform(),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "executable": sys.executable,
+        "cpu": {
+            "model": cpu.cpu_model(),
+            "machine": platform.machine(),
+            "cores": cpu.usable_cores(),
+            "memory_bytes": cpu.memory_bytes(),
+            "flags": list(cpu.cpu_flags()),
+        },
+        "gpus": gpus(),
+        "blas": blas(),
+        "packages": package_versions(),
+    }

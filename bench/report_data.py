@@ -1,0 +1,175 @@
+"""What a report says, independent of how it is drawn: plain-text tables built from a run file.
+
+The terminal (rich), Markdown and HTML renderers all draw these same tables, so the three never
+disagree. Cells are plain strings straight from the data (profile names, device names...): each
+renderer escapes them for its own format, nothing here is markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.console import bytes_h, si
+from bench.results import Result, check_document
+
+WORKLOAD_TITLES = {"sha256d": "SHA-256d mining", "gemm": "Dense GEMM", "inference": "AI inference"}
+# The energy figure people quote per workload: (multiplier on joules per metric unit, label).
+ENERGY_SCALE = {"H": (1e12, "J/TH"), "FLOP": (1e12, "J/TFLOP"), "tok": (1.0, "J/token")}
+
+
+@dataclass
+class Table:
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    marks: list[str] = field(default_factory=list)  # per row: "" | "ref" (a reference) | "bad" (failed)
+    notes: list[str] = field(default_factory=list)
+    wide: tuple[str, ...] = ()  # detail columns the terminal leaves out (the files keep them)
+
+    def add(self, cells: list, mark: str = "") -> None:
+        self.rows.append(["" if c is None else str(c) for c in cells])
+        self.marks.append(mark)
+
+
+@dataclass
+class Report:
+    title: str
+    summary: list[tuple[str, str]]  # (label, value) lines about the run
+    tables: list[Table]
+    warnings: list[str]  # incomplete run, failed verification, missing workloads...
+
+
+def describe_params(workload: str, params: dict) -> str:
+    p = params or {}
+    if workload == "gemm" and {"m", "n", "k"} <= p.keys():
+        return f"{p['m']}×{p['n']}×{p['k']} {p.get('dtype', '')}".strip()
+    if workload == "inference" and "phase" in p:
+        return " ".join(str(x) for x in (p.get("model", ""), p["phase"], f"batch {p.get('batch', '?')}",
+                                         p.get("dtype", "")) if x != "")
+    if workload == "sha256d" and "count" in p:
+        return f"{p['count']:,} nonces" if isinstance(p["count"], int) else str(p["count"])
+    return " ".join(f"{k}={v}" for k, v in p.items())
+
+
+def energy_text(result: Result) -> str:
+    energy = result.energy or {}
+    per_unit = energy.get("joules_per_unit")
+    if per_unit is None:
+        return "not measured"
+    per = energy.get("per") or result.unit.split("/")[0]
+    scale, label = ENERGY_SCALE.get(per, (1.0, f"J/{per}"))
+    return f"{per_unit * scale:.3g} {label} ({energy.get('source', '?')})"
+
+
+def cv_text(result: Result) -> str:
+    stats = result.stats or {}
+    if stats.get("cv") is None:
+        return ""
+    text = f"{stats['cv'] * 100:.1f}% n={stats.get('n', len(result.samples))}"
+    return text + " NOISY" if result.noisy else text
+
+
+def results_table(workload: str, results: list[Result]) -> Table:
+    table = Table(
+        WORKLOAD_TITLES.get(workload, workload),
+        ["backend", "device", "size", "median", "IQR", "CV", "vs ref", "energy", "verified", "compile s",
+         "what was verified"],
+        wide=("what was verified",),
+    )
+    for r in sorted(results, key=lambda r: not r.is_reference):
+        ratio = f"{r.ratio_to_reference:.3g}x" if r.ratio_to_reference is not None else (
+            "ref" if r.is_reference else "—")
+        compile_s = f"{r.compile_s:.2f}" if r.compile_s is not None else ""
+        mark = "bad" if not r.verified else ("ref" if r.is_reference else "")
+        table.add([f"{r.backend}:{r.device_index}", r.device, describe_params(workload, r.params),
+                   si(r.value, r.unit), si((r.stats or {}).get("iqr"), r.unit), cv_text(r), ratio, energy_text(r),
+                   "yes" if r.verified else "NO", compile_s, r.verification], mark)
+    refs = sorted({f"{r.reference}" for r in results if r.reference})
+    if refs:
+        table.notes.append(f"vs ref: ratio to {', '.join(refs)}, measured in the same process")
+    table.notes.append("median of the samples (IQR, CV: their spread; CV above 5% flagged NOISY); "
+                       "compile s: the first call (JIT/compile + one run), excluded from the samples")
+    sources = sorted({(r.energy or {}).get("source") for r in results if r.energy} - {None})
+    if "estimate" in sources:
+        table.notes.append("energy marked (estimate) is derived from a profile's power, not measured")
+    return table
+
+
+def summary(doc: dict) -> list[tuple[str, str]]:
+    run = doc.get("run", {})
+    cpu = run.get("cpu", {}) or {}
+    gpus = run.get("gpus") or []
+    git = run.get("git", {}) or {}
+    blas = run.get("blas") or []
+    lines = [
+        ("when", str(run.get("timestamp", "?"))),
+        ("host", str(run.get("hostname", "?"))),
+        ("cpu", f"{cpu.get('model', '?')} ({cpu.get('cores', '?')} cores, {bytes_h(cpu.get('memory_bytes'))})"),
+        ("gpus", "; ".join(f"{g.get('name')} ({bytes_h(g.get('memory_bytes'))}, {g.get('driver', '')})"
+                           for g in gpus) or "none found"),
+        ("blas", "; ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, "
+                           f"{b.get('num_threads')} threads)" for b in blas) or "unknown"),
+        ("os / python", f"{run.get('os', '?')} / {run.get('python', '?')}"),
+        ("commit", (git.get("commit") or "unknown")[:12] + (" (with uncommitted changes)" if git.get("dirty") else "")),
+    ]
+    options = run.get("options") or {}
+    if options:
+        mode = "quick" if options.get("quick") else "full"
+        budget = (options.get("budget") or {}).get("budget_s")
+        lines.append(("mode", f"{mode}, up to {budget} s per case" if budget else mode))
+    if run.get("wall_s") is not None:
+        lines.append(("wall time", f"{run['wall_s']:.1f} s"))
+    lines.append(("status", "complete" if doc.get("complete", True) else "INCOMPLETE (interrupted)"))
+    return lines
+
+
+def not_run_table(doc: dict) -> Table | None:
+    run = doc.get("run", {})
+    table = Table("Not run here", ["workload", "backend", "why"])
+    for m in run.get("missing_workloads") or []:
+        table.add([m.get("workload"), "—", m.get("reason")])
+    for s in run.get("skipped_backends") or []:
+        table.add([s.get("workload"), s.get("backend"), s.get("reason")])
+    for e in run.get("errors") or []:
+        table.add([e.get("workload"), e.get("backend"), f"raised {e.get('error')}"], "bad")
+    return table if table.rows else None
+
+
+def warnings(doc: dict, results: list[Result]) -> list[str]:
+    run = doc.get("run", {})
+    out = []
+    if not doc.get("complete", True):
+        out.append(f"INCOMPLETE: the run was interrupted (at {run.get('interrupted_at') or 'an unknown case'}); "
+                   "only the results below were finished")
+    bad = [r for r in results if not r.verified]
+    if bad:
+        out.append("FAILED VERIFICATION (excluded from the economics): " + "; ".join(
+            f"{r.workload} {r.backend}:{r.device_index} — {r.verification}" for r in bad))
+    if run.get("errors"):
+        out.append(f"{len(run['errors'])} case(s) raised an error; see 'Not run here'")
+    for m in run.get("missing_workloads") or []:
+        out.append(f"workload {m.get('workload')} missing: {m.get('reason')}")
+    if run.get("economics_missing") and not doc.get("economics"):
+        out.append(f"site view not computed: {run['economics_missing']}")
+    noisy = [r for r in results if r.noisy]
+    if noisy:
+        out.append(f"{len(noisy)} result(s) NOISY (CV > 5%): the machine was busy or the case is too short")
+    return out
+
+
+def build(doc: dict) -> Report:
+    """The report of a run file (checked against schema 1 by the caller)."""
+    from bench import report_site
+
+    results = check_document(doc)
+    tables = []
+    for workload in dict.fromkeys([*WORKLOAD_TITLES, *(r.workload for r in results)]):
+        mine = [r for r in results if r.workload == workload]
+        if mine:
+            tables.append(results_table(workload, mine))
+    tables.extend(report_site.tables(doc.get("economics")))
+    extra = not_run_table(doc)
+    if extra is not None:
+        tables.append(extra)
+    return Report(f"sitebench run on {doc.get('run', {}).get('hostname', '?')}", summary(doc), tables,
+                  warnings(doc, results))

@@ -1,0 +1,70 @@
+"""The site view as report tables: revenue, power cost and margin per MW by use, and J/TH lab vs ASICs.
+
+Reads the `economics` section of a run file (written by bench.site_view at run time), so a saved run
+re-renders exactly as it was priced, whatever the profiles say today.
+"""
+
+from __future__ import annotations
+
+from bench.report_data import Table
+
+USE_NAMES = {"mining": "Bitcoin mining", "gpuaas": "GPU-as-a-service", "hosting": "Hosting / colocation",
+             "tokens": "Token sales"}
+
+
+def usd(value) -> str:
+    """12345678 -> '$12.35M'; None -> '—'."""
+    if value is None:
+        return "—"
+    sign = "-" if value < 0 else ""
+    v = abs(value)
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if v >= scale:
+            return f"{sign}${v / scale:.3g}{suffix}"
+    return f"{sign}${v:.0f}"
+
+
+def uses_table(economics: dict) -> Table:
+    site = economics.get("site") or {}
+    market = economics.get("market") or {}
+    title = (f"Site view: per MW of facility power per year — site {site.get('name') or site.get('id', '?')}, "
+             f"market {market.get('id', '?')} ({market.get('date', 'undated')})")
+    table = Table(title, ["use", "profile", "PUE", "revenue", "power cost", "margin", "basis"])
+    for row in economics.get("uses") or []:
+        margin = row.get("margin_usd_per_mw_year")
+        table.add([
+            USE_NAMES.get(row.get("use"), row.get("use")),
+            row.get("name") or row.get("profile") or "",
+            f"{row['pue']:.2f}" if isinstance(row.get("pue"), (int, float)) else "",
+            usd(row.get("revenue_usd_per_mw_year")),
+            usd(row.get("power_cost_usd_per_mw_year")),
+            usd(margin),
+            row.get("basis", ""),
+        ], "bad" if isinstance(margin, (int, float)) and margin < 0 else "")
+    table.notes.extend(str(a) for a in economics.get("assumptions") or [])
+    return table
+
+
+def efficiency_table(economics: dict) -> Table:
+    table = Table("Mining efficiency: this lab's measurements against ASICs (lower J/TH is better)",
+                  ["hardware", "kind", "J/TH", "hashes per joule", "basis"])
+    rows = sorted(economics.get("mining_efficiency") or [], key=lambda r: r.get("j_per_th") or float("inf"))
+    for row in rows:
+        jth = row.get("j_per_th")
+        table.add([row.get("name", ""), row.get("kind", ""), f"{jth:.3g}" if jth else "—",
+                   f"{1e12 / jth:.3g}" if jth else "—", row.get("basis", "")],
+                  "" if row.get("kind") == "asic" else "ref")
+    table.notes.append("ASICs at nameplate; measured rows are from this run (their energy source is named); "
+                       "GPUs and CPUs are far less efficient at SHA-256d — why ASICs mine and GPUs serve AI")
+    return table
+
+
+def tables(economics: dict | None) -> list[Table]:
+    if not economics:
+        return []
+    out = []
+    if economics.get("uses"):
+        out.append(uses_table(economics))
+    if economics.get("mining_efficiency"):
+        out.append(efficiency_table(economics))
+    return out

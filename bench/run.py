@@ -1,0 +1,384 @@
+"""`bench run`: plan the cases, measure and verify each one, price the verified results, write the report.
+
+plan:    for each workload that has landed (`bench/workloads/<name>.py`), the backends and devices that
+         work here (or the ones asked for; a GPU-less machine falls back to the CPU backends) -> Cases,
+         the machine's own references first so every result can be shown as a ratio to them.
+measure: prepare (compile, upload) -> `bench.timing.measure` with the energy meter bracketing exactly the
+         timed window -> verify the last output -> `Result`. A case that raises is recorded as an error.
+finish:  unverified results never reach the economics; the run file, Markdown, HTML and plots are written
+         atomically. Ctrl-C saves what is done, marked incomplete, and exits 130; a failed verification
+         exits 1 after everything is saved.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from bench import backends, console, metadata
+from bench.errors import UsageError, VerificationError
+from bench.results import Energy, Result, energy_dict, from_timing, run_document
+from bench.timing import HostTimer, measure
+from bench.workloads import Case
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How long each case is measured: `measure()` keyword arguments."""
+
+    budget_s: float
+    min_sample_s: float
+    min_repeats: int
+    target_cv: float
+
+    def kwargs(self) -> dict:
+        return {"budget_s": self.budget_s, "min_sample_s": self.min_sample_s,
+                "min_repeats": self.min_repeats, "target_cv": self.target_cv}
+
+
+QUICK = Budget(budget_s=0.3, min_sample_s=0.02, min_repeats=3, target_cv=0.03)
+DEFAULT = Budget(budget_s=2.0, min_sample_s=0.1, min_repeats=5, target_cv=0.02)
+
+
+@dataclass
+class Options:
+    workloads: list[str] = field(default_factory=lambda: list(backends.WORKLOADS))
+    backends: list[str] | None = None  # NAME or NAME:INDEX specs; None = every one that works here
+    quick: bool = False
+    profiles: list[str] | None = None
+    site: str | None = None
+    market: str | None = None
+    json: str | None = None
+    out: str | None = None
+    budget_s: float | None = None  # per case; overrides the quick/default budget
+
+    @property
+    def budget(self) -> Budget:
+        base = QUICK if self.quick else DEFAULT
+        if self.budget_s is None:
+            return base
+        return Budget(self.budget_s, min(base.min_sample_s, self.budget_s / 5), base.min_repeats, base.target_cv)
+
+    def to_dict(self) -> dict:
+        return {"workloads": self.workloads, "backends": self.backends, "quick": self.quick,
+                "profiles": self.profiles, "site": self.site, "market": self.market,
+                "budget": self.budget.kwargs()}
+
+
+def options_from_args(args) -> Options:
+    workloads = args.workload or ["all"]
+    chosen = list(backends.WORKLOADS) if "all" in workloads else list(dict.fromkeys(workloads))
+    if args.budget is not None and not args.budget > 0:
+        raise UsageError(f"--budget must be a positive number of seconds, got {args.budget}")
+    return Options(chosen, args.backend, args.quick, args.profile, args.site, args.market, args.json, args.out,
+                   args.budget)
+
+
+# --- plan ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Plan:
+    cases: list[Case]
+    missing: list[dict]  # workloads whose module has not landed: {"workload", "reason"}
+    skipped: list[dict]  # backends not run: {"workload", "backend", "reason"}
+
+
+def optional_module(full: str):
+    """The module, or None where its file does not exist (yet); errors inside it still raise."""
+    try:
+        return importlib.import_module(full)
+    except ModuleNotFoundError as exc:
+        if exc.name == full:
+            return None
+        raise
+
+
+def workload_module(name: str):
+    """bench.workloads.<name>, or None where that workload has not landed yet."""
+    return optional_module(f"bench.workloads.{name}")
+
+
+def select(workload: str, specs: list[str] | None, skipped: list[dict]) -> list[backends.Selected]:
+    """The backends/devices to run `workload` on. Asked-for backends must work (UsageError otherwise);
+    by default every backend that works here runs, except the slow CUDA simulator."""
+    chosen: list[backends.Selected] = []
+    if specs is None:
+        for st in backends.discover([workload]):
+            if not st.available:
+                if "has no" not in st.reason:
+                    skipped.append({"workload": workload, "backend": st.backend, "reason": st.reason})
+                continue
+            for dev in st.devices:
+                if dev.kind == "simulator":
+                    skipped.append({"workload": workload, "backend": st.backend,
+                                    "reason": "the CUDA simulator runs only when asked for (--backend numba-cuda)"})
+                    continue
+                chosen.append(backends.Selected(st.backend, backends.module(workload, st.backend), dev))
+        return chosen
+    for spec in specs:
+        name, _ = backends.parse_spec(spec)
+        if backends.module(workload, name) is None:
+            skipped.append({"workload": workload, "backend": name, "reason": f"{name} has no {workload} kernel"})
+            continue
+        chosen.extend(s for s in backends.require(workload, spec) if s.label not in {c.label for c in chosen})
+    return chosen
+
+
+def plan(options: Options, load: Callable[[str], object] = workload_module, choose=select) -> Plan:
+    """All cases to run, references first within each workload; UsageError for what cannot be run."""
+    for spec in options.backends or []:
+        backends.parse_spec(spec)  # unknown names fail before anything runs
+    cases: list[Case] = []
+    missing: list[dict] = []
+    skipped: list[dict] = []
+    explicit = set(options.workloads) != set(backends.WORKLOADS)
+    for workload in options.workloads:
+        mod = load(workload)
+        if mod is None:
+            reason = f"bench/workloads/{workload}.py has not landed yet"
+            if explicit:
+                raise UsageError(f"workload {workload} cannot run: {reason}; choose another --workload")
+            missing.append({"workload": workload, "reason": reason})
+            continue
+        selected = choose(workload, options.backends, skipped)
+        if not selected:
+            skipped.append({"workload": workload, "backend": "*", "reason": "no backend selected runs it"})
+            continue
+        found = mod.cases(selected, quick=options.quick)
+        seen = {c.key for c in cases}
+        for case in sorted(found, key=lambda c: not c.is_reference):
+            if case.key not in seen:
+                seen.add(case.key)
+                cases.append(case)
+    if options.backends:
+        ran = {c.backend for c in cases}
+        for spec in options.backends:
+            name, _ = backends.parse_spec(spec)
+            if name not in ran:
+                raise UsageError(
+                    f"backend {name} runs none of the chosen workloads ({', '.join(options.workloads)}); "
+                    "choose another --workload or --backend"
+                )
+    return Plan(cases, missing, skipped)
+
+
+# --- measure ------------------------------------------------------------------------------------
+
+
+def meter_for(case: Case):
+    """The energy meter for the case's device (bench.power), or None where there is none.
+
+    References run under their own names ('hashlib', 'cublas'); on a GPU they are metered like the
+    GPU backends (NVML). A device without any source (an unknown GPU without NVML) is left unmetered
+    rather than stopping the run.
+    """
+    power = optional_module("bench.power")
+    if power is None:
+        return None
+    backend = case.backend
+    if backend not in backends.BACKENDS and case.device.kind == "gpu":
+        backend = backends.GPU_BACKENDS[-1]
+    try:
+        return power.meter_for(backend, case.device)
+    except UsageError:
+        return None
+
+
+def energy_of(reading, case: Case, work: float) -> dict | None:
+    """A meter's reading (bench.power) as the run file's energy dict, with joules per metric unit."""
+    if reading is None:
+        return None
+    if isinstance(reading, dict):
+        reading = Energy(**{k: reading[k] for k in ("joules", "watts", "source", "seconds", "detail") if k in reading})
+    elif not isinstance(reading, Energy):
+        reading = Energy(reading.joules, reading.watts, reading.source,
+                         getattr(reading, "seconds", 0.0), getattr(reading, "detail", ""))
+    return energy_dict(reading, work, case.unit)
+
+
+def measure_case(case: Case, budget: Budget, ratio_to: dict[str, Result]) -> Result:
+    """Prepare, time, verify: one Result, verified or not (never an unchecked number)."""
+    step = case.prepare()
+    timer = case.timer() if case.timer else HostTimer(case.sync)
+    timing = measure(step, timer=timer, meter=meter_for(case), **budget.kwargs())
+    ok, what = case.verify(timing.output)
+    seconds_per_call = timing.stats.median
+    result = from_timing(
+        timing,
+        work_per_call=case.work_per_call,
+        workload=case.workload,
+        backend=case.backend,
+        device=case.device.name,
+        params=case.params,
+        metric=case.metric,
+        unit=case.unit,
+        verified=bool(ok),
+        verification=str(what),
+        energy=energy_of(timing.energy, case, timing.window_calls * case.work_per_call),
+        device_index=case.device.index,
+        is_reference=case.is_reference,
+        extra=dict(case.extra(seconds_per_call)) if case.extra else {},
+    )
+    ref = ratio_to.get(case.reference) if case.reference else None
+    if ref is not None and ref.verified and ref.value:
+        result.reference = f"{ref.backend} ({ref.device})"
+        result.ratio_to_reference = result.value / ref.value
+    return result
+
+
+@dataclass
+class Outcome:
+    results: list[Result] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    complete: bool = True
+    interrupted_at: str | None = None
+
+
+def execute(cases: list[Case], budget: Budget, *, outcome: Outcome | None = None,
+            progress: Progress | None = None, on_result: Callable[[Result], None] | None = None) -> Outcome:
+    """Measure every case in order into `outcome`. Ctrl-C leaves it as far as it got and re-raises."""
+    outcome = outcome if outcome is not None else Outcome()
+    by_key: dict[str, Result] = {}
+    task = progress.add_task("", total=len(cases), current="") if progress is not None else None
+    for case in cases:
+        if progress is not None:
+            progress.update(task, current=escape(f"{case.workload} · {case.backend}:{case.device.index} · "
+                                                 f"{case.label or _params(case.params)}"))
+        try:
+            result = measure_case(case, budget, by_key)
+        except KeyboardInterrupt:
+            outcome.complete = False
+            outcome.interrupted_at = case.key
+            raise
+        except UsageError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one broken backend must not lose the others' results
+            outcome.errors.append({"case": case.key, "workload": case.workload, "backend": case.backend,
+                                   "device": case.device.name, "error": f"{type(exc).__name__}: {exc}"})
+        else:
+            by_key[case.key] = result
+            outcome.results.append(result)
+            if on_result is not None:
+                on_result(result)
+        finally:
+            if progress is not None:
+                progress.advance(task)
+    return outcome
+
+
+def _params(params: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _progress(stream) -> Progress:
+    return Progress(
+        TextColumn("[bold]run[/]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[current]}"),
+        console=stream,
+        transient=True,
+    )
+
+
+def _line(result: Result) -> str:
+    mark = "verified" if result.verified else "[red]NOT VERIFIED[/]"
+    ratio = f" · {result.ratio_to_reference:.2f}x ref" if result.ratio_to_reference else ""
+    noisy = " · [yellow]noisy[/]" if result.noisy else ""
+    return (f"{escape(result.workload)} {escape(result.backend)}:{result.device_index} "
+            f"{escape(_params(result.params))}: {console.si(result.value, escape(result.unit))}{ratio}{noisy} · {mark}")
+
+
+# --- finish -------------------------------------------------------------------------------------
+
+
+def economics_of(results: list[Result], options: Options, run: dict) -> tuple[dict | None, str | None]:
+    """The site view from the verified results only, or (None, why not)."""
+    verified = [r for r in results if r.verified]
+    site_view = optional_module("bench.site_view")
+    if site_view is None:
+        return None, "the economics have not landed yet"
+    return site_view.economics(verified, profiles=options.profiles, site=options.site, market=options.market,
+                               run=run), None
+
+
+def out_dir(options: Options, run: dict) -> Path:
+    if options.out:
+        return Path(options.out)
+    return Path("reports") / run["folder"]
+
+
+def run(options: Options, *, load: Callable[[str], object] = workload_module, choose=select) -> int:
+    """The whole `bench run`; returns the exit code or raises (UsageError, VerificationError, Ctrl-C)."""
+    from bench import report
+
+    quiet = options.json == "-"
+    msg = console.err()
+    out = console.out(quiet)
+    if options.budget_s is not None and not options.budget_s > 0:
+        raise UsageError(f"--budget must be a positive number of seconds, got {options.budget_s}")
+    site_check = _check_site_inputs(options)
+    the_plan = plan(options, load, choose)
+    stamp = metadata.utc_now()
+    meta = metadata.collect(stamp)
+    meta["folder"] = metadata.folder_name(stamp, meta["hostname"])
+    meta["options"] = options.to_dict()
+    meta["missing_workloads"] = the_plan.missing
+    meta["skipped_backends"] = the_plan.skipped
+    folder = out_dir(options, meta)
+    if site_check:
+        meta["site_inputs"] = site_check
+
+    started = time.perf_counter()
+    progress = _progress(msg)
+    outcome = Outcome()
+    try:
+        with progress:
+            execute(the_plan.cases, options.budget, outcome=outcome, progress=progress,
+                              on_result=lambda r: progress.console.print(_line(r)))
+    except KeyboardInterrupt:
+        meta["wall_s"] = time.perf_counter() - started
+        meta["interrupted_at"] = outcome.interrupted_at
+        doc = run_document({**meta, "errors": outcome.errors}, outcome.results, complete=False)
+        written = report.write_partial(doc, folder, json_path=None if quiet else options.json)
+        msg.print(f"interrupted: {len(outcome.results)} result(s) saved, marked incomplete, in {escape(str(written))}")
+        raise
+    meta["wall_s"] = time.perf_counter() - started
+    meta["errors"] = outcome.errors
+    economics, why_not = economics_of(outcome.results, options, meta)
+    if why_not:
+        meta["economics_missing"] = why_not
+    doc = run_document(meta, outcome.results, complete=True, economics=economics)
+    if options.json:
+        from bench.files import emit_json
+
+        emit_json(doc, options.json)
+    report.render(doc, out)
+    written = report.write_all(doc, folder)
+    msg.print(f"report written to {escape(str(written))} ({meta['wall_s']:.1f} s)")
+    failed = [r for r in outcome.results if not r.verified]
+    if failed or outcome.errors:
+        what = [f"{r.workload} {r.backend}:{r.device_index} ({r.verification})" for r in failed]
+        what += [f"{e['workload']} {e['backend']} raised {e['error']}" for e in outcome.errors]
+        raise VerificationError("; ".join(what) + f" — results saved in {written}")
+    return 0
+
+
+def _check_site_inputs(options: Options) -> dict | None:
+    """Unknown profile/site/market ids fail before anything is measured (exit 2)."""
+    site_view = optional_module("bench.site_view")
+    if site_view is None:
+        if options.profiles or options.site or options.market:
+            raise UsageError("--profile/--site/--market need the economics, which have not landed yet")
+        return None
+    return site_view.check_inputs(profiles=options.profiles, site=options.site, market=options.market)
