@@ -51,11 +51,15 @@ def cmd_run(args) -> int:
 
 
 def cmd_profiles(args) -> int:
-    raise NotLanded("`profiles` has not landed yet (issue #5)")
+    from bench.profiles_view import show_profiles
+
+    return show_profiles(args)
 
 
 def cmd_economics(args) -> int:
-    raise NotLanded("`economics` has not landed yet (issue #5)")
+    from bench.economics_view import show_economics
+
+    return show_economics(args)
 
 
 def cmd_report(args) -> int:

@@ -28,9 +28,3 @@ def test_mine_bad_input_exits_2_with_one_line(args, words):
 
 def test_unknown_verb_is_one_line():
     assert_usage_error(run_cli("fly"), "invalid choice")
-
-
-@pytest.mark.parametrize("verb", ["profiles", "economics"])
-def test_verbs_not_landed_say_so(verb):
-    result = run_cli(verb)
-    assert_usage_error(result, "not landed")

@@ -1,0 +1,542 @@
+"""Hardware, site and market profiles: load `hardware_profiles/**/*.toml`, validate, look up.
+
+Each file is one profile (DESIGN.md, "Hardware profiles"). Files live in `asic/`, `gpu/`, `cpu/`,
+`sites/` and `market/` under the built-in folder and under every folder named in the environment
+variable `SITEBENCH_PROFILES` (several joined with `os.pathsep`), so users add their own without
+editing the suite. A bad file stops everything with one line that names the file, the field and the
+rule (`bench.errors.UsageError`, exit 2), e.g. `hardware_profiles/sites/x.toml: pue: must be >= 1 (got 0.9)`.
+
+The CPU the suite runs on gets a profile built from what `kernels.runtime.cpu` detects (`cpu/host`):
+its peak GFLOP/s are derived from the vector flags and the clock, its TDP is an estimate, and both say so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+
+from bench.errors import UsageError
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
+ENV_VAR = "SITEBENCH_PROFILES"
+FOLDERS = {"asic": "asic", "gpu": "gpu", "cpu": "cpu", "site": "sites", "market": "market"}
+USES = ("mining", "gpuaas", "hosting", "tokens")
+DTYPES = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8")
+Dtype = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "fp4", "int8"]
+Use = Literal["mining", "gpuaas", "hosting", "tokens"]
+
+
+def _all_positive(table: dict, unit: str) -> dict:
+    """Every value of a TOML table > 0; the error names the key."""
+    for key, value in table.items():
+        if not value > 0:
+            raise ValueError(f"{key}: must be > 0 {unit} (got {value:g})")
+    return table
+
+
+class _Profile(BaseModel):
+    """Fields every profile has; unknown fields are errors (a misspelt or wrongly-unitted name)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._+-]*$", max_length=64)
+    name: str = Field(min_length=1)
+    vendor: str = ""
+    sources: list[str] = Field(min_length=1)
+    _path: str = PrivateAttr(default="")
+
+    @field_validator("sources")
+    @classmethod
+    def _sources_not_blank(cls, value: list[str]) -> list[str]:
+        if any(not s.strip() for s in value):
+            raise ValueError("every source must say where a figure comes from, with a date (got an empty string)")
+        return value
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def summary(self) -> str:
+        """One line of the key figures, for `bench profiles`."""
+        return ""
+
+
+class AsicProfile(_Profile):
+    kind: Literal["asic"] = "asic"
+    hashrate_ths: float = Field(gt=0, le=100_000)  # TH/s, nameplate
+    power_w: float = Field(ge=100, le=100_000)  # watts at the wall, nameplate
+    efficiency_jth: float | None = Field(default=None, gt=0, le=1000)  # J/TH as published; checked
+    cooling: Literal["air", "hydro", "immersion"]
+    price_usd: float | None = Field(default=None, ge=0)
+    price_usd_per_th: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _efficiency_agrees(self):
+        if self.efficiency_jth is not None:
+            derived = self.power_w / self.hashrate_ths
+            if abs(derived - self.efficiency_jth) > 0.03 * self.efficiency_jth:
+                raise ValueError(
+                    f"efficiency_jth: {self.efficiency_jth:g} J/TH disagrees with power_w / hashrate_ths = "
+                    f"{derived:.2f} J/TH by more than 3% (check the units: watts and TH/s)"
+                )
+        return self
+
+    @property
+    def j_per_th(self) -> float:
+        return self.power_w / self.hashrate_ths
+
+    @property
+    def usd_per_th(self) -> float | None:
+        if self.price_usd_per_th is not None:
+            return self.price_usd_per_th
+        return self.price_usd / self.hashrate_ths if self.price_usd is not None else None
+
+    def summary(self) -> str:
+        return f"{self.hashrate_ths:g} TH/s, {self.power_w:g} W, {self.j_per_th:.1f} J/TH, {self.cooling}"
+
+
+class _Matching(_Profile):
+    match: list[str] = Field(default_factory=list)  # regexes tried against a device name (case-insensitive)
+
+    @field_validator("match")
+    @classmethod
+    def _regexes_compile(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {pattern!r} ({exc})") from None
+        return value
+
+    def matches(self, device_name: str) -> bool:
+        return any(re.search(p, device_name, re.IGNORECASE) for p in self.match)
+
+
+class GpuProfile(_Matching):
+    kind: Literal["gpu"] = "gpu"
+    peak_tflops: dict[Dtype, float] = Field(min_length=1)  # dense, per GPU
+    memory_gb: float = Field(gt=0, le=10_000)
+    memory_tbs: float = Field(gt=0, le=100)  # TB/s (not GB/s)
+    tdp_w: float = Field(ge=10, le=5_000)  # per GPU
+    system_w_per_gpu: float = Field(ge=10, le=20_000)  # node + rack share per GPU, >= tdp_w
+    price_usd: float | None = Field(default=None, ge=0)  # per GPU incl. its share of the server/rack
+    ref_tokens_per_s: float | None = Field(default=None, gt=0)  # published serving throughput per GPU
+    ref_model: str = ""
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _peaks_positive(cls, value: dict) -> dict:
+        return _all_positive(value, "TFLOP/s")
+
+    @model_validator(mode="after")
+    def _system_covers_tdp(self):
+        if self.system_w_per_gpu < self.tdp_w:
+            raise ValueError(
+                f"system_w_per_gpu: must be >= tdp_w ({self.tdp_w:g} W) since it includes the GPU "
+                f"(got {self.system_w_per_gpu:g})"
+            )
+        return self
+
+    def summary(self) -> str:
+        best = max(self.peak_tflops, key=self.peak_tflops.get)
+        return (
+            f"{self.peak_tflops[best]:g} TFLOP/s {best}, {self.memory_gb:g} GB @ {self.memory_tbs:g} TB/s, "
+            f"TDP {self.tdp_w:g} W, system {self.system_w_per_gpu:g} W/GPU"
+        )
+
+
+class CpuProfile(_Matching):
+    kind: Literal["cpu"] = "cpu"
+    cores: int = Field(ge=1, le=100_000)
+    peak_gflops: dict[Dtype, float] = Field(default_factory=dict)
+    tdp_w: float = Field(gt=0, le=100_000)
+    derived: bool = False  # True for the host profile: peaks derived, TDP estimated
+
+    def summary(self) -> str:
+        peak = ", ".join(f"{v:.0f} GFLOP/s {k}" for k, v in self.peak_gflops.items()) or "peak unknown"
+        label = " (derived)" if self.derived else ""
+        tdp = f"TDP {self.tdp_w:g} W" + (" (estimate)" if self.derived else "")
+        return f"{self.cores} cores, {peak}{label}, {tdp}"
+
+
+class SiteProfile(_Profile):
+    kind: Literal["site"] = "site"
+    default: bool = False
+    facility_mw: float = Field(gt=0, le=10_000)
+    pue: float = Field(ge=1, le=3)
+    pue_range: tuple[float, float] | None = None
+    pue_by_use: dict[Use, float] = Field(default_factory=dict)
+    power_price_usd_per_mwh: float = Field(ge=0, le=5_000)
+    uptime: float = Field(gt=0, le=1)
+    default_asic: str | None = None
+    default_gpu: str | None = None
+    gpu_utilization: float = Field(default=0.9, gt=0, le=1)
+    token_utilization: float = Field(default=0.6, gt=0, le=1)
+    mining_infra_capex_usd_per_mw: float = Field(default=0.0, ge=0)
+    ai_facility_capex_usd_per_mw_it: float = Field(default=0.0, ge=0)
+    discount_rate: float = Field(default=0.10, ge=0, lt=1)
+    horizon_years: float = Field(default=3, gt=0, le=30)
+
+    @field_validator("power_price_usd_per_mwh")
+    @classmethod
+    def _per_mwh(cls, value: float) -> float:
+        if 0 < value < 1:
+            raise ValueError(f"must be in $/MWh, not $/kWh (got {value:g}; $0.045/kWh = 45 $/MWh)")
+        return value
+
+    @field_validator("pue_by_use")
+    @classmethod
+    def _use_pues(cls, value: dict) -> dict:
+        for use, pue in value.items():
+            if not 1 <= pue <= 3:
+                raise ValueError(f"{use}: must be >= 1 and <= 3 (got {pue:g})")
+        return value
+
+    @model_validator(mode="after")
+    def _pue_in_range(self):
+        if self.pue_range is not None:
+            lo, hi = self.pue_range
+            if not 1 <= lo <= hi:
+                raise ValueError(f"pue_range: must be [low, high] with 1 <= low <= high (got {list(self.pue_range)})")
+            if not lo <= self.pue <= hi:
+                raise ValueError(f"pue: must lie in pue_range {list(self.pue_range)} (got {self.pue:g})")
+        return self
+
+    def pue_for(self, use: str) -> float:
+        """The PUE this site applies to one use (its own, or the site's)."""
+        return self.pue_by_use.get(use, self.pue)
+
+    def summary(self) -> str:
+        uses = ", ".join(f"{u} {p:g}" for u, p in self.pue_by_use.items())
+        return (
+            f"{self.facility_mw:g} MW, PUE {self.pue:g}" + (f" ({uses})" if uses else "")
+            + f", ${self.power_price_usd_per_mwh:g}/MWh, uptime {self.uptime:.0%}"
+            + (" [default]" if self.default else "")
+        )
+
+
+class HostingRates(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    low: float = Field(gt=0)
+    mid: float = Field(gt=0)
+    high: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.low <= self.mid <= self.high:
+            raise ValueError(f"must satisfy low <= mid <= high (got {self.low:g}, {self.mid:g}, {self.high:g})")
+        return self
+
+
+class MarketProfile(_Profile):
+    kind: Literal["market"] = "market"
+    date: dt.date
+    btc_price_usd: float = Field(gt=0)
+    difficulty: float = Field(gt=0)
+    fees_btc_per_block: float = Field(ge=0, le=100)
+    block_height: int = Field(ge=0)
+    pool_fee: float = Field(default=0.0, ge=0, lt=1)
+    difficulty_growth_monthly: float = Field(default=0.0, gt=-0.5, lt=1)
+    hashprice_published_usd_per_ph_day: float | None = Field(default=None, gt=0)
+    asic_price_usd_per_th: float = Field(default=0.0, ge=0)
+    gpu_hour_usd: dict[str, float] = Field(default_factory=dict)
+    hosting_usd_per_kw_month: HostingRates
+    token_price_usd_per_m: float = Field(gt=0)
+    token_model: str = ""
+
+    @field_validator("difficulty")
+    @classmethod
+    def _full_difficulty(cls, value: float) -> float:
+        if value < 1e6:
+            raise ValueError(f"must be the full difficulty, not in T (got {value:g}; 148.26 T = 148.26e12)")
+        return value
+
+    @field_validator("gpu_hour_usd")
+    @classmethod
+    def _prices_positive(cls, value: dict) -> dict:
+        return _all_positive(value, "$/GPU-hour")
+
+    def summary(self) -> str:
+        return (
+            f"{self.date}: BTC ${self.btc_price_usd:,.0f}, difficulty {self.difficulty / 1e12:.2f} T, "
+            f"fees {self.fees_btc_per_block:g} BTC/block, {len(self.gpu_hour_usd)} GPU prices"
+        )
+
+
+MODELS = {"asic": AsicProfile, "gpu": GpuProfile, "cpu": CpuProfile, "site": SiteProfile, "market": MarketProfile}
+Profile = AsicProfile | GpuProfile | CpuProfile | SiteProfile | MarketProfile
+
+
+# --- error messages ----------------------------------------------------------------------------
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+UNITS = {"hashrate_ths": "TH/s", "power_w": "W", "tdp_w": "W", "system_w_per_gpu": "W", "memory_gb": "GB",
+         "memory_tbs": "TB/s", "facility_mw": "MW", "power_price_usd_per_mwh": "$/MWh"}
+
+
+def _num(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+
+
+def _rule(err: dict) -> str:
+    """One pydantic error as a rule a person can act on: 'must be >= 1 (got 0.9)'."""
+    kind, ctx, got = err["type"], err.get("ctx") or {}, err.get("input")
+    ops = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in ops:
+        unit = UNITS.get(str(err["loc"][-1]) if err["loc"] else "", "")
+        positive = isinstance(got, (int, float)) and got > 0
+        hint = f"; is it in {unit}?" if unit and positive else ""
+        return f"must be {ops[kind]} {_num(next(iter(ctx.values())))}{' ' + unit if unit else ''} (got {_num(got)}{hint})"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "extra_forbidden":
+        return "unknown field (check its name and unit, e.g. power_w in watts, memory_tbs in TB/s)"
+    if kind == "too_short":
+        return f"must list at least {ctx.get('min_length')} item(s) (got {got!r})"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')} (got {got!r})"
+    if kind == "value_error":
+        return str(ctx.get("error", err["msg"])).removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        return f"must be lower-case letters, digits, '.', '_', '+' or '-' (got {got!r})"
+    return f"{err['msg'].lower()} (got {got!r})"
+
+
+def _describe(path: Path, exc: ValidationError) -> str:
+    """The most telling error first: an unknown field (often a wrong unit) explains a missing one."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    rule = _rule(first)
+    missing = [".".join(map(str, e["loc"])) for e in errors if e["type"] == "missing"]
+    if first["type"] == "extra_forbidden" and missing:
+        rule += f"; missing: {', '.join(missing)}"
+    more = len(errors) - 1 - (len(missing) if first["type"] == "extra_forbidden" else 0)
+    return f"{_display(path)}: {loc + ': ' if loc else ''}{rule}{f' (and {more} more)' if more else ''}"
+
+
+# --- loading -----------------------------------------------------------------------------------
+
+
+def _parse(path: Path, kind: str) -> Profile:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{_display(path)}: not valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{_display(path)}: cannot read ({exc})") from None
+    declared = data.get("kind", kind)
+    if declared != kind:
+        raise UsageError(f"{_display(path)}: kind: must be {kind!r} for a file in {FOLDERS[kind]}/ (got {declared!r})")
+    data["kind"] = kind
+    try:
+        profile = MODELS[kind].model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(_describe(path, exc)) from None
+    profile._path = _display(path)
+    return profile
+
+
+def profile_dirs() -> list[Path]:
+    """The built-in folder, then each folder in $SITEBENCH_PROFILES (each must exist)."""
+    dirs = [BUILTIN_DIR]
+    for entry in filter(None, os.environ.get(ENV_VAR, "").split(os.pathsep)):
+        folder = Path(entry).expanduser()
+        if not folder.is_dir():
+            raise UsageError(f"{ENV_VAR}: {entry} is not a folder (it should hold asic/, gpu/, sites/, market/ ...)")
+        dirs.append(folder)
+    return dirs
+
+
+@dataclass
+class ProfileSet:
+    """Every profile found, by kind, with lookups. Build one with `load()`."""
+
+    by_kind: dict[str, dict[str, Profile]] = field(default_factory=lambda: {k: {} for k in FOLDERS})
+
+    def add(self, profile: Profile) -> None:
+        known = self.by_kind[profile.kind]
+        if profile.id in known:
+            raise UsageError(
+                f"{profile.path}: id: duplicate id {profile.id!r}, already defined in {known[profile.id].path} "
+                "(ids must be unique per kind; rename one)"
+            )
+        known[profile.id] = profile
+
+    def all(self) -> list[Profile]:
+        return [p for kind in FOLDERS for p in self.by_kind[kind].values()]
+
+    def find(self, kind: str, profile_id: str) -> Profile:
+        """The profile of that kind and id; UsageError listing the ids there are."""
+        if kind not in FOLDERS:
+            raise UsageError(f"unknown profile kind {kind!r}; kinds: {', '.join(FOLDERS)}")
+        found = self.by_kind[kind].get(profile_id)
+        if found is None:
+            ids = ", ".join(sorted(self.by_kind[kind])) or "none"
+            raise UsageError(f"no {kind} profile {profile_id!r}; {kind} profiles: {ids} (see `python -m bench profiles`)")
+        return found
+
+    def default_site(self) -> SiteProfile:
+        sites = list(self.by_kind["site"].values())
+        marked = [s for s in sites if s.default]
+        if len(marked) == 1:
+            return marked[0]
+        if not marked and len(sites) == 1:
+            return sites[0]
+        if not sites:
+            raise UsageError("no site profile found; add one under hardware_profiles/sites/")
+        names = ", ".join(s.path for s in (marked or sites))
+        raise UsageError(f"default: exactly one site must say default = true (found {len(marked)}: {names})")
+
+    def latest_market(self) -> MarketProfile:
+        markets = list(self.by_kind["market"].values())
+        if not markets:
+            raise UsageError("no market snapshot found; add one under hardware_profiles/market/")
+        return max(markets, key=lambda m: (m.date, m.id))
+
+    def for_device(self, device) -> GpuProfile | CpuProfile | None:
+        """The profile of a `kernels.runtime.DeviceInfo`: a GPU by its name (e.g. 'NVIDIA H100 80GB HBM3'
+        -> h100-sxm), a CPU by a CPU profile's `match` or else the host profile; None for an unknown GPU."""
+        if device.kind == "gpu":
+            return next((g for g in self.by_kind["gpu"].values() if g.matches(device.name)), None)
+        cpus = [c for c in self.by_kind["cpu"].values() if c.id != "host" and c.matches(device.name)]
+        return cpus[0] if cpus else self.by_kind["cpu"]["host"]
+
+    def check_references(self) -> None:
+        """Ids one profile names must exist (site defaults, market GPU prices)."""
+        for site in self.by_kind["site"].values():
+            for attr, kind in (("default_asic", "asic"), ("default_gpu", "gpu")):
+                ref = getattr(site, attr)
+                if ref is not None and ref not in self.by_kind[kind]:
+                    raise UsageError(f"{site.path}: {attr}: no {kind} profile {ref!r}")
+        for market in self.by_kind["market"].values():
+            for gpu in market.gpu_hour_usd:
+                if gpu not in self.by_kind["gpu"]:
+                    raise UsageError(f"{market.path}: gpu_hour_usd.{gpu}: no gpu profile {gpu!r}")
+        self.default_site()
+
+
+def load(dirs: list[Path] | None = None, *, host: CpuProfile | None = None) -> ProfileSet:
+    """Read and validate every profile in `dirs` (default: `profile_dirs()`), plus the host CPU."""
+    result = ProfileSet()
+    result.add(host or host_cpu())
+    for folder in dirs if dirs is not None else profile_dirs():
+        for kind, sub in FOLDERS.items():
+            for path in sorted((Path(folder) / sub).glob("*.toml")):
+                result.add(_parse(path, kind))
+    result.check_references()
+    return result
+
+
+@lru_cache(maxsize=4)
+def _cached(key: tuple[str, ...]) -> ProfileSet:
+    return load([Path(k) for k in key])
+
+
+def profiles() -> ProfileSet:
+    """The profiles of this process (built-in + $SITEBENCH_PROFILES), loaded once per folder list."""
+    return _cached(tuple(str(d) for d in profile_dirs()))
+
+
+def find(kind: str, profile_id: str) -> Profile:
+    return profiles().find(kind, profile_id)
+
+
+def default_site() -> SiteProfile:
+    return profiles().default_site()
+
+
+def latest_market() -> MarketProfile:
+    return profiles().latest_market()
+
+
+def for_device(device) -> GpuProfile | CpuProfile | None:
+    return profiles().for_device(device)
+
+
+# --- the host CPU, from what it detects --------------------------------------------------------
+
+WATTS_PER_CORE_ESTIMATE = 6.0  # a server core's share of package power (360 W / 96 cores = 3.75; 350 W / 56 = 6.25)
+
+
+def _max_clock_ghz() -> float | None:
+    try:
+        khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text().strip()
+        return int(khz) / 1e6
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            mhz = [float(line.split(":", 1)[1]) for line in f if line.startswith("cpu MHz")]
+        return max(mhz) / 1e3 if mhz else None
+    except (OSError, ValueError):
+        return None
+
+
+def flops_per_cycle(model: str, flags: set[str]) -> dict[str, float]:
+    """Peak FLOP (int8: ops) per cycle per core from the vector flags, assuming two FMA pipes.
+
+    AMD Zen 4 executes AVX-512 on 256-bit pipes (no avx512_vp2intersect, which Zen 5 has), so its
+    vector width counts as 256 bits. AMX tiles: 1024 bf16 FLOP and 2048 int8 ops per cycle.
+    """
+    if "avx512f" in flags:
+        bits = 256 if "AMD" in model.upper() and "avx512_vp2intersect" not in flags else 512
+    elif "avx2" in flags and "fma" in flags:
+        bits = 256
+    else:
+        bits = 128
+    fp32 = bits / 32 * 2 * 2  # lanes x FMA (2 FLOP) x 2 pipes
+    result = {"fp64": fp32 / 2, "fp32": fp32}
+    if "amx_bf16" in flags:
+        result["bf16"] = 1024.0
+    elif "avx512_bf16" in flags:
+        result["bf16"] = fp32 * 2
+    if "amx_int8" in flags:
+        result["int8"] = 2048.0
+    elif "avx512_vnni" in flags or "avx_vnni" in flags:
+        result["int8"] = fp32 * 4
+    return result
+
+
+def host_cpu(model: str | None = None, flags=None, cores: int | None = None, ghz: float | None = None) -> CpuProfile:
+    """The profile of this machine's CPU (id 'host'): detected model/cores/flags, derived peaks, estimated TDP."""
+    from kernels.runtime import cpu
+
+    model = model if model is not None else cpu.cpu_model()
+    flags = set(flags if flags is not None else cpu.cpu_flags())
+    cores = cores if cores is not None else cpu.usable_cores()
+    ghz = ghz if ghz is not None else _max_clock_ghz()  # 0.0: unknown
+    per_cycle = flops_per_cycle(model, flags)
+    peaks = {k: cores * ghz * v for k, v in per_cycle.items()} if ghz and math.isfinite(ghz) else {}
+    clock = f"{ghz:.2f} GHz" if ghz else "unknown clock (no peak derived)"
+    return CpuProfile(
+        id="host",
+        name=model,
+        vendor=model.split()[0] if model else "",
+        cores=cores,
+        peak_gflops=peaks,
+        tdp_w=WATTS_PER_CORE_ESTIMATE * cores,
+        derived=True,
+        sources=[
+            f"detected here: {model}, {cores} usable cores, {clock} (kernels.runtime.cpu, /proc/cpuinfo)",
+            "derived: peak_gflops = cores x clock x FLOP/cycle from the vector flags, assuming 2 FMA pipes "
+            f"({', '.join(f'{k} {v:g}' for k, v in per_cycle.items())} per cycle); not measured",
+            f"estimate: tdp_w = {WATTS_PER_CORE_ESTIMATE:g} W per usable core (a server core's share of package power)",
+        ],
+    )

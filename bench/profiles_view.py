@@ -1,0 +1,34 @@
+"""`bench profiles`: every hardware, site and market profile found, with its key figures and file."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from bench import console, profiles
+from bench.files import emit_json
+
+
+def _record(p) -> dict:
+    return {**p.model_dump(mode="json"), "file": p.path or "(detected here)", "summary": p.summary()}
+
+
+def show_profiles(args) -> int:
+    ps = profiles.profiles()
+    items = ps.all()
+    if args.json:
+        emit_json({"folders": [str(d) for d in profiles.profile_dirs()], "profiles": [_record(p) for p in items]},
+                  args.json)
+        if args.json == "-":
+            return 0
+    table = Table(title="Hardware, site and market profiles", show_lines=False)
+    for col in ("kind", "id", "name", "key figures", "sources", "file"):
+        table.add_column(col, overflow="fold")
+    for p in items:
+        estimates = sum(s.startswith(("estimate", "derived")) for s in p.sources)
+        sources = f"{len(p.sources)}" + (f" ({estimates} estimate)" if estimates else "")
+        table.add_row(p.kind, p.id, p.name, p.summary(), sources, p.path or "(detected here)")
+    out = console.out(args.json == "-")
+    out.print(table)
+    out.print(f"default site: {ps.default_site().id}; newest market: {ps.latest_market().id}; "
+              f"add your own under {profiles.ENV_VAR}=DIR (same sub-folders)")
+    return 0

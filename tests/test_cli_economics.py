@@ -1,0 +1,96 @@
+"""`bench economics` and `bench profiles` as a user runs them: tables, JSON, and every bad input -> exit 2."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli import assert_usage_error, run_cli
+
+BAD = Path(__file__).parent / "fixtures" / "profiles_bad"
+
+
+def test_economics_table_compares_the_four_uses():
+    result = run_cli("economics")
+    assert result.code == 0, result.err
+    for word in ("Mining", "GPUaaS", "Hosting", "Token sales", "PUE applied", "AI / mining revenue per MW",
+                 "break-even", "s21-xp", "gb200-nvl72", "site revenue (18 MW)"):
+        assert word in result.out, word
+
+
+def test_economics_json_to_stdout_only():
+    result = run_cli("economics", "--json", "-", "--gpu", "h100-sxm", "--asic", "s21")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    econ = data["economics"]
+    assert set(econ["uses"]) == {"mining", "gpuaas", "hosting", "tokens"}
+    assert econ["gpu"] == "h100-sxm" and econ["inputs"]["gpu_hour_usd"] == 2.35
+    assert econ["ai_to_mining_revenue"] > 1
+    assert data["break_even"]["mining_btc_price_usd"] > 0
+    assert len(data["sensitivity"]["advantage"]) == 10
+
+
+def test_economics_overrides_are_applied_and_stated(tmp_path):
+    out = tmp_path / "econ.json"
+    result = run_cli("economics", "--pue", "1.0", "--btc-price", "120000", "--power-price", "30",
+                     "--gpu-hour-price", "3", "--hosting-price", "150", "--difficulty", "150e12",
+                     "--fees-btc-per-block", "0.05", "--json", str(out))
+    assert result.code == 0, result.err
+    assert "PUE applied: mining 1, gpuaas 1, hosting 1, tokens 1 (--pue override)" in result.out
+    econ = json.loads(out.read_text())["economics"]
+    assert econ["inputs"]["btc_price_usd"] == 120000 and econ["inputs"]["fees_btc_per_block"] == 0.05
+    assert econ["uses"]["hosting"]["revenue_usd_per_year"] == pytest.approx(150 * 1000 * 12)
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--pue", "0.9"], ["--pue", ">= 1", "0.9"]),
+        (["--pue", "abc"], ["--pue", "invalid float"]),
+        (["--btc-price", "-5"], ["--btc-price", "> 0"]),
+        (["--power-price", "nan"], ["--power-price"]),
+        (["--difficulty", "148.26"], ["--difficulty", "148.26e12"]),
+        (["--gpu-hour-price", "0"], ["--gpu-hour-price", "> 0"]),
+        (["--hosting-price", "inf"], ["--hosting-price"]),
+        (["--fees-btc-per-block", "-1"], ["--fees-btc-per-block"]),
+        (["--site", "nowhere"], ["no site profile 'nowhere'", "default-18mw"]),
+        (["--market", "1999-01-01"], ["no market profile"]),
+        (["--asic", "s99"], ["no asic profile 's99'"]),
+        (["--gpu", "h900"], ["no gpu profile 'h900'"]),
+    ],
+)
+def test_economics_bad_input_exits_2_with_one_line(args, words):
+    assert_usage_error(run_cli("economics", *args), *words)
+
+
+def test_profiles_lists_every_profile():
+    result = run_cli("profiles")
+    assert result.code == 0, result.err
+    for word in ("s21-xp", "avalon-a16-xp", "m70s", "gb300-nvl72", "h100-sxm", "host", "default-18mw",
+                 "2026-01-12", "(detected here)"):
+        assert word in result.out, word
+
+
+def test_profiles_json_and_user_folder():
+    result = run_cli("profiles", "--json", "-", env={"SITEBENCH_PROFILES": str(BAD / "good")})
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    ids = {(p["kind"], p["id"]) for p in data["profiles"]}
+    assert ("market", "2026-02-01-test") in ids and ("asic", "s21-xp") in ids and ("cpu", "host") in ids
+    assert len([i for i in ids if i[0] == "asic"]) == 16
+
+
+@pytest.mark.parametrize(
+    "case,words",
+    [
+        ("missing_field", ["x.toml", "power_w", "required"]),
+        ("wrong_unit_name", ["power_kw", "unknown field"]),
+        ("negative_power", ["tdp_w", ">= 10"]),
+        ("pue_below_1", ["pue: must be >= 1 (got 0.9)"]),
+        ("duplicate_id", ["duplicate id"]),
+        ("not_toml", ["not valid TOML"]),
+    ],
+)
+@pytest.mark.parametrize("verb", ["profiles", "economics"])
+def test_bad_profile_files_exit_2_naming_file_field_rule(verb, case, words):
+    assert_usage_error(run_cli(verb, env={"SITEBENCH_PROFILES": str(BAD / case)}), *words)
