@@ -419,7 +419,8 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
     inputs = {"pue_by_use": pues, "power_price_usd_per_mwh": price, "btc_price_usd": btc, "difficulty": diff,
               "fees_btc_per_block": fee_btc, "subsidy_btc": subsidy, "gpu_hour_usd": gpu_hour_price,
               "hosting_usd_per_kw_month": rent, "tokens_per_s_per_gpu": tokens_per_s_per_gpu,
-              "token_price_usd_per_m": market.token_price_usd_per_m, "uptime": site.uptime}
+              "token_price_usd_per_m": market.token_price_usd_per_m, "uptime": site.uptime,
+              "horizon_years": horizon, "discount_rate": rate}
     return Comparison(facility_mw, site.facility_mw, site.id, market.id, asic.id, gpu.id, uses, ratio,
                       assumptions, inputs)
 

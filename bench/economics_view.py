@@ -110,8 +110,9 @@ def render(cmp, sens) -> list:
         ("power cost", [_usd(u.power_cost_usd_per_year) for u in order]),
         ("margin (revenue - power)", [_usd(u.margin_usd_per_year) for u in order]),
         ("capex", [_usd(u.capex_usd) for u in order]),
-        ("payback", [_years(u.payback_years) for u in order]),
-        ("NPV", [_usd(u.npv_usd) for u in order]),
+        ("payback at today's prices", [_years(u.payback_years) for u in order]),
+        (f"NPV, {cmp.inputs['horizon_years']:g} yr at {cmp.inputs['discount_rate']:.0%} (notes)",
+         [_usd(u.npv_usd) for u in order]),
         (f"site revenue ({cmp.site_mw:g} MW)", [_usd(u.revenue_usd_per_year * cmp.site_mw) for u in order]),
     ]
     for label, cells in rows:
