@@ -1,0 +1,400 @@
+"""SHA-256 and the SHA-256d nonce scan on the CPU with Numba: 16 lanes per AVX-512 register, all cores.
+
+The hot code is straight-line SHA-256 for one lane inside a 16-iteration lane loop, which LLVM's loop
+vectoriser turns into 16-lane zmm code (one uint32 lane per nonce or message). Writing 125 rounds out
+by hand would be unreadable, so a small generator below emits them from the FIPS 180-4 round function
+and folds as it goes:
+- values known when the code is generated (padding words, K, the second hash's initial state) become
+  literals;
+- values that depend on the header but not on the nonce (rounds 0-2 of the header's second block,
+  schedule words W16 and W17, the constant parts of later words) go into `_invariants`, run once per
+  scan, next to the midstate;
+- only what depends on the nonce is computed per lane.
+The second hash stops after round 60: that round's e becomes the last state word H7, which is the top
+32 bits of the little-endian hash value, so lanes whose top word exceeds the target's are rejected
+without rounds 61-63. Survivors are re-hashed with hashlib (`reference.verified_hits`).
+
+Numba widens uint32 arithmetic to int64, so every generated value is cut back with `u32(...)`; LLVM
+then emits 32-bit lanes, `vprold` for the rotate pattern and `vpternlogd` for Ch, Maj and the sigmas.
+The generated functions are compiled with this module's file name, so Numba's on-disk cache
+(cache=True) keys them on this file like the handwritten ones. The kernels release the GIL and run on
+a small thread pool, one part of the window (or of the batch) per task.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache
+
+import numpy as np
+from numba import get_num_threads, njit
+
+from kernels.runtime import cpu, parse_device_index
+from kernels.sha256 import reference as ref
+
+LANES = 16  # uint32 lanes in one zmm register
+u32 = np.uint32  # the cast that keeps Numba's widened integer arithmetic at 32 bits
+_MASK = 0xFFFFFFFF
+_HIT_SLOTS = 256  # candidate slots per kernel call; a call that fills them returns and is resumed
+_TASKS_PER_THREAD = 4  # parts per thread, so a thread slowed by other load does not hold up the rest
+
+
+def available() -> tuple[bool, str]:
+    return True, ""
+
+
+def devices():
+    return cpu.devices()
+
+
+# --- the generator: SHA-256 rounds as Python source, folded into literal / per-header / per-lane code ---
+
+
+def _rotr(x: str, n: int) -> str:
+    return f"(({x} >> {n}) | ({x} << {32 - n}))"
+
+
+# name -> source of a 32-bit function of its arguments; compiled once each and called by generated code.
+_FUNCTIONS = {
+    "big_sigma0": lambda a: f"{_rotr(a, 2)} ^ {_rotr(a, 13)} ^ {_rotr(a, 22)}",
+    "big_sigma1": lambda e: f"{_rotr(e, 6)} ^ {_rotr(e, 11)} ^ {_rotr(e, 25)}",
+    "small_sigma0": lambda w: f"{_rotr(w, 7)} ^ {_rotr(w, 18)} ^ ({w} >> 3)",
+    "small_sigma1": lambda w: f"{_rotr(w, 17)} ^ {_rotr(w, 19)} ^ ({w} >> 10)",
+    "ch": lambda e, f, g: f"{g} ^ ({e} & ({f} ^ {g}))",
+    "maj": lambda a, b, c: f"({a} & {b}) | ({c} & ({a} | {b}))",
+    "bswap": lambda x: f"({x} >> 24) | (({x} >> 8) & 0xFF00) | (({x} << 8) & 0xFF0000) | (({x} << 24) & 0xFF000000)",
+}
+
+
+class _Sum:
+    """A sum mod 2**32 not written out yet: a literal plus named terms (kept lazy so constants merge)."""
+
+    __slots__ = ("lit", "names", "atom")
+
+    def __init__(self, lit: int = 0, names=()):
+        self.lit, self.names, self.atom = lit & _MASK, tuple(names), None
+
+
+def _add(*values) -> _Sum:
+    lit, names = 0, []
+    for v in values:
+        v = v.atom if isinstance(v, _Sum) and v.atom is not None else v
+        if isinstance(v, int):
+            lit += v
+        elif isinstance(v, str):
+            names.append(v)
+        else:
+            lit += v.lit
+            names += v.names
+    return _Sum(lit, names)
+
+
+class _Code:
+    """Generated lines, in `pre` (once per header) or `body` (per lane); an atom is an int or a name."""
+
+    def __init__(self, inputs: dict[str, str]):
+        self.kind = dict(inputs)  # name -> "inv" (the same for every nonce) | "var" (per lane)
+        self.pre: list[str] = []
+        self.body: list[str] = []
+        self.exported: list[str] = []  # invariants that the lane code reads
+
+    def _emit(self, expr: str, deps, kind: str) -> str:
+        name = f"{kind[0]}{len(self.kind)}"
+        self.kind[name] = kind
+        (self.pre if kind == "inv" else self.body).append(f"{name} = {expr}")
+        if kind == "var":
+            self.exported += [d for d in deps if self.kind.get(d) == "inv" and d not in self.exported]
+        return name
+
+    def _kind(self, atoms) -> str:
+        return "var" if any(self.kind.get(a) == "var" for a in atoms) else "inv"
+
+    def atom(self, value):
+        """Write a lazy sum out, its per-header part first (so that part is computed once per header)."""
+        if not isinstance(value, _Sum):
+            return value
+        if value.atom is None:
+            inv = [n for n in value.names if self.kind[n] == "inv"]
+            var = [n for n in value.names if self.kind[n] == "var"]
+            head = [value.lit] if value.lit or not value.names else []
+            if var and (inv or head):
+                head, inv = [self.atom(_Sum(value.lit, inv))], []
+            terms = head + inv + var
+            text = f"u32({' + '.join(map(str, terms))})"
+            value.atom = terms[0] if len(terms) == 1 else self._emit(text, terms, self._kind(terms))
+        return value.atom
+
+    def call(self, function: str, *args):
+        """One of `_FUNCTIONS` on atoms: folded to a literal when every input is known."""
+        atoms = [self.atom(a) for a in args]
+        if all(isinstance(a, int) for a in atoms):
+            return eval(_FUNCTIONS[function](*map(str, atoms))) & _MASK  # the same source, on Python ints
+        text = ", ".join(f"u32({a})" if isinstance(a, int) else a for a in atoms)
+        return self._emit(f"{function}({text})", atoms, self._kind(atoms))
+
+
+def _rounds(code: _Code, state, words, rounds: int = 64) -> list:
+    """SHA-256 rounds 0..rounds-1 from `state` with message `words` (16 atoms); the state after them."""
+    w = list(words)
+    a, b, c, d, e, f, g, h = state
+    for t in range(rounds):
+        if t >= 16:
+            s0, s1 = code.call("small_sigma0", w[t - 15]), code.call("small_sigma1", w[t - 2])
+            w.append(code.atom(_add(s1, w[t - 7], s0, w[t - 16])))
+        t1 = code.atom(_add(h, code.call("big_sigma1", e), code.call("ch", e, f, g), int(ref.K[t]), w[t]))
+        t2 = _add(code.call("big_sigma0", a), code.call("maj", a, b, c))
+        a, b, c, d, e, f, g, h = _add(t1, t2), a, b, c, _add(d, t1), e, f, g
+    return [a, b, c, d, e, f, g, h]
+
+
+_SCOPE = {"__name__": __name__, "np": np, "u32": u32, "LANES": LANES}
+
+
+def _compile(name: str, source: str):
+    """Compile generated source as if it were written in this file (so that cache=True works)."""
+    exec(compile(source, __file__, "exec"), _SCOPE)
+    _SCOPE[name] = njit(cache=True, nogil=True)(_SCOPE[name])
+    return _SCOPE[name]
+
+
+def _compile_functions() -> None:
+    for name, source in _FUNCTIONS.items():
+        args = "abc"[: source.__code__.co_argcount]
+        _compile(name, f"def {name}({', '.join(args)}):\n    return u32({source(*args)})\n")
+
+
+_compile_functions()
+
+
+def _indent(lines, depth: int) -> str:
+    return "\n".join(" " * depth + line for line in lines)
+
+
+def _generate_scan():
+    """`_invariants(mid, tail)` -> per-header words; `_lanes(inv, base, out)`: top words of 16 nonces."""
+    mid, tail = [f"m{i}" for i in range(8)], [f"t{i}" for i in range(3)]
+    code = _Code({**{n: "inv" for n in mid + tail}, "nonce_word": "var"})
+    # The header's second block: merkle tail, time, bits, nonce (big-endian words), then the padding.
+    block = [*tail, "nonce_word", 0x80000000, *([0] * 10), 80 * 8]
+    first = [code.atom(_add(m, s)) for m, s in zip(mid, _rounds(code, mid, block))]
+    # The second hash, of the 32-byte digest: its padding is literal; stop after round 60 (e -> H7).
+    state = _rounds(code, [int(x) for x in ref.H0], [*first, 0x80000000, *([0] * 6), 256], rounds=61)
+    h7 = code.atom(_add(state[4], int(ref.H0[7])))
+    exported = code.exported
+    invariants = _compile("_invariants", f"""
+def _invariants(mid, tail):
+    {", ".join(mid)} = {", ".join(f"mid[{i}]" for i in range(8))}
+    {", ".join(tail)} = tail[0], tail[1], tail[2]
+{_indent(code.pre, 4)}
+    return np.array([{", ".join(exported)}], dtype=np.uint32)
+""")
+    lanes = _compile("_lanes", f"""
+def _lanes(inv, base, out):
+    {", ".join(exported)} = {", ".join(f"inv[{k}]" for k in range(len(exported)))}
+    for lane in range(LANES):
+        nonce_word = bswap(u32(base + lane))
+{_indent(code.body, 8)}
+        out[lane] = bswap({h7})
+""")
+    return invariants, lanes
+
+
+def _generate_compress():
+    """`_compress_lanes(state, block)`: one compression of 16 blocks; lane l's word i is at [i * LANES + l].
+
+    Flat arrays with a constant stride let LLVM prove the lanes independent and vectorise the lane loop.
+    """
+    state, words = [f"s{i}" for i in range(8)], [f"w{i}" for i in range(16)]
+    code = _Code({n: "var" for n in state + words})
+    final = [code.atom(_add(s, r)) for s, r in zip(state, _rounds(code, state, words))]
+    return _compile("_compress_lanes", f"""
+def _compress_lanes(state, block):
+    for lane in range(LANES):
+{_indent([f"s{i} = state[{i} * LANES + lane]" for i in range(8)], 8)}
+{_indent([f"w{i} = block[{i} * LANES + lane]" for i in range(16)], 8)}
+{_indent(code.body, 8)}
+{_indent([f"state[{i} * LANES + lane] = {v}" for i, v in enumerate(final)], 8)}
+""")
+
+
+_invariants, _lanes = _generate_scan()
+_compress_lanes = _generate_compress()
+
+
+# --- running parts of the work on all cores ---
+
+
+@lru_cache(maxsize=1)
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=get_num_threads(), thread_name_prefix="numba-cpu")
+
+
+def _in_parts(work, first: int, last: int, quantum: int, smallest: int) -> list:
+    """work(lo, hi) over [first, last) cut into a few parts per thread, each a multiple of `quantum`
+    (but the last) and at least `smallest` long; a single part runs in the calling thread."""
+    units = -(-(last - first) // quantum)
+    parts = max(1, min(units, get_num_threads() * _TASKS_PER_THREAD, (last - first) // smallest))
+    bounds = [min(last, first + quantum * (units * p // parts)) for p in range(parts + 1)]
+    if parts == 1:
+        return [work(first, last)]
+    return list(_pool().map(work, bounds[:-1], bounds[1:]))
+
+
+# --- the scan ---
+
+
+@njit(cache=True, nogil=True)
+def _scan_range(inv, start, end, top, hits):
+    """Nonces in [start, end) whose hash's top 32 bits are <= top, into `hits`.
+
+    Returns (how many, where it stopped): end, or the first nonce it had no slot for.
+    """
+    words = np.empty(LANES, np.uint32)
+    n = 0
+    for pos in range(start, end, LANES):
+        _lanes(inv, u32(pos & 0xFFFFFFFF), words)
+        low = words[0]
+        for lane in range(1, LANES):
+            low = min(low, words[lane])
+        if low <= top:
+            for lane in range(LANES):
+                nonce = pos + lane
+                if nonce < end and words[lane] <= top:
+                    if n == hits.shape[0]:
+                        return n, nonce
+                    hits[n] = nonce
+                    n += 1
+    return n, end
+
+
+def _check_target(target) -> int:
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise ValueError(f"target must be an int, got {type(target).__name__}; parse hex with reference.parse_target_hex")
+    if not 0 <= int(target) <= ref.MAX_TARGET:
+        raise ValueError(f"target must be in 0..2**256-1, got {target}")
+    return int(target)
+
+
+def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0) -> list[int]:
+    """Every nonce in [start, start+count) whose sha256d(header with that nonce) <= target, sorted."""
+    parse_device_index(device, devices(), "numba-cpu")
+    header = ref.validate_header(header)
+    ref.validate_range(start, count)
+    target = _check_target(target)
+    inv = _invariants(ref.midstate(header), ref.tail_words(header))
+    top = u32(target >> 224)
+
+    def part(lo: int, hi: int) -> list[int]:
+        hits, found = np.empty(_HIT_SLOTS, np.int64), []
+        while lo < hi:
+            n, lo = _scan_range(inv, lo, hi, top, hits)
+            found += hits[:n].tolist()
+        return found
+
+    candidates = [n for found in _in_parts(part, start, start + count, LANES, 1 << 16) for n in found]
+    return ref.verified_hits(header, candidates, target, start, count)
+
+
+# --- hash_batch: 16 messages per lane group, padded on the fly ---
+
+
+@njit(cache=True, nogil=True)
+def _load_block(data, offset, length, j, block, lane):
+    """Write block j of the padded message data[offset:offset+length] into lane `lane` of `block`."""
+    first = 64 * j
+    if first + 64 <= length:  # a whole block of message bytes
+        for i in range(16):
+            p = offset + first + 4 * i
+            block[i * LANES + lane] = u32((data[p] << 24) | (data[p + 1] << 16) | (data[p + 2] << 8) | data[p + 3])
+        return
+    for i in range(16):
+        word = 0
+        for k in range(4):
+            pos = first + 4 * i + k
+            byte = data[offset + pos] if pos < length else (0x80 if pos == length else 0)
+            word = (word << 8) | byte
+        block[i * LANES + lane] = u32(word)
+    if (length + 8) // 64 == j:  # the last block ends with the message length in bits
+        block[14 * LANES + lane] = u32((8 * length) >> 32)
+        block[15 * LANES + lane] = u32((8 * length) & 0xFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def _hash_groups(data, offsets, lengths, order, h0, out, first, last):
+    """SHA-256 of the messages of lane groups [first, last) into out[i, :].
+
+    Group g holds order[16g .. 16g+15]; `order` sorts messages by block count, so a group's lanes
+    mostly need the same number of blocks. Spare lanes repeat the last message.
+    """
+    n = order.shape[0]
+    state = np.empty(8 * LANES, np.uint32)
+    block = np.zeros(16 * LANES, np.uint32)
+    members = np.empty(LANES, np.int64)
+    blocks = np.empty(LANES, np.int64)
+    for g in range(first, last):
+        most = 0
+        for lane in range(LANES):
+            m = order[min(g * LANES + lane, n - 1)]
+            members[lane] = m
+            blocks[lane] = (lengths[m] + 72) // 64
+            most = max(most, blocks[lane])
+            for i in range(8):
+                state[i * LANES + lane] = h0[i]
+        for j in range(most):
+            for lane in range(LANES):
+                if j < blocks[lane]:
+                    _load_block(data, offsets[members[lane]], lengths[members[lane]], j, block, lane)
+            _compress_lanes(state, block)
+            for lane in range(LANES):
+                if j == blocks[lane] - 1:
+                    for i in range(8):
+                        out[members[lane], i] = state[i * LANES + lane]
+
+
+def _join(messages) -> tuple[bytes, np.ndarray]:
+    """All messages back to back and their lengths in bytes; ValueError names a message that is not bytes."""
+    if isinstance(messages, (bytes, bytearray, memoryview, str)):
+        raise ValueError("hash_batch takes a sequence of messages; wrap a single message in a list: [message]")
+    try:
+        items = messages if isinstance(messages, list) else list(messages)
+    except TypeError:
+        raise ValueError(f"hash_batch takes a sequence of bytes-like messages, got {type(messages).__name__}") from None
+    try:
+        joined = b"".join(items)
+    except TypeError:
+        for i, m in enumerate(items):
+            try:
+                memoryview(m)
+            except TypeError:
+                raise ValueError(
+                    f"message {i} is {type(m).__name__}, not bytes-like; give bytes (encode text with text.encode())"
+                ) from None
+        raise
+    lengths = np.fromiter(map(len, items), np.int64, len(items))
+    if lengths.sum() != len(joined):  # buffers whose len() counts items, not bytes (arrays, cast views)
+        lengths = np.fromiter((memoryview(m).nbytes for m in items), np.int64, len(items))
+    return joined, lengths
+
+
+def _digests(states: np.ndarray) -> list[bytes]:
+    """uint32[n, 8] final states -> n 32-byte digests (big-endian words), without a Python-level loop."""
+    return states.astype(">u4").view("V32").ravel().tolist()
+
+
+def hash_batch(messages, *, device: int = 0) -> list[bytes]:
+    """hashlib.sha256(m).digest() for every message, of any lengths, in parallel over messages."""
+    parse_device_index(device, devices(), "numba-cpu")
+    joined, lengths = _join(messages)
+    if not len(lengths):
+        return []
+    data = np.frombuffer(joined, np.uint8)
+    offsets = np.zeros(len(lengths), np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    order = np.argsort((lengths + 72) // 64, kind="stable")
+    out = np.empty((len(lengths), 8), np.uint32)
+
+    def part(lo: int, hi: int) -> None:
+        _hash_groups(data, offsets, lengths, order, ref.H0, out, lo // LANES, -(-hi // LANES))
+
+    _in_parts(part, 0, len(lengths), LANES, 1024)
+    return _digests(out)

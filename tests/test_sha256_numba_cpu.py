@@ -1,0 +1,152 @@
+"""numba-cpu SHA-256 / SHA-256d: bit-exact with hashlib, and the scan finds exactly the real nonces."""
+
+import array
+import hashlib
+import random
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kernels.sha256 import numba_cpu as nc
+from kernels.sha256 import reference as ref
+from tests import headers as H
+
+GENESIS = ref.parse_header_hex(H.GENESIS)
+HEADERS = [(ref.parse_header_hex(h), nonce) for h, nonce, _ in H.REAL_HEADERS]
+
+
+def sha(messages):
+    return [hashlib.sha256(bytes(memoryview(m))).digest() for m in messages]
+
+
+def test_available_on_the_cpu():
+    assert nc.available() == (True, "")
+    (device,) = nc.devices()
+    assert device.index == 0 and device.kind == "cpu"
+
+
+# --- hash_batch ---
+
+
+@pytest.mark.parametrize("message,digest", H.FIPS_VECTORS, ids=["empty", "abc", "448-bit", "896-bit", "million-a"])
+def test_fips_vectors(message, digest):
+    assert nc.hash_batch([message])[0].hex() == digest
+
+
+def test_fips_vectors_in_one_batch():
+    assert [d.hex() for d in nc.hash_batch([m for m, _ in H.FIPS_VECTORS])] == [d for _, d in H.FIPS_VECTORS]
+
+
+def test_every_length_0_to_300():
+    rng = random.Random(300)
+    messages = [rng.randbytes(n) for n in range(301)]
+    assert nc.hash_batch(messages) == sha(messages)
+    rng.shuffle(messages)  # lane groups then mix block counts
+    assert nc.hash_batch(messages) == sha(messages)
+
+
+def test_many_messages_of_one_length_fill_whole_lane_groups():
+    rng = random.Random(64)
+    messages = [rng.randbytes(64) for _ in range(16 * 7 + 5)]
+    assert nc.hash_batch(messages) == sha(messages)
+
+
+def test_bytes_like_messages():
+    messages = [bytearray(b"xyz"), memoryview(b"hello"), np.arange(5, dtype=np.uint32), array.array("I", [1, 2]), b""]
+    assert nc.hash_batch(messages) == sha(messages)
+    assert nc.hash_batch(iter([b"abc"])) == sha([b"abc"])
+    assert nc.hash_batch([]) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(max_size=200), max_size=40))
+def test_hash_batch_matches_hashlib(messages):
+    assert nc.hash_batch(messages) == sha(messages)
+
+
+@pytest.mark.parametrize(
+    "messages,words",
+    [
+        (b"abc", "wrap a single message"),
+        ("abc", "wrap a single message"),
+        ([b"a", "b"], "message 1 is str"),
+        ([1], "message 0 is int"),
+        (5, "sequence"),
+    ],
+)
+def test_hash_batch_bad_input(messages, words):
+    with pytest.raises(ValueError, match=words):
+        nc.hash_batch(messages)
+
+
+# --- scan ---
+
+
+@pytest.mark.parametrize("header,nonce", HEADERS, ids=["genesis", "block-125552"])
+def test_scan_finds_exactly_the_real_nonce(header, nonce):
+    target = ref.header_target(header)
+    assert nc.scan(header, nonce - 4099, 9001, target) == [nonce]
+    assert nc.scan(header, nonce, 1, target) == [nonce]
+    assert nc.scan(header, nonce - 7, 8, target) == [nonce]  # the nonce in the last lane of a window
+
+
+@pytest.mark.parametrize("header,nonce", HEADERS, ids=["genesis", "block-125552"])
+def test_scan_window_without_the_nonce_finds_nothing(header, nonce):
+    target = ref.header_target(header)
+    assert nc.scan(header, nonce - 5003, 5003, target) == []
+    assert nc.scan(header, nonce + 1, 5001, target) == []
+
+
+@pytest.mark.parametrize(
+    "start,count",
+    [(0, 1), (0, 16), (5, 1000), (1_000_003, 777), (2**32 - 1, 1), (2**32 - 301, 301), (2**31 + 9, 33)],
+)
+def test_easy_target_finds_what_hashlib_finds(start, count):
+    target = 2**250 - 1  # about one nonce in 64
+    assert nc.scan(GENESIS, start, count, target) == ref.scan(GENESIS, start, count, target)
+
+
+def test_every_nonce_meets_the_largest_target():
+    # More hits than the parts have slots for: the scan resumes the parts that filled up.
+    assert nc.scan(GENESIS, 10, 5000, ref.MAX_TARGET) == list(range(10, 5010))
+
+
+def test_target_is_inclusive_to_the_last_bit():
+    nonce = 123_457
+    value = ref.hash_value(ref.block_hash(GENESIS, nonce))
+    for target in (value, value - 1, value + 1, value | 0xFFFFFFFF, value & ~0xFFFFFFFF):
+        got = nc.scan(GENESIS, nonce - 40, 80, target)
+        assert got == ref.scan(GENESIS, nonce - 40, 80, target)
+        assert (nonce in got) == (value <= target)
+
+
+def test_scan_ignores_the_headers_own_nonce():
+    other = ref.with_nonce(GENESIS, 0)
+    target = ref.header_target(GENESIS)
+    assert nc.scan(other, H.GENESIS_NONCE - 100, 200, target) == [H.GENESIS_NONCE]
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        ((GENESIS[:79], 0, 16, ref.MAX_TARGET), "79 bytes"),
+        ((GENESIS, 0, 0, ref.MAX_TARGET), "count must be positive"),
+        ((GENESIS, -1, 16, ref.MAX_TARGET), "start must be >= 0"),
+        ((GENESIS, 2**32 - 10, 11, ref.MAX_TARGET), "2\\*\\*32-1"),
+        ((GENESIS, 0, 16, -1), "0..2\\*\\*256-1"),
+        ((GENESIS, 0, 16, 2**256), "0..2\\*\\*256-1"),
+        ((GENESIS, 0, 16, "ff" * 32), "must be an int"),
+    ],
+)
+def test_scan_bad_input(args, words):
+    with pytest.raises(ValueError, match=words):
+        nc.scan(*args)
+
+
+def test_unknown_device():
+    with pytest.raises(ValueError, match="no device 1"):
+        nc.scan(GENESIS, 0, 16, ref.MAX_TARGET, device=1)
+    with pytest.raises(ValueError, match="no device 1"):
+        nc.hash_batch([b""], device=1)
