@@ -1,0 +1,279 @@
+"""BLIS-style GEMM in Numba for AVX-512 CPUs: packed B panels, cache blocking, a register-tiled micro-kernel.
+
+How C = A @ B is computed (fp32; fp64 is the same with 16-wide tiles):
+- B is packed once into panels of NR = 32 columns, each stored K-major (`panels[j, p, :]` is 32
+  consecutive floats = two zmm registers). `to_device(B)` keeps B packed, so a resident weight matrix is
+  never packed again (the inference decoder calls matmul(x, W) with M = 1 per token).
+- A is read in place, 8 rows at a time; only a last partial group of rows is copied into a zero-padded
+  K x h strip (h = 1, 2, 4 or 8), so M = 1 runs a 1x32 micro-kernel instead of wasting 7/8 of an 8x32 one.
+- The micro-kernel keeps an 8x32 tile of C in 16 zmm accumulators (256 scalars that LLVM's SLP vectoriser
+  packs into registers; a NumPy tile array would live in memory) and does 16 FMAs per step of K. It is
+  generated from a template, because Numba has no vector types and a tile array is never put in registers.
+- Work is split into MC x NC blocks of C and run in parallel (`prange`) over both cores; inside a block,
+  K is walked in KC chunks so the A rows (KC x 8) stay in L1 and the B block (KC x NC) in L2.
+- Shapes need not be multiples of the tile: B panels are zero-padded, partial tiles are stored through a
+  small buffer. Very narrow outputs (N <= NARROW_N) run as dot products instead of 32-wide tiles.
+Settings from kernels/numba_env.py (SLP vectoriser on, 512-bit vectors preferred) are what make this fast;
+`fastmath` is the flag set below, not fastmath=True, which lets LLVM vectorise the wrong loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+from kernels.gemm import shapes, verify
+from kernels.runtime import cpu, parse_device_index
+
+DTYPES = ("fp64", "fp32")
+FASTMATH = {"contract", "nnan", "ninf", "nsz", "arcp", "afn"}
+MR = 8  # rows of the register tile
+NR = {"fp32": 32, "fp64": 16}  # columns of the register tile: two zmm registers
+HEIGHTS = (8, 4, 2, 1)  # micro-kernel heights; a partial last row group uses the smallest that fits
+KC = 256  # K chunk: 8 rows of A (8 KB fp32) stay in L1 while the tile sweeps the B block
+MC = 64  # rows of C per parallel block
+NC = 512  # columns of C per parallel block: the KC x NC B block (512 KB fp32) stays in L2
+NARROW_N = 4  # N at or below this: dot products, since a 32-wide tile would be mostly padding
+BLOCKS_PER_THREAD = 4  # at least this many blocks per thread when the shape allows, for balance
+
+
+# --- the micro-kernel, generated --------------------------------------------------------------------
+
+
+def _micro_source(name: str, h: int, nr: int, scalar: str) -> str:
+    """Python source of an h x nr micro-kernel with one named accumulator per element of the tile.
+
+    tile[r*nr + q] = sum over p < kc of a[ai + r, ap + p] * b[p, q]: `a` holds the tile's rows of A (in
+    place), `b` the chunk of a packed B panel. Only the accumulators are generated; storing the tile into C
+    is a plain loop (`_store`), which keeps the generated code, and Numba's compile time, small.
+    """
+    acc = [[f"c{r}_{q}" for q in range(nr)] for r in range(h)]
+    body = [f"def {name}(kc, a, ai, ap, b, tile):"]
+    body += [f"    {x} = np.{scalar}(0.0)" for row in acc for x in row]
+    body += ["    for p in range(kc):"]
+    body += [f"        b{q} = b[p, {q}]" for q in range(nr)]
+    for r in range(h):
+        body += [f"        a{r} = a[ai + {r}, ap + p]"]
+        body += [f"        {acc[r][q]} += a{r} * b{q}" for q in range(nr)]
+    body += [f"    tile[{r * nr + q}] = {acc[r][q]}" for r in range(h) for q in range(nr)]
+    return "\n".join(body) + "\n"
+
+
+def _make_micro(h: int, nr: int, scalar: str):
+    name = f"_micro_{scalar}_{h}x{nr}"
+    namespace = {"np": np, "__name__": __name__}
+    # Compiled under this file's name so Numba's on-disk cache can key it to this file's timestamp.
+    exec(compile(_micro_source(name, h, nr, scalar), __file__, "exec"), namespace)
+    return njit(fastmath=FASTMATH, cache=True)(namespace[name])
+
+
+def _make_family(nr: int, scalar: str):
+    """One function that picks the micro-kernel by the tile's row count, then stores the tile into C."""
+    m8, m4, m2, m1 = (_make_micro(h, nr, scalar) for h in HEIGHTS)
+
+    def micro(kc, a, ai, ap, b, tile, c, ci, cj, mr, nr_valid, first):
+        if mr > 4:
+            m8(kc, a, ai, ap, b, tile)
+        elif mr > 2:
+            m4(kc, a, ai, ap, b, tile)
+        elif mr == 2:
+            m2(kc, a, ai, ap, b, tile)
+        else:
+            m1(kc, a, ai, ap, b, tile)
+        for r in range(mr):
+            row = c[ci + r]
+            for q in range(nr_valid):
+                if first:
+                    row[cj + q] = tile[r * nr + q]
+                else:
+                    row[cj + q] += tile[r * nr + q]
+
+    return njit(fastmath=FASTMATH, cache=True)(micro)
+
+
+_MICRO = {"fp32": _make_family(NR["fp32"], "float32"), "fp64": _make_family(NR["fp64"], "float64")}
+
+
+# --- packing -----------------------------------------------------------------------------------------
+
+
+@njit(parallel=True, cache=True)
+def _pack_b(b, panels):
+    """panels[j, p, q] = B[p, j*NR + q], zero past the last column."""
+    k, n = b.shape
+    n_panels, _, nr = panels.shape
+    for j in prange(n_panels):
+        j0 = j * nr
+        width = min(nr, n - j0)
+        for p in range(k):
+            for q in range(width):
+                panels[j, p, q] = b[p, j0 + q]
+            for q in range(width, nr):
+                panels[j, p, q] = 0
+
+
+@njit(cache=True)
+def _pack_rows(a, i0, strip):
+    """strip[r, p] = A[i0 + r, p] for the rows that exist, zero below (the partial last row group)."""
+    h, k = strip.shape
+    rows = a.shape[0] - i0
+    for r in range(h):
+        for p in range(k):
+            strip[r, p] = a[i0 + r, p] if r < rows else 0
+
+
+# --- the blocked product -------------------------------------------------------------------------
+
+
+def _blocked(a, strip, panels, c, n, mcp, ncp, kc):
+    """C = A @ B over MC x NC blocks in parallel; A rows past the last full group of 8 come from `strip`.
+
+    a: (M, K) A; strip: (h, K) copy of the last partial row group (0 rows if none); panels: packed B;
+    mcp / ncp: row groups / panels per block.
+    """
+    m, k = a.shape
+    n_panels, _, nr = panels.shape
+    full_groups = m // MR
+    groups = full_groups + (1 if m % MR else 0)
+    mb = (groups + mcp - 1) // mcp
+    nb = (n_panels + ncp - 1) // ncp
+    for t in prange(mb * nb):
+        tile = np.empty(MR * nr, dtype=c.dtype)
+        g0 = (t // nb) * mcp
+        g1 = min(g0 + mcp, groups)
+        j0 = (t % nb) * ncp
+        j1 = min(j0 + ncp, n_panels)
+        for p0 in range(0, k, kc):
+            kk = min(kc, k - p0)
+            for g in range(g0, g1):
+                mr = min(MR, m - g * MR)
+                for j in range(j0, j1):
+                    nr_valid = min(nr, n - j * nr)
+                    bp = panels[j, p0 : p0 + kk]
+                    if g < full_groups:
+                        _micro(kk, a, g * MR, p0, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)
+                    else:
+                        _micro(kk, strip, 0, p0, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)
+
+
+def _specialise(func, dtype: str):
+    """A copy of `func` bound to the dtype's micro-kernel family, compiled parallel and cached."""
+    import types
+
+    glb = {**func.__globals__, "_micro": _MICRO[dtype]}
+    clone = types.FunctionType(func.__code__, glb, f"{func.__name__}_{dtype}", func.__defaults__)
+    clone.__qualname__ = clone.__name__
+    return njit(parallel=True, fastmath=FASTMATH, cache=True)(clone)
+
+
+_BLOCKED = {d: _specialise(_blocked, d) for d in DTYPES}
+
+
+@njit(parallel=True, fastmath=FASTMATH | {"reassoc"}, cache=True)
+def _narrow(a, bt, c):
+    """C[i, q] = dot(A[i, :], Bt[q, :]) for narrow N; reassociation lets the dot product vectorise."""
+    m, k = a.shape
+    n = bt.shape[0]
+    for i in prange(m):
+        for q in range(n):
+            s = a[i, 0] * bt[q, 0]
+            for p in range(1, k):
+                s += a[i, p] * bt[q, p]
+            c[i, q] = s
+
+
+# --- public API ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resident:
+    """An operand prepared once: B packed into panels (or transposed, for narrow N), A as it is."""
+
+    array: np.ndarray  # the C-contiguous host matrix (used when the operand is A)
+    packed: np.ndarray  # (panels, K, NR) packed B, or (N, K) B transposed when N <= NARROW_N
+    dtype: str
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.array.shape
+
+
+def available() -> tuple[bool, str]:
+    return True, ""
+
+
+def devices():
+    return cpu.devices()
+
+
+def dtypes(device: int = 0) -> tuple[str, ...]:
+    parse_device_index(device, devices(), "numba-cpu")
+    return DTYPES
+
+
+def synchronize(device: int = 0) -> None:
+    """Numba returns when the product is done: nothing to wait for."""
+
+
+def _pack(b: np.ndarray, dtype: str) -> np.ndarray:
+    k, n = b.shape
+    if n <= NARROW_N:
+        return np.ascontiguousarray(b.T)
+    nr = NR[dtype]
+    panels = np.empty(((n + nr - 1) // nr, k, nr), dtype=b.dtype)
+    _pack_b(b, panels)
+    return panels
+
+
+def to_device(x, *, dtype: str = "fp32", device: int = 0) -> Resident:
+    """Prepare an operand for repeated use: checked, converted, and packed as the B of A @ B."""
+    verify.check_dtype(dtype, dtypes(device), f"numba-cpu:{device}")
+    array = verify.host_array(x, dtype, "operand")
+    return Resident(array, _pack(array, dtype), dtype)
+
+
+def to_host(x) -> np.ndarray:
+    return x.array if isinstance(x, Resident) else np.asarray(x)
+
+
+def _operand(x, dtype: str, name: str) -> np.ndarray | Resident:
+    if isinstance(x, Resident):
+        if x.dtype != dtype:
+            raise ValueError(f"{name} was made resident as {x.dtype}; call matmul with dtype={x.dtype!r} or to_device it again")
+        return x
+    return verify.host_array(x, dtype, name)
+
+
+def _block_sizes(groups: int, n_panels: int, nr: int) -> tuple[int, int]:
+    """Row groups and panels per parallel block: MC x NC, made smaller until every thread has work."""
+    mcp, ncp = max(1, MC // MR), max(1, NC // nr)
+    target = BLOCKS_PER_THREAD * get_num_threads()
+    while ncp > 1 and -(-groups // mcp) * -(-n_panels // ncp) < target:
+        ncp = (ncp + 1) // 2
+    while mcp > 1 and -(-groups // mcp) * -(-n_panels // ncp) < target:
+        mcp = (mcp + 1) // 2
+    return mcp, ncp
+
+
+def matmul(a, b, *, dtype: str = "fp32", device: int = 0) -> np.ndarray:
+    """C = A @ B; A and B are host arrays or `to_device` operands (B then is not packed again)."""
+    verify.check_dtype(dtype, dtypes(device), f"numba-cpu:{device}")
+    a = _operand(a, dtype, "A")
+    b = _operand(b, dtype, "B")
+    m, n, k = shapes.check_operands(a.shape, b.shape)
+    a = to_host(a)
+    packed = b.packed if isinstance(b, Resident) else _pack(b, dtype)
+    c = np.empty((m, n), dtype=a.dtype)
+    if n <= NARROW_N:
+        _narrow(a, packed, c)
+        return c
+    rest = m % MR
+    height = next(h for h in reversed(HEIGHTS) if h >= rest) if rest else 0
+    strip = np.empty((height, k), dtype=a.dtype)
+    if rest:
+        _pack_rows(a, m - rest, strip)
+    mcp, ncp = _block_sizes(-(-m // MR), packed.shape[0], NR[dtype])
+    _BLOCKED[dtype](a, strip, packed, c, n, mcp, ncp, KC)
+    return c
