@@ -1,0 +1,64 @@
+"""Shared benchmark fixtures: figures recorded next to pytest-benchmark's timings and printed at the end.
+
+`figures.rate(name, work, unit)` turns the benchmark's median (and best) seconds per call into a rate
+such as MH/s or GFLOP/s; `figures.record(name, value, unit)` stores any other figure (a compile time).
+Both land in `benchmark.extra_info` (so `--benchmark-json` keeps them) and in a summary printed after
+the run, with the machine's load average at the time, because the development machine is shared.
+`size(small, full)` picks the small input when benchmarks are disabled (the normal test run).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_FIGURES: list[tuple[str, str]] = []
+
+_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+def _si(value: float, unit: str) -> str:
+    for scale, prefix in _PREFIXES:
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+class Figures:
+    def __init__(self, benchmark, nodeid: str):
+        self.benchmark, self.nodeid = benchmark, nodeid
+        benchmark.extra_info["loadavg_1min_before"] = os.getloadavg()[0]
+
+    def record(self, name: str, value: float, unit: str) -> None:
+        self.benchmark.extra_info[name] = value
+        self.benchmark.extra_info[f"{name}_unit"] = unit
+        _FIGURES.append((self.nodeid, f"{name} = {_si(value, unit)} (load {os.getloadavg()[0]:.2f})"))
+
+    def rate(self, name: str, work_per_call: float, unit: str) -> float | None:
+        """Work per second at the median and at the best call; None when benchmarks are disabled."""
+        stats = getattr(self.benchmark, "stats", None)
+        if stats is None:
+            return None
+        median = work_per_call / stats.stats.median
+        self.record(name, median, unit)
+        self.record(f"{name}_best", work_per_call / stats.stats.min, unit)
+        return median
+
+
+@pytest.fixture
+def figures(benchmark, request) -> Figures:
+    return Figures(benchmark, request.node.nodeid)
+
+
+@pytest.fixture
+def size(benchmark):
+    """size(small, full): the input size for this run (small when benchmarks are disabled)."""
+    return lambda small, full: full if benchmark.enabled else small
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("benchmark figures")
+        for nodeid, line in _FIGURES:
+            terminalreporter.write_line(f"{nodeid}: {line}")
