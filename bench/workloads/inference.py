@@ -1,0 +1,375 @@
+"""AI inference: a Llama-style decoder (kernels/inference) on each selected GEMM backend/device.
+
+Cases per backend/device, model and dtype: prefill (a prompt of `prompt` tokens per sequence from
+position 0) and decode (one new token per sequence after that prompt, repeated at the same position)
+at several batch sizes; metric tokens/s. Every case is verified before its timing counts: the logits it
+produced are compared with the float64 NumPy reference forward on the same tokens (kernels/inference/
+reference.py) within a dtype tolerance. `extra()` gives achieved FLOP/s (2 x weights per token plus
+attention), decode bytes/s (weights + KV cache read per step), each against the device's roofline from
+its hardware profile where one exists, and on CPUs against this machine's measured BLAS FLOP/s and
+memory read bandwidth. Where llama_cpp is importable, llama.cpp runs the same GGUF as the peer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from bench.errors import UsageError
+from bench.workloads import Case
+from kernels.inference import config as configs
+from kernels.inference import gguf_loader, llama_cpp_peer, reference, weights as weight_sources
+from kernels.inference.config import ModelConfig
+from kernels.inference.model import Model
+
+# Largest |logit - reference| over the largest |reference logit| of a row (whole network, not one GEMM).
+TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4, "tf32": 2e-2, "fp16": 5e-2, "bf16": 1e-1}
+BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
+SEED = 2024
+VERIFY_ROWS = 4  # sequences of a batch compared with the reference (first, last and evenly between)
+PEER_GREEDY_TOKENS = 16
+
+
+@dataclass(frozen=True)
+class Sizes:
+    models: tuple[str, ...]
+    dtypes: tuple[str, ...]  # tried in this order; those the backend lacks are left out
+    prompt: int  # prompt tokens per sequence (= the decode step's context)
+    prefill_batches: tuple[int, ...]
+    decode_batches: tuple[int, ...]
+
+
+SIZES = {
+    ("cpu", False): Sizes(("smollm2-135m",), ("fp32",), 64, (1, 4, 16), (1, 4, 16)),
+    ("cpu", True): Sizes(("smollm2-135m",), ("fp32",), 16, (1, 4), (1, 4)),
+    ("gpu", False): Sizes(("smollm2-135m", "llama3-8b-4l"), ("fp32", "bf16"), 512, (1, 4, 16), (1, 4, 16, 64, 256)),
+    ("gpu", True): Sizes(("smollm2-135m",), ("fp32",), 128, (1, 16), (1, 16, 64)),
+}
+
+
+def sizes_for(kind: str, quick: bool) -> Sizes:
+    return SIZES[("gpu" if kind == "gpu" else "cpu", quick)]
+
+
+# --- input checks the CLI turns into exit 2 ---------------------------------------------------------
+
+
+def validate(model: str | ModelConfig = "smollm2-135m", *, batches=(1,), prompt: int = 16, backends=()) -> ModelConfig:
+    """The model config for a request, or UsageError (one line) naming what is wrong and how to fix it.
+
+    `model` is a name or 'NAME:FIELD=N,...' (kernels.inference.config.parse); the prompt plus the one
+    decoded token must fit the context; backends are 'NAME[:INDEX]' specs.
+    """
+    from bench import backends as discovery
+
+    for spec in backends:
+        discovery.parse_spec(spec)
+    try:
+        cfg = configs.parse(model) if isinstance(model, str) else model.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for b in batches:
+        if not isinstance(b, int) or b < 1:
+            raise UsageError(f"batch must be a whole number >= 1 (got {b!r})")
+    if not isinstance(prompt, int) or prompt < 1:
+        raise UsageError(f"prompt must be a whole number of tokens >= 1 (got {prompt!r})")
+    if prompt + 1 > cfg.max_context:
+        raise UsageError(
+            f"a prompt of {prompt} tokens plus one decoded token is longer than the context of model "
+            f"{cfg.name} ({cfg.max_context}); use a prompt of at most {cfg.max_context - 1} tokens"
+        )
+    return cfg
+
+
+# --- what every case of one model shares -------------------------------------------------------------
+
+
+class Workbench:
+    """Weights, tokens, reference logits and the one live model, shared by the cases of one model."""
+
+    def __init__(self, cfg: ModelConfig, prompt: int, max_batch: int, source: str, shared: dict | None = None):
+        self.cfg, self.prompt, self.source = cfg, prompt, source
+        self._shared = {} if shared is None else shared  # weights by (config, source), across benches
+        rng = np.random.default_rng(SEED)
+        self.tokens = rng.integers(0, cfg.vocab, size=(max_batch, prompt + 1))  # prompt, then the decoded token
+        self._ref: dict[int, np.ndarray] = {}
+        self._model_key = None
+        self._model = None
+
+    @property
+    def weights(self):
+        key = (self.cfg, self.source)
+        if key not in self._shared:
+            self._shared[key] = weight_sources.load(self.cfg, self.source, seed=SEED)
+        return self._shared[key]
+
+    def model(self, gemm, dtype: str, device: int) -> Model:
+        """One live model at a time (the previous one is released): cases run one after another."""
+        key = (gemm.__name__, dtype, device)
+        if self._model_key != key:
+            self._model = None
+            self._model = Model(self.weights, gemm, dtype=dtype, device=device)
+            self._model_key = key
+        return self._model
+
+    def reference(self, row: int) -> np.ndarray:
+        """float64 logits (2, vocab) of sequence `row`: after its prompt, and after its decoded token."""
+        if row not in self._ref:
+            self._ref[row] = reference.forward(self.weights, self.tokens[row])[-2:]
+        return self._ref[row]
+
+    def verify(self, logits, batch: int, phase: str, dtype: str) -> tuple[bool, str, float]:
+        """Compare rows of (batch, vocab) logits with the reference; (ok, what was compared, error)."""
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.shape != (batch, self.cfg.vocab):
+            return False, f"logits have shape {logits.shape}, expected {(batch, self.cfg.vocab)}", float("inf")
+        rows = self.verify_rows(batch)
+        which = 0 if phase == "prefill" else 1
+        errors = []
+        for r in rows:
+            ref = self.reference(r)[which]
+            errors.append(float(np.max(np.abs(logits[r] - ref)) / max(np.max(np.abs(ref)), 1e-30)))
+        err = max(errors)
+        tol = TOLERANCE[dtype]
+        ok = bool(np.isfinite(logits).all()) and err <= tol
+        what = (f"logits of sequences {','.join(map(str, rows))} of {batch} vs float64 NumPy reference forward on "
+                f"the same tokens: max |diff| / max |ref| = {err:.2e} (tolerance {tol:g} for {dtype})")
+        return ok, what, err
+
+    def verify_rows(self, batch: int) -> list[int]:
+        n = 1 if self.cfg.params() > 1e9 else min(batch, VERIFY_ROWS)
+        return sorted({int(round(x)) for x in np.linspace(0, batch - 1, n)})
+
+
+# --- work and bytes per call --------------------------------------------------------------------------
+
+
+def flop_per_call(cfg: ModelConfig, phase: str, batch: int, prompt: int) -> float:
+    """2 x weights per token through the layers, attention (QK^T and PV: 4 x d x keys per layer), LM head."""
+    layer = 2 * (cfg.layer_params() - 2 * cfg.d_model)
+    head = 2 * cfg.vocab * cfg.d_model
+    if phase == "prefill":
+        keys = prompt * (prompt + 1) / 2  # position t attends to t+1 keys
+        return batch * (prompt * cfg.n_layers * layer + 4 * cfg.d_model * cfg.n_layers * keys + head)
+    return batch * (cfg.n_layers * layer + 4 * cfg.d_model * cfg.n_layers * (prompt + 1) + head)
+
+
+def decode_bytes(cfg: ModelConfig, batch: int, prompt: int, weight_bytes: float) -> float:
+    """Bytes one decode step reads: every weight matrix once, plus K and V of prompt+1 positions."""
+    kv = cfg.n_layers * batch * 2 * cfg.kv_dim * (prompt + 1) * 4
+    return weight_bytes + kv
+
+
+@lru_cache(maxsize=1)
+def host_measured() -> dict:
+    """This machine's own ceilings, measured once per process: NumPy/BLAS SGEMM 2048^3 FLOP/s and the
+    read bandwidth of BLAS SGEMV over a 256 MB matrix (best of 5 each)."""
+    rng = np.random.default_rng(0)
+    a = rng.random((2048, 2048), dtype=np.float32)
+    big = rng.random((8192, 8192), dtype=np.float32)
+    x = rng.random(8192, dtype=np.float32)
+
+    def best(f):
+        f()
+        times = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            f()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    gemm_s = best(lambda: a @ a)
+    gemv_s = best(lambda: big @ x)
+    return {"measured_blas_flop_per_s": 2 * 2048**3 / gemm_s, "measured_read_bytes_per_s": big.nbytes / gemv_s,
+            "measured_how": "NumPy/BLAS SGEMM 2048^3 and SGEMV over 256 MB, best of 5, in this process"}
+
+
+def _profile(device):
+    """The device's hardware profile (bench.profiles), or None where none matches or profiles are absent."""
+    try:
+        from bench import profiles
+    except ImportError:
+        return None
+    try:
+        return profiles.for_device(device)
+    except (UsageError, ValueError):
+        return None
+
+
+def roofline(device, dtype: str, flop_s: float, bytes_s: float | None) -> dict:
+    """Fractions of the profile's peaks (never invented: None where the profile has no figure) and, on a
+    CPU with fp32, of this machine's measured BLAS FLOP/s and read bandwidth."""
+    out: dict = {"fraction_of_peak_flops": None, "fraction_of_peak_bandwidth": None, "peak_source": None}
+    p = _profile(device)
+    if p is not None:
+        if getattr(p, "peak_tflops", None) and dtype in p.peak_tflops:
+            out["fraction_of_peak_flops"] = flop_s / (p.peak_tflops[dtype] * 1e12)
+        elif getattr(p, "peak_gflops", None) and dtype in p.peak_gflops:
+            out["fraction_of_peak_flops"] = flop_s / (p.peak_gflops[dtype] * 1e9)
+        if bytes_s is not None and getattr(p, "memory_tbs", None):
+            out["fraction_of_peak_bandwidth"] = bytes_s / (p.memory_tbs * 1e12)
+        out["peak_source"] = f"profile {p.id}" + (" (derived, not measured)" if getattr(p, "derived", False) else "")
+    if device.kind == "cpu" and dtype == "fp32":
+        m = host_measured()
+        out.update(m)
+        out["fraction_of_measured_blas"] = flop_s / m["measured_blas_flop_per_s"]
+        if bytes_s is not None:
+            out["fraction_of_measured_bandwidth"] = bytes_s / m["measured_read_bytes_per_s"]
+    return out
+
+
+# --- cases --------------------------------------------------------------------------------------------
+
+
+def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_key: str | None) -> Case:
+    cfg, prompt = bench.cfg, bench.prompt
+    state: dict = {}
+    weight_bytes = cfg.matmul_params() * BYTES[dtype]
+    flop = flop_per_call(cfg, phase, batch, prompt)
+
+    def prepare():
+        model = bench.model(sel.module, dtype, sel.device.index)
+        state["model"] = model
+        xp = model.xp
+        prompts = xp.asarray(bench.tokens[:batch, :prompt])
+        cache = model.new_cache(batch, prompt + 1)
+        if phase == "prefill":
+            return lambda: model.prefill(prompts, cache)
+        model.prefill(prompts, cache)
+        nxt = xp.asarray(bench.tokens[:batch, prompt])
+        return lambda: model.decode(nxt, cache, prompt)
+
+    def verify(output):
+        ok, what, err = bench.verify(state["model"].to_host(output), batch, phase, dtype)
+        state["error"] = err
+        return ok, what
+
+    def sync():
+        if "model" in state:
+            state["model"].synchronize()
+
+    def extra(seconds: float) -> dict:
+        flop_s = flop / seconds
+        bytes_s = decode_bytes(cfg, batch, prompt, weight_bytes) / seconds if phase == "decode" else None
+        return {"weights": bench.weights.source, "prompt_tokens": prompt, "flop_per_call": flop, "flop_per_s": flop_s,
+                "bytes_per_s": bytes_s, "max_rel_error": state.get("error"), "tolerance": TOLERANCE[dtype],
+                **roofline(sel.device, dtype, flop_s, bytes_s)}
+
+    timer = None
+    if sel.device.kind == "gpu" and sel.backend in ("cupy", "numba-cuda"):
+        from bench.timing import cupy_event_timer
+
+        timer = cupy_event_timer
+    return Case(
+        workload="inference", backend=sel.backend, device=sel.device,
+        params={"model": cfg.name, "phase": phase, "batch": batch, "dtype": dtype, "prompt": prompt},
+        metric="tokens_per_s", unit="tok/s", work_per_call=batch * (prompt if phase == "prefill" else 1),
+        prepare=prepare, verify=verify, sync=sync, timer=timer, reference=reference_key, extra=extra,
+        label=f"{cfg.name} {phase} batch {batch} {dtype}",
+    )
+
+
+def _peer_cases(bench: Workbench, device) -> list[Case]:
+    """llama.cpp on the same GGUF, batch 1, prefill and decode: the peer our CPU figures stand beside."""
+    ok, _ = llama_cpp_peer.available()
+    if not ok or bench.cfg.name != configs.SMOLLM2_135M.name or bench.source != "gguf":
+        return []
+    cfg, prompt = bench.cfg, bench.prompt
+    state: dict = {}
+    weight_bytes = gguf_loader.matmul_weight_bytes()
+
+    def peer() -> llama_cpp_peer.Peer:
+        if "peer" not in state:
+            state["peer"] = llama_cpp_peer.Peer(n_ctx=max(prompt + 1, 256), threads=device.units or 1)
+        return state["peer"]
+
+    def agreement() -> str:
+        from kernels.inference import tokenizer
+
+        if "agree" not in state:
+            tok = tokenizer.load()
+            ids = tokenizer.chat_prompt_ids()
+            theirs = peer().greedy(ids, PEER_GREEDY_TOKENS, tok.stop_ids)
+            ours = reference.greedy_predictions(bench.weights, ids, theirs)
+            same = int(np.argmin(np.append(ours == np.asarray(theirs), False)))
+            state["agree"] = (same, len(theirs))
+        same, n = state["agree"]
+        return f"its greedy tokens on the chat prompt equal our float64 reference's for the first {same} of {n}"
+
+    def make(phase: str) -> Case:
+        def prepare():
+            p = peer()
+            seq = bench.tokens[0]
+            if phase == "prefill":
+                return lambda: p.prefill(seq[:prompt])
+            p.prefill(seq[:prompt])
+            return lambda: p.decode(seq[prompt], prompt)
+
+        def verify(output):
+            out = np.asarray(output)
+            ok = out.shape == (cfg.vocab,) and bool(np.isfinite(out).all())
+            return ok, f"llama.cpp Q4_1 logits finite, shape ({cfg.vocab},); {agreement()}"
+
+        def extra(seconds: float) -> dict:
+            flop_s = flop_per_call(cfg, phase, 1, prompt) / seconds
+            bytes_s = decode_bytes(cfg, 1, prompt, weight_bytes) / seconds if phase == "decode" else None
+            return {"weights": f"{gguf_loader.FILENAME} as stored (quantised)", "prompt_tokens": prompt,
+                    "flop_per_s": flop_s, "bytes_per_s": bytes_s, "greedy_agreement": state.get("agree"),
+                    **roofline(device, "fp32", flop_s, bytes_s)}
+
+        return Case(
+            workload="inference", backend="llama.cpp", device=device,
+            params={"model": cfg.name, "phase": phase, "batch": 1, "dtype": "q4_1", "prompt": prompt},
+            metric="tokens_per_s", unit="tok/s", work_per_call=prompt if phase == "prefill" else 1,
+            prepare=prepare, verify=verify, is_reference=True, extra=extra, label=f"llama.cpp {phase} batch 1",
+        )
+
+    return [make("prefill"), make("decode")]
+
+
+def cases(selected, *, quick: bool, model: str | None = None, prompt: int | None = None,
+          batches: tuple[int, ...] | None = None) -> list[Case]:
+    """Cases for every selected backend/device; `model`, `prompt`, `batches` override the defaults
+    (checked by `validate`, so bad values are a UsageError). CPU backends compare with the numpy backend's
+    case of the same parameters, or with llama.cpp where it runs (batch 1)."""
+    found: list[Case] = []
+    benches: dict[tuple, Workbench] = {}
+    shared_weights: dict = {}
+    order = sorted(selected, key=lambda s: (s.device.kind != "cpu", s.backend != "numpy"))
+    for sel in order:
+        plan = sizes_for(sel.device.kind, quick)
+        names = (model,) if model else plan.models
+        p = prompt or plan.prompt
+        for name in names:
+            cfg = validate(name, batches=batches or (1,), prompt=p)
+            pre, dec = (batches, batches) if batches else (plan.prefill_batches, plan.decode_batches)
+            key = (cfg, p)
+            if key not in benches:
+                real = cfg == configs.SMOLLM2_135M and not quick and gguf_loader.available()[0]
+                benches[key] = Workbench(cfg, p, max(max(pre), max(dec)), "gguf" if real else "random", shared_weights)
+                if sel.device.kind == "cpu":
+                    found += _peer_cases(benches[key], sel.device)
+            bench = benches[key]
+            have = sel.module.dtypes(sel.device.index)
+            for dtype in (d for d in plan.dtypes if d in have):
+                for phase, sizes in (("prefill", pre), ("decode", dec)):
+                    for batch in sizes:
+                        ref = _reference_key(found, sel, cfg.name, phase, batch, dtype, p)
+                        found.append(_case(sel, bench, phase, batch, dtype, ref))
+    return found
+
+
+def _reference_key(found: list[Case], sel, model: str, phase: str, batch: int, dtype: str, prompt: int) -> str | None:
+    """The key of the case this one is shown as a ratio to: llama.cpp (batch 1) or the numpy backend."""
+    for c in found:
+        same = c.params["model"] == model and c.params["phase"] == phase and c.params["batch"] == batch
+        if not same or c.device.kind != sel.device.kind or c.params["prompt"] != prompt:
+            continue
+        if c.backend == "llama.cpp":
+            return c.key
+        if c.backend == "numpy" and sel.backend != "numpy" and c.params["dtype"] == dtype:
+            return c.key
+    return None

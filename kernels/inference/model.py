@@ -1,0 +1,236 @@
+"""A Llama-style decoder whose matrix products run on a GEMM backend module (kernels/gemm/<backend>.py).
+
+Per layer: RMSNorm -> fused QKV product -> rotary embeddings -> grouped-query attention over a KV cache
+-> output product -> RMSNorm -> fused gate/up product -> SwiGLU -> down product; then the final norm and
+the LM head (tied to the embedding or its own). The weight products — all but a sliver of the FLOPs
+and bytes — go through `gemm.matmul` with weights made resident once by `gemm.to_device`. Everything
+else runs in an array module `xp`: NumPy on the host for CPU and OpenCL backends, CuPy on the device
+for cupy / numba-cuda, so GPU runs never round-trip through the host.
+
+Weights are fused and transposed once for `x @ W` (A (M,K) times B (K,N)): Q, K and V into one
+(d, d + 2 kv) matrix with Q pre-scaled by 1/sqrt(head_dim), gate and up into one (d, 2 ffn) matrix —
+4 products per layer instead of 7, which matters for batch-1 decode where each call is a GEMV.
+Batches hold sequences of equal length that start at the same position.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import numpy as np
+
+from kernels.inference.config import ModelConfig
+from kernels.inference.weights import Weights
+
+GEMM_API = ("available", "devices", "dtypes", "matmul", "to_device", "to_host", "synchronize")
+DEVICE_RESIDENT = ("cupy_cuda", "numba_cuda")  # backends whose products stay on the GPU
+
+
+# --- the pieces, as pure functions of arrays (xp = numpy or cupy) --------------------------------
+
+
+def rms_norm(x, w, eps: float, xp=np):
+    """x / rms(x) * w over the last axis, in float32."""
+    scale = xp.mean(x * x, axis=-1, keepdims=True)
+    scale += np.float32(eps)
+    return x * (1 / xp.sqrt(scale)) * w
+
+
+def rope_tables(head_dim: int, length: int, theta: float):
+    """cos and sin (length, head_dim/2) of position * theta^(-2i/head_dim), float32 from float64."""
+    half = head_dim // 2
+    angles = np.outer(np.arange(length, dtype=np.float64), theta ** (-np.arange(half) * 2.0 / head_dim))
+    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
+
+
+def rope(x, cos, sin, xp=np):
+    """Rotate-half rotary embedding of x (tokens, heads, head_dim); cos/sin (tokens, head_dim/2).
+
+    Pair (i, i + half) of each head turns by the angle of its token's position.
+    """
+    half = x.shape[-1] // 2
+    x1, x2 = x[..., :half], x[..., half:]
+    c, s = cos[:, None, :], sin[:, None, :]
+    out = xp.empty_like(x)
+    out[..., :half] = x1 * c - x2 * s
+    out[..., half:] = x2 * c + x1 * s
+    return out
+
+
+def attention(q, k_cache, v_cache, start: int, xp=np):
+    """Grouped-query causal attention of new queries against the cache, without repeating K/V.
+
+    q (B, T, n_heads, hd), already scaled by 1/sqrt(hd), for positions start..start+T-1;
+    k_cache / v_cache (B, n_kv, max_len, hd) holding positions 0..start+T-1. Query head h reads KV
+    head h // group. Returns (B, T, n_heads * hd).
+    """
+    B, T, n_heads, hd = q.shape
+    n_kv = k_cache.shape[1]
+    group = n_heads // n_kv
+    length = start + T
+    qg = q.reshape(B, T, n_kv, group, hd).transpose(0, 2, 3, 1, 4).reshape(B, n_kv, group * T, hd)
+    scores = xp.matmul(qg, k_cache[:, :, :length].transpose(0, 1, 3, 2))  # (B, n_kv, group*T, length)
+    if T > 1:
+        visible = xp.arange(length)[None, :] <= (start + xp.arange(T))[:, None]  # (T, length)
+        scores = xp.where(xp.tile(visible, (group, 1)), scores, np.float32(-np.inf))
+    scores -= scores.max(axis=-1, keepdims=True)
+    p = xp.exp(scores, out=scores)
+    p /= p.sum(axis=-1, keepdims=True)
+    out = xp.matmul(p, v_cache[:, :, :length])  # (B, n_kv, group*T, hd)
+    return out.reshape(B, n_kv, group, T, hd).transpose(0, 3, 1, 2, 4).reshape(B, T, n_heads * hd)
+
+
+def swiglu(gate_up, d_ffn: int, xp=np):
+    """silu(gate) * up of the fused (tokens, 2 ffn) product."""
+    g, u = gate_up[:, :d_ffn], gate_up[:, d_ffn:]
+    return g / (1 + xp.exp(-g)) * u
+
+
+# --- the model -------------------------------------------------------------------------------------
+
+
+class KVCache:
+    """Keys and values of every layer for `batch` sequences of up to `length` positions."""
+
+    def __init__(self, config: ModelConfig, batch: int, length: int, xp=np):
+        shape = (config.n_layers, batch, config.n_kv_heads, length, config.head_dim)
+        self.k = xp.zeros(shape, dtype=np.float32)
+        self.v = xp.zeros(shape, dtype=np.float32)
+        self.batch, self.length = batch, length
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.k.nbytes + self.v.nbytes)
+
+
+def check_gemm(gemm) -> ModuleType:
+    """ValueError unless `gemm` is a GEMM backend module (kernels/gemm/<backend>.py)."""
+    missing = [name for name in GEMM_API if not callable(getattr(gemm, name, None))]
+    if not isinstance(gemm, ModuleType) or missing:
+        raise ValueError(
+            f"{gemm!r} is not a GEMM backend module (missing {', '.join(missing) or 'module type'}); "
+            "pass one of kernels.gemm.numpy_blas, numba_cpu, numba_cuda, cupy_cuda, opencl"
+        )
+    return gemm
+
+
+def uses_device_arrays(gemm) -> bool:
+    """True for the CUDA backends on a real GPU, where the non-GEMM work runs in CuPy on the device."""
+    if gemm.__name__.rsplit(".", 1)[-1] not in DEVICE_RESIDENT:
+        return False
+    from kernels.runtime.cuda import cupy_status, simulator_enabled
+
+    return not simulator_enabled() and cupy_status()[0]
+
+
+class Model:
+    """The decoder with its weights resident on one device of one GEMM backend."""
+
+    def __init__(self, weights: Weights, gemm, *, dtype: str = "fp32", device: int = 0):
+        self.config = c = weights.check().config.validate()
+        self.gemm = check_gemm(gemm)
+        ok, reason = gemm.available()
+        if not ok:
+            raise ValueError(f"GEMM backend {gemm.__name__} cannot run here: {reason}")
+        have = tuple(gemm.dtypes(device))
+        if dtype not in have:
+            raise ValueError(f"dtype {dtype!r} is not offered by {gemm.__name__} on device {device}; choose one of {have}")
+        self.dtype, self.device, self.weights_source = dtype, device, weights.source
+        self.on_device = uses_device_arrays(gemm)
+        if self.on_device:
+            import cupy
+
+            self.xp = cupy
+        else:
+            self.xp = np
+        xp = self.xp
+        resident = lambda w: gemm.to_device(np.ascontiguousarray(w, dtype=np.float32), dtype=dtype, device=device)  # noqa: E731
+        vector = lambda w: xp.asarray(w, dtype=np.float32)  # noqa: E731
+        q_scale = np.float32(1 / np.sqrt(c.head_dim))
+        self.layers = []
+        for lw in weights.layers:
+            self.layers.append(
+                (
+                    vector(lw.attn_norm),
+                    resident(np.concatenate([lw.wq * q_scale, lw.wk, lw.wv]).T),
+                    resident(lw.wo.T),
+                    vector(lw.ffn_norm),
+                    resident(np.concatenate([lw.w_gate, lw.w_up]).T),
+                    resident(lw.w_down.T),
+                )
+            )
+        self.embed = vector(weights.embed)
+        self.final_norm = vector(weights.final_norm)
+        self.lm_head = resident(weights.head.T)
+        cos, sin = rope_tables(c.head_dim, c.max_context, c.rope_theta)
+        self.cos, self.sin = xp.asarray(cos), xp.asarray(sin)
+
+    # --- plumbing ---
+
+    def _mm(self, x, w):
+        y = self.gemm.matmul(x, w, dtype=self.dtype, device=self.device)
+        if self.on_device:
+            return self.xp.asarray(y)
+        return self.gemm.to_host(y)
+
+    def new_cache(self, batch: int, length: int | None = None) -> KVCache:
+        length = self.config.max_context if length is None else length
+        if not 1 <= length <= self.config.max_context:
+            raise ValueError(f"cache length {length} must be within 1..{self.config.max_context} (the context)")
+        if batch < 1:
+            raise ValueError(f"batch must be at least 1 (got {batch})")
+        return KVCache(self.config, batch, length, self.xp)
+
+    def synchronize(self) -> None:
+        self.gemm.synchronize(self.device)
+
+    def to_host(self, x) -> np.ndarray:
+        return self.xp.asnumpy(x) if self.on_device else np.asarray(x)
+
+    # --- the forward pass ---
+
+    def forward(self, tokens, cache: KVCache, start: int, *, all_logits: bool = False):
+        """Run tokens (B, T) at positions start..start+T-1, writing their K/V into the cache.
+
+        Returns the logits of the last position (B, vocab), or of every position (B, T, vocab).
+        """
+        c, xp = self.config, self.xp
+        tokens = xp.asarray(tokens)
+        if tokens.ndim != 2 or tokens.shape[1] == 0:
+            raise ValueError(f"tokens must be (batch, length) with length >= 1, got shape {tokens.shape}")
+        B, T = tokens.shape
+        if B != cache.batch:
+            raise ValueError(f"{B} sequences for a cache made for batch {cache.batch}")
+        if start < 0 or start + T > cache.length:
+            raise ValueError(
+                f"positions {start}..{start + T - 1} do not fit the cache of {cache.length} (context "
+                f"{c.max_context}); shorten the prompt or generate fewer tokens"
+            )
+        if int(tokens.min()) < 0 or int(tokens.max()) >= c.vocab:
+            raise ValueError(f"token ids must lie in 0..{c.vocab - 1}")
+        hd, nh, nkv, d = c.head_dim, c.n_heads, c.n_kv_heads, c.d_model
+        cos, sin = self.cos[start : start + T], self.sin[start : start + T]
+        cos, sin = xp.tile(cos, (B, 1)), xp.tile(sin, (B, 1))  # rows follow x: batch-major, then position
+        x = self.embed[tokens.reshape(-1)]  # (B*T, d)
+        for i, (attn_norm, wqkv, wo, ffn_norm, wgu, wdown) in enumerate(self.layers):
+            qkv = self._mm(rms_norm(x, attn_norm, c.rms_eps, xp), wqkv)
+            qk = rope(qkv[:, : d + c.kv_dim].reshape(B * T, nh + nkv, hd), cos, sin, xp)
+            cache.k[i, :, :, start : start + T] = qk[:, nh:].reshape(B, T, nkv, hd).transpose(0, 2, 1, 3)
+            cache.v[i, :, :, start : start + T] = qkv[:, d + c.kv_dim :].reshape(B, T, nkv, hd).transpose(0, 2, 1, 3)
+            att = attention(qk[:, :nh].reshape(B, T, nh, hd), cache.k[i], cache.v[i], start, xp)
+            x += self._mm(att.reshape(B * T, d), wo)
+            gu = self._mm(rms_norm(x, ffn_norm, c.rms_eps, xp), wgu)
+            x += self._mm(swiglu(gu, c.d_ffn, xp), wdown)
+        if not all_logits:
+            x = x.reshape(B, T, d)[:, -1]
+        logits = self._mm(xp.ascontiguousarray(rms_norm(x, self.final_norm, c.rms_eps, xp)), self.lm_head)
+        return logits.reshape(B, T, c.vocab) if all_logits else logits
+
+    def prefill(self, tokens, cache: KVCache, *, all_logits: bool = False):
+        """The prompt (B, T) from position 0: fills the cache, returns the last position's logits."""
+        return self.forward(tokens, cache, 0, all_logits=all_logits)
+
+    def decode(self, tokens, cache: KVCache, position: int):
+        """One new token per sequence (B,) at `position` (the number of tokens already cached)."""
+        tokens = self.xp.asarray(tokens)
+        return self.forward(tokens.reshape(-1, 1), cache, position)
