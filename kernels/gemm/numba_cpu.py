@@ -31,10 +31,11 @@ DTYPES = ("fp64", "fp32")
 FASTMATH = {"contract", "nnan", "ninf", "nsz", "arcp", "afn"}
 MR = 8  # rows of the register tile
 NR = {"fp32": 32, "fp64": 16}  # columns of the register tile: two zmm registers
+SCALAR = {"fp32": "float32", "fp64": "float64"}
 HEIGHTS = (8, 4, 2, 1)  # micro-kernel heights; a partial last row group uses the smallest that fits
 KC = 256  # K chunk: 8 rows of A (8 KB fp32) stay in L1 while the tile sweeps the B block
 MC = 64  # rows of C per parallel block
-NC = 512  # columns of C per parallel block: the KC x NC B block (512 KB fp32) stays in L2
+NC = {"fp32": 512, "fp64": 256}  # columns of C per parallel block: the KC x NC B block (512 KB) stays in L2
 NARROW_N = 4  # N at or below this: dot products, since a 32-wide tile would be mostly padding
 BLOCKS_PER_THREAD = 4  # at least this many blocks per thread when the shape allows, for balance
 
@@ -45,43 +46,60 @@ BLOCKS_PER_THREAD = 4  # at least this many blocks per thread when the shape all
 def _micro_source(name: str, h: int, nr: int, scalar: str) -> str:
     """Python source of an h x nr micro-kernel with one named accumulator per element of the tile.
 
-    tile[r*nr + q] = sum over p < kc of a[ai + r, ap + p] * b[p, q]: `a` holds the tile's rows of A (in
+    tile[r*nr + q] = sum over p < kc of a[r, p] * b[p, q]: `a` is a view of the tile's rows of A (in
     place), `b` the chunk of a packed B panel. Only the accumulators are generated; storing the tile into C
     is a plain loop (`_store`), which keeps the generated code, and Numba's compile time, small.
     """
     acc = [[f"c{r}_{q}" for q in range(nr)] for r in range(h)]
-    body = [f"def {name}(kc, a, ai, ap, b, tile):"]
+    body = [f"def {name}(kc, a, b, tile):"]
     body += [f"    {x} = np.{scalar}(0.0)" for row in acc for x in row]
     body += ["    for p in range(kc):"]
     body += [f"        b{q} = b[p, {q}]" for q in range(nr)]
     for r in range(h):
-        body += [f"        a{r} = a[ai + {r}, ap + p]"]
+        body += [f"        a{r} = a[{r}, p]"]
         body += [f"        {acc[r][q]} += a{r} * b{q}" for q in range(nr)]
     body += [f"    tile[{r * nr + q}] = {acc[r][q]}" for r in range(h) for q in range(nr)]
     return "\n".join(body) + "\n"
 
 
-def _make_micro(h: int, nr: int, scalar: str):
+def _make_micro(h: int, nr: int, scalar: str, cache: bool = True):
     name = f"_micro_{scalar}_{h}x{nr}"
     namespace = {"np": np, "__name__": __name__}
     # Compiled under this file's name so Numba's on-disk cache can key it to this file's timestamp.
     exec(compile(_micro_source(name, h, nr, scalar), __file__, "exec"), namespace)
-    return njit(fastmath=FASTMATH, cache=True)(namespace[name])
+    return njit(fastmath=FASTMATH, cache=cache)(namespace[name])
+
+
+def micro_kernel_asm(dtype: str = "fp32") -> str:
+    """Assembly of the full MR x NR micro-kernel, compiled afresh (Numba cannot show cached code).
+
+    On AVX-512 hosts its hot loop should be 2*MR zmm `vfmadd` instructions (16 for 8x32 fp32).
+    """
+    from numba import typeof
+
+    verify.check_dtype(dtype, DTYPES, "numba-cpu")
+    kernel = _make_micro(MR, NR[dtype], SCALAR[dtype], cache=False)
+    a = np.zeros((MR, 2 * KC), verify.HOST[dtype])[:, :KC]  # a strided view, as `_blocked` passes it
+    panels = np.zeros((1, KC, NR[dtype]), a.dtype)
+    args = (KC, a, panels[0], np.zeros(MR * NR[dtype], a.dtype))
+    signature = tuple(typeof(x) for x in args)
+    kernel.compile(signature)
+    return kernel.inspect_asm(signature)
 
 
 def _make_family(nr: int, scalar: str):
     """One function that picks the micro-kernel by the tile's row count, then stores the tile into C."""
     m8, m4, m2, m1 = (_make_micro(h, nr, scalar) for h in HEIGHTS)
 
-    def micro(kc, a, ai, ap, b, tile, c, ci, cj, mr, nr_valid, first):
+    def micro(kc, a, b, tile, c, ci, cj, mr, nr_valid, first):
         if mr > 4:
-            m8(kc, a, ai, ap, b, tile)
+            m8(kc, a, b, tile)
         elif mr > 2:
-            m4(kc, a, ai, ap, b, tile)
+            m4(kc, a, b, tile)
         elif mr == 2:
-            m2(kc, a, ai, ap, b, tile)
+            m2(kc, a, b, tile)
         else:
-            m1(kc, a, ai, ap, b, tile)
+            m1(kc, a, b, tile)
         for r in range(mr):
             row = c[ci + r]
             for q in range(nr_valid):
@@ -93,7 +111,7 @@ def _make_family(nr: int, scalar: str):
     return njit(fastmath=FASTMATH, cache=True)(micro)
 
 
-_MICRO = {"fp32": _make_family(NR["fp32"], "float32"), "fp64": _make_family(NR["fp64"], "float64")}
+_MICRO = {d: _make_family(NR[d], SCALAR[d]) for d in DTYPES}
 
 
 # --- packing -----------------------------------------------------------------------------------------
@@ -149,13 +167,12 @@ def _blocked(a, strip, panels, c, n, mcp, ncp, kc):
             kk = min(kc, k - p0)
             for g in range(g0, g1):
                 mr = min(MR, m - g * MR)
+                src, row = (a, g * MR) if g < full_groups else (strip, 0)
+                av = src[row : row + MR, p0 : p0 + kk]
                 for j in range(j0, j1):
                     nr_valid = min(nr, n - j * nr)
                     bp = panels[j, p0 : p0 + kk]
-                    if g < full_groups:
-                        _micro(kk, a, g * MR, p0, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)
-                    else:
-                        _micro(kk, strip, 0, p0, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)
+                    _micro(kk, av, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)
 
 
 def _specialise(func, dtype: str):
@@ -246,9 +263,9 @@ def _operand(x, dtype: str, name: str) -> np.ndarray | Resident:
     return verify.host_array(x, dtype, name)
 
 
-def _block_sizes(groups: int, n_panels: int, nr: int) -> tuple[int, int]:
+def _block_sizes(groups: int, n_panels: int, nr: int, nc: int) -> tuple[int, int]:
     """Row groups and panels per parallel block: MC x NC, made smaller until every thread has work."""
-    mcp, ncp = max(1, MC // MR), max(1, NC // nr)
+    mcp, ncp = max(1, MC // MR), max(1, nc // nr)
     target = BLOCKS_PER_THREAD * get_num_threads()
     while ncp > 1 and -(-groups // mcp) * -(-n_panels // ncp) < target:
         ncp = (ncp + 1) // 2
@@ -274,6 +291,6 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0) -> np.ndarray:
     strip = np.empty((height, k), dtype=a.dtype)
     if rest:
         _pack_rows(a, m - rest, strip)
-    mcp, ncp = _block_sizes(-(-m // MR), packed.shape[0], NR[dtype])
+    mcp, ncp = _block_sizes(-(-m // MR), packed.shape[0], NR[dtype], NC[dtype])
     _BLOCKED[dtype](a, strip, packed, c, n, mcp, ncp, KC)
     return c
