@@ -119,6 +119,10 @@ def summary(doc: dict) -> list[tuple[str, str]]:
         lines.append(("mode", f"{mode}, up to {budget} s per case" if budget else mode))
     if run.get("wall_s") is not None:
         lines.append(("wall time", f"{run['wall_s']:.1f} s"))
+    overheads = [r.get("timing", {}).get("overhead") for r in doc.get("results", []) if isinstance(r, dict)]
+    overheads = [o for o in overheads if isinstance(o, (int, float))]
+    if overheads:
+        lines.append(("harness overhead", f"at most {max(overheads):.3%} of a measured call"))
     lines.append(("status", "complete" if doc.get("complete", True) else "INCOMPLETE (interrupted)"))
     return lines
 

@@ -6,6 +6,7 @@ re-renders exactly as it was priced, whatever the profiles say today.
 
 from __future__ import annotations
 
+from bench.console import si
 from bench.report_data import Table
 
 USE_NAMES = {"mining": "Bitcoin mining", "gpuaas": "GPU-as-a-service", "hosting": "Hosting / colocation",
@@ -41,7 +42,23 @@ def uses_table(economics: dict) -> Table:
             usd(margin),
             row.get("basis", ""),
         ], "bad" if isinstance(margin, (int, float)) and margin < 0 else "")
+    ratio = economics.get("ai_to_mining_revenue")
+    if isinstance(ratio, (int, float)):
+        table.notes.append(f"AI / mining revenue per MW: {ratio:.1f}x (GPUaaS vs mining with the first profiles)")
     table.notes.extend(str(a) for a in economics.get("assumptions") or [])
+    return table
+
+
+def gemm_scaling_table(economics: dict) -> Table:
+    table = Table("GEMM scaled to GPU profiles: the fraction of peak measured here, applied to each GPU's peak",
+                  ["GPU", "dtype", "peak (nameplate)", "measured fraction", "scaled", "system W/GPU",
+                   "scaled FLOP/J", "measured on"])
+    for row in economics.get("gemm_scaling") or []:
+        table.add([row.get("gpu", ""), row.get("dtype", ""), si(row.get("peak_flop_per_s"), "FLOP/s"),
+                   f"{row['measured_efficiency']:.0%}" if row.get("measured_efficiency") is not None else "—",
+                   si(row.get("scaled_flop_per_s"), "FLOP/s"), f"{row.get('system_w_per_gpu', 0):g}",
+                   si(row.get("scaled_flop_per_joule"), "FLOP/J"), row.get("measured_on", "")])
+    table.notes.append("nameplate and scaled figures side by side; power is the profile's system power per GPU")
     return table
 
 
@@ -67,4 +84,6 @@ def tables(economics: dict | None) -> list[Table]:
         out.append(uses_table(economics))
     if economics.get("mining_efficiency"):
         out.append(efficiency_table(economics))
+    if economics.get("gemm_scaling"):
+        out.append(gemm_scaling_table(economics))
     return out

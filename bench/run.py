@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench import backends, console, metadata
 from bench.errors import UsageError, VerificationError
+from bench.files import emit_json
 from bench.results import Energy, Result, energy_dict, from_timing, run_document
 from bench.timing import HostTimer, measure
 from bench.workloads import Case
@@ -226,11 +227,15 @@ def measure_case(case: Case, budget: Budget, ratio_to: dict[str, Result]) -> Res
         is_reference=case.is_reference,
         extra=dict(case.extra(seconds_per_call)) if case.extra else {},
     )
-    ref = ratio_to.get(case.reference) if case.reference else None
+    link_reference(result, ratio_to.get(case.reference) if case.reference else None)
+    return result
+
+
+def link_reference(result: Result, ref: Result | None) -> None:
+    """Show `result` as a ratio to its reference, when that reference ran and was verified."""
     if ref is not None and ref.verified and ref.value:
         result.reference = f"{ref.backend} ({ref.device})"
         result.ratio_to_reference = result.value / ref.value
-    return result
 
 
 @dataclass
@@ -247,29 +252,34 @@ def execute(cases: list[Case], budget: Budget, *, outcome: Outcome | None = None
     outcome = outcome if outcome is not None else Outcome()
     by_key: dict[str, Result] = {}
     task = progress.add_task("", total=len(cases), current="") if progress is not None else None
-    for case in cases:
-        if progress is not None:
-            progress.update(task, current=escape(f"{case.workload} · {case.backend}:{case.device.index} · "
-                                                 f"{case.label or _params(case.params)}"))
-        try:
-            result = measure_case(case, budget, by_key)
-        except KeyboardInterrupt:
-            outcome.complete = False
+    try:
+        for i, case in enumerate(cases):
             outcome.interrupted_at = case.key
-            raise
-        except UsageError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - one broken backend must not lose the others' results
-            outcome.errors.append({"case": case.key, "workload": case.workload, "backend": case.backend,
-                                   "device": case.device.name, "error": f"{type(exc).__name__}: {exc}"})
-        else:
-            by_key[case.key] = result
-            outcome.results.append(result)
-            if on_result is not None:
-                on_result(result)
-        finally:
+            if progress is not None:
+                progress.update(task, current=escape(f"{case.workload} · {case.backend}:{case.device.index} · "
+                                                     f"{case.label or _params(case.params)}"))
+            try:
+                result = measure_case(case, budget, by_key)
+            except (KeyboardInterrupt, UsageError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one broken backend must not lose the others' results
+                outcome.errors.append({"case": case.key, "workload": case.workload, "backend": case.backend,
+                                       "device": case.device.name, "error": f"{type(exc).__name__}: {exc}"})
+            else:
+                by_key[case.key] = result
+                outcome.results.append(result)
+                outcome.interrupted_at = cases[i + 1].key if i + 1 < len(cases) else None
+                if on_result is not None:
+                    on_result(result)
             if progress is not None:
                 progress.advance(task)
+    except KeyboardInterrupt:
+        outcome.complete = False
+        raise
+    outcome.interrupted_at = None
+    for case in cases:  # references that ran after the cases they serve
+        if case.key in by_key and case.reference and by_key[case.key].ratio_to_reference is None:
+            link_reference(by_key[case.key], by_key.get(case.reference))
     return outcome
 
 
@@ -302,14 +312,13 @@ def _line(result: Result) -> str:
 # --- finish -------------------------------------------------------------------------------------
 
 
-def economics_of(results: list[Result], options: Options, run: dict) -> tuple[dict | None, str | None]:
+def economics_of(results: list[Result], options: Options) -> tuple[dict | None, str | None]:
     """The site view from the verified results only, or (None, why not)."""
-    verified = [r for r in results if r.verified]
     site_view = optional_module("bench.site_view")
     if site_view is None:
         return None, "the economics have not landed yet"
-    return site_view.economics(verified, profiles=options.profiles, site=options.site, market=options.market,
-                               run=run), None
+    verified = [r for r in results if r.verified]
+    return site_view.economics(verified, profiles=options.profiles, site=options.site, market=options.market), None
 
 
 def out_dir(options: Options, run: dict) -> Path:
@@ -345,26 +354,22 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
     try:
         with progress:
             execute(the_plan.cases, options.budget, outcome=outcome, progress=progress,
-                              on_result=lambda r: progress.console.print(_line(r)))
+                    on_result=lambda r: progress.console.print(_line(r), soft_wrap=True))
+        meta["wall_s"] = time.perf_counter() - started
+        meta["errors"] = outcome.errors
+        doc = priced(meta, outcome.results, options)
+        if options.json:
+            emit_json(doc, options.json)
+        report.render(doc, out)
+        written = report.write_all(doc, folder)
     except KeyboardInterrupt:
         meta["wall_s"] = time.perf_counter() - started
-        meta["interrupted_at"] = outcome.interrupted_at
-        doc = run_document({**meta, "errors": outcome.errors}, outcome.results, complete=False)
+        meta["errors"] = outcome.errors
+        meta["interrupted_at"] = outcome.interrupted_at or "after the last case, while writing the report"
+        doc = run_document(meta, outcome.results, complete=False)
         written = report.write_partial(doc, folder, json_path=None if quiet else options.json)
         msg.print(f"interrupted: {len(outcome.results)} result(s) saved, marked incomplete, in {escape(str(written))}")
         raise
-    meta["wall_s"] = time.perf_counter() - started
-    meta["errors"] = outcome.errors
-    economics, why_not = economics_of(outcome.results, options, meta)
-    if why_not:
-        meta["economics_missing"] = why_not
-    doc = run_document(meta, outcome.results, complete=True, economics=economics)
-    if options.json:
-        from bench.files import emit_json
-
-        emit_json(doc, options.json)
-    report.render(doc, out)
-    written = report.write_all(doc, folder)
     msg.print(f"report written to {escape(str(written))} ({meta['wall_s']:.1f} s)")
     failed = [r for r in outcome.results if not r.verified]
     if failed or outcome.errors:
@@ -372,6 +377,17 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
         what += [f"{e['workload']} {e['backend']} raised {e['error']}" for e in outcome.errors]
         raise VerificationError("; ".join(what) + f" — results saved in {written}")
     return 0
+
+
+def priced(meta: dict, results: list[Result], options: Options) -> dict:
+    """The run document with the site view of its verified results; a pricing error never loses them."""
+    try:
+        economics, why_not = economics_of(results, options)
+    except UsageError as exc:
+        economics, why_not = None, str(exc)
+    if why_not:
+        meta["economics_missing"] = why_not
+    return run_document(meta, results, complete=True, economics=economics)
 
 
 def _check_site_inputs(options: Options) -> dict | None:

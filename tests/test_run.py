@@ -129,6 +129,40 @@ def test_budget_option():
     (["--backend", "opencl:x"], ["device index"]),
     (["--budget", "0"], ["--budget"]),
     (["--backend", "cupy"], ["cupy"]),  # no GPU here: never a silent fallback to another backend
+    (["--profile", "antminer-s99"], ["no ASIC or GPU profile", "antminer-s99"]),
+    (["--profile", "host"], ["CPU profile"]),
+    (["--site", "mars"], ["site", "mars"]),
+    (["--market", "1999-01-01"], ["market", "1999-01-01"]),
 ])
 def test_run_bad_input_exits_2_with_one_line(args, words, tmp_path):
     assert_usage_error(run_cli("run", "--quick", "--out", str(tmp_path), *args), *words)
+
+
+def test_ctrl_c_in_a_real_run_exits_130_and_leaves_valid_json(tmp_path):
+    """A real SIGINT in the middle of the numba-cpu case, after the hashlib reference has finished."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.cli import ROOT
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench", "run", "--quick", "--workload", "sha256d", "--backend", "numba-cpu",
+         "--budget", "3", "--out", str(tmp_path)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith("sha256d hashlib:0"):
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, "".join(seen) + err
+    assert "Traceback" not in err and "interrupted" in err
+    doc = load_run(tmp_path / "run.json")
+    assert doc["complete"] is False
+    assert [r["backend"] for r in doc["results"]] == ["hashlib"]
+    assert doc["run"]["interrupted_at"].startswith("sha256d/numba-cpu:0")

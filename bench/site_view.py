@@ -1,0 +1,174 @@
+"""The site view of a run: verified measurements + profiles + site + market -> the run file's `economics`.
+
+Built at run time from bench.profiles, bench.economics and bench.scaling, and stored in the run file,
+so a saved run re-renders as it was priced. Only verified results come in (bench.run filters them).
+
+Shape (what bench.report_site and bench.report_plots draw):
+  site, market                  ids, names and the figures applied
+  uses                          rows per MW of facility power per year: mining for each ASIC profile,
+                                GPUaaS and token sales for each GPU profile with a market price, hosting
+  mining_efficiency             J/TH: every ASIC at nameplate, and every SHA-256d result measured here
+  gemm_scaling                  measured GEMM efficiency applied to each GPU profile (next to its peak)
+  sensitivity                   GPUaaS margin minus mining margin over BTC price x GPU-hour price
+  assumptions                   what every number above rests on
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bench import economics as econ
+from bench import profiles as prof
+from bench import scaling
+from bench.errors import UsageError
+from bench.results import Result
+
+GRID = np.linspace(0.25, 2.5, 40)  # sensitivity axes, as multiples of today's BTC and GPU-hour prices
+
+
+def _profiles(ids: list[str] | None, ps: prof.ProfileSet) -> tuple[list, list]:
+    """The ASIC and GPU profiles named by --profile (UsageError for unknown ids or other kinds)."""
+    asics, gpus = [], []
+    for pid in ids or []:
+        found = [ps.by_kind[k][pid] for k in ("asic", "gpu", "cpu") if pid in ps.by_kind[k]]
+        if not found:
+            known = ", ".join(sorted([*ps.by_kind["asic"], *ps.by_kind["gpu"]]))
+            raise UsageError(f"--profile: no ASIC or GPU profile {pid!r}; profiles: {known} "
+                             "(see `python -m bench profiles`)")
+        if found[0].kind == "cpu":
+            raise UsageError(f"--profile: {pid!r} is a CPU profile; give ASIC or GPU profiles to scale to")
+        (asics if found[0].kind == "asic" else gpus).append(found[0])
+    return asics, gpus
+
+
+def check_inputs(*, profiles=None, site=None, market=None) -> dict:
+    """Resolve --profile/--site/--market before anything is measured; UsageError (exit 2) if unknown."""
+    ps = prof.profiles()
+    s = ps.find("site", site) if site else ps.default_site()
+    m = ps.find("market", market) if market else ps.latest_market()
+    asics, gpus = _choose(ps, m, profiles)
+    return {"site": s.id, "market": m.id, "asics": [a.id for a in asics], "gpus": [g.id for g in gpus]}
+
+
+def _choose(ps, market, ids) -> tuple[list, list]:
+    """ASICs and GPUs to price: those named by --profile, else every ASIC and every GPU with a price."""
+    asics, gpus = _profiles(ids, ps)
+    asics = sorted(asics or ps.by_kind["asic"].values(), key=lambda a: a.j_per_th)
+    gpus = gpus or [g for g in ps.by_kind["gpu"].values() if g.id in market.gpu_hour_usd]
+    unpriced = [g.id for g in gpus if g.id not in market.gpu_hour_usd]
+    if unpriced:
+        raise UsageError(f"--profile: market {market.id} has no GPU-hour price for {', '.join(unpriced)}; "
+                         f"it prices {', '.join(market.gpu_hour_usd) or 'no GPU'}")
+    if not asics or not gpus:
+        raise UsageError("economics need at least one ASIC profile and one GPU profile with a market price")
+    return asics, gpus
+
+
+def _row(use: econ.UseResult, profile_id: str, name: str, basis: str) -> dict:
+    return {"use": use.use, "profile": profile_id, "name": name, "pue": use.pue,
+            "revenue_usd_per_mw_year": use.revenue_usd_per_year,
+            "power_cost_usd_per_mw_year": use.power_cost_usd_per_year,
+            "margin_usd_per_mw_year": use.margin_usd_per_year,
+            "capex_usd_per_mw": use.capex_usd, "payback_years": use.payback_years, "npv_usd_per_mw": use.npv_usd,
+            "basis": basis, "notes": list(use.notes)}
+
+
+def mining_efficiency(asics, results: list[Result]) -> list[dict]:
+    """J/TH of each ASIC at nameplate and of each SHA-256d result measured here (with its energy source)."""
+    rows = [{"name": a.name, "profile": a.id, "kind": "asic", "basis": "nameplate", "j_per_th": a.j_per_th}
+            for a in asics]
+    for r in results:
+        energy = r.energy or {}
+        if r.workload != "sha256d" or not energy.get("watts") or r.value <= 0:
+            continue
+        kind = "gpu" if r.backend in ("cupy", "numba-cuda") and "simulator" not in r.device.lower() else "cpu"
+        rows.append({"name": f"{r.backend}:{r.device_index} {r.device}", "profile": "", "kind": kind,
+                     "basis": f"measured here ({energy.get('source')})",
+                     "j_per_th": scaling.j_per_th(r.value, energy["watts"])})
+    return rows
+
+
+def gemm_scaling(gpus, results: list[Result]) -> list[dict]:
+    """For the most efficient verified GEMM per dtype measured here: each GPU's peak at that dtype next
+    to the peak scaled by the measured fraction of peak, with the GPU's system power."""
+    best: dict[str, Result] = {}
+    for r in results:
+        eff = (r.extra or {}).get("efficiency")
+        dtype = (r.params or {}).get("dtype")
+        if r.workload == "gemm" and isinstance(eff, (int, float)) and 0 < eff <= 1.05 and dtype:
+            if dtype not in best or eff > best[dtype].extra["efficiency"]:
+                best[dtype] = r
+    rows = []
+    for dtype, r in best.items():
+        eff = min(float(r.extra["efficiency"]), 1.0)
+        for g in gpus:
+            if dtype not in g.peak_tflops:
+                continue
+            peak = g.peak_tflops[dtype] * 1e12
+            rows.append({"gpu": g.name, "profile": g.id, "dtype": dtype, "peak_flop_per_s": peak,
+                         "measured_efficiency": eff, "scaled_flop_per_s": eff * peak,
+                         "system_w_per_gpu": g.system_w_per_gpu,
+                         "scaled_flop_per_joule": eff * peak / g.system_w_per_gpu,
+                         "measured_on": f"{r.backend}:{r.device_index} {r.device} "
+                                        f"{r.params.get('m')}x{r.params.get('n')}x{r.params.get('k')}"})
+    return rows
+
+
+def _sensitivity(cmp: econ.Comparison, market, site) -> dict:
+    btc, gph = cmp.inputs["btc_price_usd"], cmp.inputs["gpu_hour_usd"]
+    sens = econ.sensitivity(cmp, GRID * btc, GRID * gph, block_height=market.block_height,
+                            horizon_years=site.horizon_years)
+    return {
+        "xs": sens.btc_prices.tolist(), "ys": sens.gpu_hour_prices.tolist(),
+        "z": sens.advantage.T.tolist(),  # rows follow ys (GPU-hour price), columns xs (BTC price)
+        "x_label": "BTC price (USD)", "y_label": f"GPU-hour price (USD, {cmp.gpu})",
+        "z_label": "GPUaaS margin minus mining margin, million USD per MW-year",
+        "title": f"GPUaaS ({cmp.gpu}) vs mining ({cmp.asic}); black line: break-even",
+        "mining_breakeven_btc": sens.mining_breakeven_btc,
+        "gpuaas_breakeven_gpu_hour": sens.gpuaas_breakeven_gpu_hour,
+    }
+
+
+def economics(results: list[Result], *, profiles=None, site=None, market=None, run=None) -> dict:
+    """The `economics` section of a run file (see the module docstring)."""
+    ps = prof.profiles()
+    s = ps.find("site", site) if site else ps.default_site()
+    m = ps.find("market", market) if market else ps.latest_market()
+    asics, gpus = _choose(ps, m, profiles)
+    results = [r for r in results if r.verified]
+    try:
+        uses, assumptions = [], []
+        base = None
+        for a in asics:
+            cmp = econ.compare_uses(s, m, a, gpus[0])
+            base = base or cmp
+            uses.append(_row(cmp.uses["mining"], a.id, a.name, f"nameplate {a.j_per_th:.1f} J/TH"))
+        for g in gpus:
+            cmp = econ.compare_uses(s, m, asics[0], g)
+            price = cmp.inputs["gpu_hour_usd"]
+            uses.append(_row(cmp.uses["gpuaas"], g.id, g.name, f"${price:g}/GPU-hour, {s.gpu_utilization:.0%} sold"))
+            tokens = _row(cmp.uses["tokens"], g.id, g.name, f"{g.ref_tokens_per_s:,.0f} tok/s/GPU published, "
+                          f"{s.token_utilization:.0%} used" if g.ref_tokens_per_s else "no serving figure")
+            tokens["notes"].append(f"serving figure: {g.ref_model}")
+            uses.append(tokens)
+        uses.append(_row(base.uses["hosting"], "", "colocation",
+                         f"${base.inputs['hosting_usd_per_kw_month']:g}/kW-month of IT load"))
+        assumptions = list(base.assumptions)
+        sensitivity = _sensitivity(econ.compare_uses(s, m, asics[0], gpus[0]), m, s)
+    except ValueError as exc:
+        raise UsageError(f"economics: {exc}") from None
+    assumptions.append("token sales use each GPU profile's published serving throughput; this run's inference "
+                       "figures (small models, this machine) are reported above but not scaled to them")
+    return {
+        "site": {"id": s.id, "name": s.name, "facility_mw": s.facility_mw, "pue_by_use": base.inputs["pue_by_use"],
+                 "power_price_usd_per_mwh": s.power_price_usd_per_mwh, "uptime": s.uptime},
+        "market": {"id": m.id, "date": m.date.isoformat(), "btc_price_usd": m.btc_price_usd,
+                   "difficulty": m.difficulty, "fees_btc_per_block": m.fees_btc_per_block},
+        "per": "facility MW per year",
+        "uses": uses,
+        "ai_to_mining_revenue": base.ai_to_mining_revenue,
+        "mining_efficiency": mining_efficiency(list(ps.by_kind["asic"].values()), results),
+        "gemm_scaling": gemm_scaling(list(ps.by_kind["gpu"].values()), results),
+        "sensitivity": sensitivity,
+        "assumptions": assumptions,
+    }
