@@ -1,0 +1,163 @@
+"""fp32 GEMM in Numba CUDA: shared-memory block tiles and a register tile per thread.
+
+One block of 256 threads computes a 128 x 128 tile of C. K advances BK = 8 at a time: the block copies
+a 128 x 8 slice of A (transposed, padded against bank conflicts) and an 8 x 128 slice of B into shared
+memory, then each thread multiplies 8 values of A by 8 values of B into its 8 x 8 accumulators
+(64 FMAs per 16 shared-memory reads). A thread's rows and columns are strided by 16, so neighbouring
+threads read neighbouring shared-memory words and write neighbouring words of C. Loads past the edge of
+A or B read zeros and stores past the edge of C are skipped, so any shape works.
+
+numba-cuda is optional: it is imported inside functions. Set NUMBA_ENABLE_CUDASIM=1 before numba.cuda is
+first imported to run this on the CPU simulator (slow: tiny shapes only). `ptx()` compiles the kernel
+for a GPU architecture without needing a GPU.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+from numba import float32
+
+from kernels.gemm import shapes, verify
+from kernels.runtime import cuda as runtime
+from kernels.runtime import parse_device_index
+
+DTYPES = ("fp32",)
+BM, BN, BK = 128, 128, 8  # C tile per block; K per shared-memory stage
+TM, TN = 8, 8  # C values per thread (rows, columns)
+TY, TX = BM // TM, BN // TN  # threads per block along rows and columns: 16 x 16
+THREADS = TX * TY
+PAD = 4  # extra floats per row of the transposed A tile: its stores then hit 32 different banks
+A_TILE = BM + PAD  # (shared-array shapes must be plain constants)
+
+
+cuda = None  # the numba.cuda module, imported on first use by `_cuda()` (the simulator swaps it per kernel)
+
+
+def _cuda():
+    global cuda
+    if cuda is None:
+        from numba import cuda as module
+
+        cuda = module
+    return cuda
+
+
+def _sgemm(a, b, c):
+    """C = A @ B for float32 matrices; one block of THREADS threads per BM x BN tile of C."""
+    m, k = a.shape
+    n = b.shape[1]
+    tid = cuda.threadIdx.x
+    tx, ty = tid % TX, tid // TX
+    row0, col0 = cuda.blockIdx.y * BM, cuda.blockIdx.x * BN
+    a_tile = cuda.shared.array((BK, A_TILE), float32)  # a_tile[p, r] = A[row0 + r, t + p]
+    b_tile = cuda.shared.array((BK, BN), float32)  # b_tile[p, q] = B[t + p, col0 + q]
+    acc = cuda.local.array((TM, TN), float32)
+    a_reg = cuda.local.array(TM, float32)
+    b_reg = cuda.local.array(TN, float32)
+    for i in range(TM):
+        for j in range(TN):
+            acc[i, j] = 0.0
+    for t in range(0, k, BK):
+        for load in range(BM * BK // THREADS):
+            idx = load * THREADS + tid
+            r, p = idx // BK, idx % BK  # A: 8 consecutive threads read 8 consecutive k of a row
+            gr, gp = row0 + r, t + p
+            a_tile[p, r] = a[gr, gp] if gr < m and gp < k else float32(0.0)
+            p, q = idx // BN, idx % BN  # B: consecutive threads read consecutive columns
+            gp, gq = t + p, col0 + q
+            b_tile[p, q] = b[gp, gq] if gp < k and gq < n else float32(0.0)
+        cuda.syncthreads()
+        for p in range(BK):
+            for i in range(TM):
+                a_reg[i] = a_tile[p, ty + i * TY]
+            for j in range(TN):
+                b_reg[j] = b_tile[p, tx + j * TX]
+            for i in range(TM):
+                for j in range(TN):
+                    acc[i, j] += a_reg[i] * b_reg[j]
+        cuda.syncthreads()
+    for i in range(TM):
+        gr = row0 + ty + i * TY
+        if gr < m:
+            for j in range(TN):
+                gq = col0 + tx + j * TX
+                if gq < n:
+                    c[gr, gq] = acc[i, j]
+
+
+@lru_cache(maxsize=1)
+def _kernel():
+    return _cuda().jit(_sgemm)
+
+
+def ptx(cc: tuple[int, int] = (9, 0)) -> str:
+    """PTX of the kernel for compute capability `cc` (sm_90 = H100); needs NVVM, not a GPU."""
+    matrix = float32[:, ::1]
+    text, _ = _cuda().compile_ptx(_sgemm, (matrix, matrix, matrix), cc=cc)
+    return text
+
+
+def available() -> tuple[bool, str]:
+    return runtime.numba_cuda_status()
+
+
+def devices():
+    return runtime.numba_cuda_devices()
+
+
+def dtypes(device: int = 0) -> tuple[str, ...]:
+    parse_device_index(device, devices(), "numba-cuda")
+    return DTYPES
+
+
+def _is_device_array(x) -> bool:
+    """A Numba device array (or the simulator's stand-in), told apart without importing numba.cuda."""
+    return hasattr(x, "copy_to_host") and not isinstance(x, np.ndarray)
+
+
+def _gpu(device: int):
+    """Context manager that makes `device` current (a no-op on the simulator's single device)."""
+    return _cuda().gpus[device]
+
+
+def to_device(x, *, dtype: str = "fp32", device: int = 0):
+    """Copy a host matrix to the GPU (a device array passes through)."""
+    verify.check_dtype(dtype, dtypes(device), f"numba-cuda:{device}")
+    if _is_device_array(x):
+        if x.dtype != np.float32 or x.ndim != 2:
+            raise ValueError(f"device operand must be a 2-D float32 array; got {x.ndim}-D {x.dtype}")
+        return x
+    host = verify.host_array(x, dtype, "operand")
+    with _gpu(device):
+        return _cuda().to_device(host)
+
+
+def to_host(x) -> np.ndarray:
+    return x.copy_to_host() if _is_device_array(x) else np.asarray(x)
+
+
+def synchronize(device: int = 0) -> None:
+    with _gpu(device):
+        _cuda().synchronize()
+
+
+def launch(a, b, c) -> None:
+    """Enqueue C = A @ B on device arrays (the grid covers C in 128 x 128 tiles)."""
+    m, n = c.shape
+    grid = (-(-n // BN), -(-m // BM))
+    _kernel()[grid, THREADS](a, b, c)
+
+
+def matmul(a, b, *, dtype: str = "fp32", device: int = 0):
+    """C = A @ B; host arrays in -> host array out, a device array in -> a device array out."""
+    verify.check_dtype(dtype, dtypes(device), f"numba-cuda:{device}")
+    resident = _is_device_array(a) or _is_device_array(b)
+    a_dev = to_device(a, dtype=dtype, device=device)
+    b_dev = to_device(b, dtype=dtype, device=device)
+    m, n, _ = shapes.check_operands(a_dev.shape, b_dev.shape)
+    with _gpu(device):
+        c = _cuda().device_array((m, n), dtype=np.float32)
+        launch(a_dev, b_dev, c)
+    return c if resident else c.copy_to_host()
