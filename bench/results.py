@@ -8,6 +8,7 @@ back and says in one line what is wrong with a file that is missing, corrupt or 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -127,6 +128,19 @@ def from_timing(
     )
 
 
+def jsonable(obj):
+    """`obj` with NumPy scalars/arrays as plain numbers/lists and NaN/inf as None (JSON has neither)."""
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if hasattr(obj, "tolist") and not isinstance(obj, (str, bytes)):  # numpy scalar or array
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
 def run_document(run: dict, results: list[Result], *, complete: bool, economics: dict | None = None) -> dict:
     """The whole run file: metadata, results in the order they ran, economics where computed."""
     doc = {
@@ -137,7 +151,7 @@ def run_document(run: dict, results: list[Result], *, complete: bool, economics:
     }
     if economics is not None:
         doc["economics"] = economics
-    return doc
+    return jsonable(doc)
 
 
 def load_run(path: str | Path) -> dict:

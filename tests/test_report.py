@@ -190,3 +190,15 @@ def test_report_bad_input_exits_2_with_one_line(tmp_path, content, words):
     if content is not None:
         path.write_text(content)
     assert_usage_error(run_cli("report", str(path)), *words)
+
+
+def test_run_document_is_always_valid_json():
+    import numpy as np
+
+    from bench.results import run_document
+
+    doc = run_document({"n": np.int64(3), "x": np.float32(0.5), "a": np.arange(2)},
+                       [], complete=True, economics={"payback_years": float("inf"), "err": float("nan")})
+    assert json.loads(dumps(doc)) == {"schema_version": 1, "complete": True,
+                                      "run": {"n": 3, "x": 0.5, "a": [0, 1]}, "results": [],
+                                      "economics": {"payback_years": None, "err": None}}
