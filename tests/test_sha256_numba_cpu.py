@@ -60,6 +60,13 @@ def test_bytes_like_messages():
     assert nc.hash_batch([]) == []
 
 
+@pytest.mark.parametrize("shape", [(33, 64), (5, 0), (0, 10), (17, 119)])
+def test_rows_of_a_2d_array_are_messages(shape):
+    rows = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+    assert nc.hash_batch(rows) == sha(rows)
+    assert nc.hash_batch(rows[:, ::2]) == sha(np.ascontiguousarray(rows[:, ::2]))  # strided rows
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.binary(max_size=200), max_size=40))
 def test_hash_batch_matches_hashlib(messages):

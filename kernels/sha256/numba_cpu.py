@@ -298,29 +298,40 @@ def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0)
 # --- hash_batch: 16 messages per lane group, padded on the fly ---
 
 
+_bswap = _SCOPE["bswap"]
+
+
 @njit(cache=True, nogil=True)
-def _load_block(data, offset, length, j, block, lane):
-    """Write block j of the padded message data[offset:offset+length] into lane `lane` of `block`."""
+def _load_block(data, words, offset, length, j, block, lane):
+    """Write block j of the padded message data[offset:offset+length] into lane `lane` of `block`.
+
+    `words` is `data` read as native uint32: a whole block of a message at a 4-byte aligned offset is
+    16 byte-swapped loads from it (the common case); otherwise the block is assembled byte by byte.
+    """
     first = 64 * j
-    if first + 64 <= length:  # a whole block of message bytes
+    if first + 64 <= length and offset & 3 == 0:
+        base = (offset + first) >> 2
         for i in range(16):
-            p = offset + first + 4 * i
-            block[i * LANES + lane] = u32((data[p] << 24) | (data[p + 1] << 16) | (data[p + 2] << 8) | data[p + 3])
+            block[i * LANES + lane] = _bswap(words[base + i])
         return
     for i in range(16):
+        pos = first + 4 * i
         word = 0
-        for k in range(4):
-            pos = first + 4 * i + k
-            byte = data[offset + pos] if pos < length else (0x80 if pos == length else 0)
-            word = (word << 8) | byte
+        if pos + 4 <= length:
+            p = offset + pos
+            word = (data[p] << 24) | (data[p + 1] << 16) | (data[p + 2] << 8) | data[p + 3]
+        elif pos <= length:  # the word where the message ends and the 0x80 padding byte goes
+            for k in range(4):
+                byte = data[offset + pos + k] if pos + k < length else (0x80 if pos + k == length else 0)
+                word = (word << 8) | byte
         block[i * LANES + lane] = u32(word)
-    if (length + 8) // 64 == j:  # the last block ends with the message length in bits
+    if (length + 8) >> 6 == j:  # the last block ends with the message length in bits
         block[14 * LANES + lane] = u32((8 * length) >> 32)
         block[15 * LANES + lane] = u32((8 * length) & 0xFFFFFFFF)
 
 
 @njit(cache=True, nogil=True)
-def _hash_groups(data, offsets, lengths, order, h0, out, first, last):
+def _hash_groups(data, words, offsets, lengths, order, h0, out, first, last):
     """SHA-256 of the messages of lane groups [first, last) into out[i, :].
 
     Group g holds order[16g .. 16g+15]; `order` sorts messages by block count, so a group's lanes
@@ -343,7 +354,7 @@ def _hash_groups(data, offsets, lengths, order, h0, out, first, last):
         for j in range(most):
             for lane in range(LANES):
                 if j < blocks[lane]:
-                    _load_block(data, offsets[members[lane]], lengths[members[lane]], j, block, lane)
+                    _load_block(data, words, offsets[members[lane]], lengths[members[lane]], j, block, lane)
             _compress_lanes(state, block)
             for lane in range(LANES):
                 if j == blocks[lane] - 1:
@@ -351,10 +362,13 @@ def _hash_groups(data, offsets, lengths, order, h0, out, first, last):
                         out[members[lane], i] = state[i * LANES + lane]
 
 
-def _join(messages) -> tuple[bytes, np.ndarray]:
+def _join(messages) -> tuple[bytes | np.ndarray, np.ndarray]:
     """All messages back to back and their lengths in bytes; ValueError names a message that is not bytes."""
     if isinstance(messages, (bytes, bytearray, memoryview, str)):
         raise ValueError("hash_batch takes a sequence of messages; wrap a single message in a list: [message]")
+    if isinstance(messages, np.ndarray) and messages.ndim == 2 and messages.dtype == np.uint8:
+        rows = np.ascontiguousarray(messages)  # equal-length messages, one per row: no per-message copies
+        return rows.reshape(-1), np.full(rows.shape[0], rows.shape[1], np.int64)
     try:
         items = messages if isinstance(messages, list) else list(messages)
     except TypeError:
@@ -382,19 +396,23 @@ def _digests(states: np.ndarray) -> list[bytes]:
 
 
 def hash_batch(messages, *, device: int = 0) -> list[bytes]:
-    """hashlib.sha256(m).digest() for every message, of any lengths, in parallel over messages."""
+    """hashlib.sha256(m).digest() for every message, of any lengths, in parallel over messages.
+
+    `messages`: a sequence of bytes-like objects, or a 2-D uint8 array whose rows are the messages.
+    """
     parse_device_index(device, devices(), "numba-cpu")
     joined, lengths = _join(messages)
     if not len(lengths):
         return []
     data = np.frombuffer(joined, np.uint8)
+    words = np.frombuffer(joined, np.uint32, count=len(joined) // 4)
     offsets = np.zeros(len(lengths), np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
     order = np.argsort((lengths + 72) // 64, kind="stable")
     out = np.empty((len(lengths), 8), np.uint32)
 
     def part(lo: int, hi: int) -> None:
-        _hash_groups(data, offsets, lengths, order, ref.H0, out, lo // LANES, -(-hi // LANES))
+        _hash_groups(data, words, offsets, lengths, order, ref.H0, out, lo // LANES, -(-hi // LANES))
 
     _in_parts(part, 0, len(lengths), LANES, 1024)
     return _digests(out)
