@@ -1,0 +1,221 @@
+"""GEMM through CuPy: cuBLAS (the GPU vendor baseline) with explicit compute types, and an own
+tensor-core RawKernel (gemm_wmma.cu: WMMA bf16/fp16 in, fp32 accumulate).
+
+`matmul(..., kernel="cublas")` (the default) calls cublasGemmEx with the data and compute types named
+below, so fp32 never silently runs as TF32 and fp16/bf16 always accumulate in fp32:
+
+    dtype  A/B/C storage   compute type
+    fp32   float32         CUBLAS_COMPUTE_32F            (FFMA, no tensor cores)
+    tf32   float32         CUBLAS_COMPUTE_32F_FAST_TF32  (inputs rounded to TF32 on tensor cores)
+    fp16   float16         CUBLAS_COMPUTE_32F
+    bf16   bfloat16        CUBLAS_COMPUTE_32F
+
+`kernel="wmma"` runs the own kernel (fp16, bf16). Row-major C = A @ B is computed as the column-major
+C^T = B^T A^T, so no operand is transposed. CuPy has no bfloat16 dtype: bf16 matrices are held as their
+uint16 bit patterns and rounded to nearest-even from float32 on the host. Matrices of 16-bit types get
+rows padded with zeros to a multiple of 8 elements (16 bytes), which the own kernel's copies need.
+cupy is optional: it is imported inside functions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from kernels.gemm import shapes, verify
+from kernels.runtime import cuda as runtime
+from kernels.runtime import parse_device_index
+
+SOURCE = Path(__file__).with_name("gemm_wmma.cu")
+KERNELS = ("cublas", "wmma")
+WMMA_DTYPES = ("fp16", "bf16")
+WMMA_FUNCTIONS = {"fp16": "gemm_wmma_f16", "bf16": "gemm_wmma_bf16"}
+WMMA_BLOCK = (128, 128, 256)  # C tile rows, columns, threads per block (gemm_wmma.cu: BM, BN, THREADS)
+
+# cudaDataType (library_types.h) and cublasComputeType_t (cublas_api.h) values.
+CUDA_R_32F, CUDA_R_16F, CUDA_R_16BF = 0, 2, 14
+CUBLAS_COMPUTE_32F, CUBLAS_COMPUTE_32F_FAST_TF32 = 68, 77
+CUBLAS_OP_N, CUBLAS_GEMM_DEFAULT = 0, -1
+CUBLAS_TYPES = {  # dtype -> (data type of A, B and C, compute type)
+    "fp32": (CUDA_R_32F, CUBLAS_COMPUTE_32F),
+    "tf32": (CUDA_R_32F, CUBLAS_COMPUTE_32F_FAST_TF32),
+    "fp16": (CUDA_R_16F, CUBLAS_COMPUTE_32F),
+    "bf16": (CUDA_R_16BF, CUBLAS_COMPUTE_32F),
+}
+STORAGE = {"fp32": np.float32, "tf32": np.float32, "fp16": np.float16, "bf16": np.uint16}
+ROW_ALIGN = {"fp32": 1, "tf32": 1, "fp16": 8, "bf16": 8}  # elements per padded row multiple
+
+
+@dataclass
+class CupyMatrix:
+    """A row-major matrix on a GPU: `data` is rows x ld of the dtype's storage, columns cols..ld-1 zero."""
+
+    data: object  # cupy.ndarray
+    rows: int
+    cols: int
+    dtype: str
+    device: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows, self.cols
+
+    @property
+    def ld(self) -> int:
+        return int(self.data.shape[1])
+
+
+def _cupy():
+    import cupy
+
+    return cupy
+
+
+def available() -> tuple[bool, str]:
+    return runtime.cupy_status()
+
+
+def devices():
+    return runtime.cupy_devices()
+
+
+def _capability(device: int) -> int:
+    found = devices()
+    parse_device_index(device, found, "cupy")
+    return int(found[device].compute.removeprefix("sm_"))
+
+
+def dtypes(device: int = 0, kernel: str = "cublas") -> tuple[str, ...]:
+    """cuBLAS: fp32 everywhere, fp16 from sm_53, tf32 and bf16 from sm_80; the own kernel needs sm_80."""
+    cc = _capability(device)
+    if kernel == "wmma":
+        return WMMA_DTYPES if cc >= 80 else ()
+    if kernel != "cublas":
+        raise ValueError(f"unknown cupy GEMM kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    return tuple(d for d, need in (("fp32", 0), ("tf32", 80), ("fp16", 53), ("bf16", 80)) if cc >= need)
+
+
+def bf16_bits(x: np.ndarray) -> np.ndarray:
+    """float32 -> bfloat16 bit patterns (uint16), rounded to nearest, ties to even."""
+    u = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    return ((u + np.uint32(0x7FFF) + ((u >> 16) & np.uint32(1))) >> 16).astype(np.uint16)
+
+
+def bf16_to_float32(bits: np.ndarray) -> np.ndarray:
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def _padded_host(host: np.ndarray, dtype: str) -> np.ndarray:
+    """Host array in the dtype's storage with rows zero-padded to its alignment."""
+    stored = bf16_bits(host) if dtype == "bf16" else host.astype(STORAGE[dtype], copy=False)
+    rows, cols = stored.shape
+    ld = -(-cols // ROW_ALIGN[dtype]) * ROW_ALIGN[dtype]
+    if ld == cols:
+        return stored
+    padded = np.zeros((rows, ld), stored.dtype)
+    padded[:, :cols] = stored
+    return padded
+
+
+def to_device(x, *, dtype: str = "fp32", device: int = 0) -> CupyMatrix:
+    """Upload a host matrix (float arrays are converted to the dtype's storage on the host)."""
+    if isinstance(x, CupyMatrix):
+        if x.dtype != dtype:
+            raise ValueError(f"operand is resident as {x.dtype}; call with dtype={x.dtype!r} or to_device it again")
+        return x
+    verify.check_dtype(dtype, dtypes(device), f"cupy:{device}")
+    host = verify.host_array(x, "fp32" if dtype == "bf16" else dtype, "operand")
+    cp = _cupy()
+    with cp.cuda.Device(device):
+        data = cp.asarray(_padded_host(host, dtype))
+    return CupyMatrix(data, host.shape[0], host.shape[1], dtype, device)
+
+
+def to_host(x) -> np.ndarray:
+    """A numpy array of the logical shape (bf16 comes back as float32, fp16 as float16)."""
+    if not isinstance(x, CupyMatrix):
+        return np.asarray(x)
+    host = x.data.get()[:, : x.cols]
+    return bf16_to_float32(host) if x.dtype == "bf16" else np.ascontiguousarray(host)
+
+
+def synchronize(device: int = 0) -> None:
+    cp = _cupy()
+    with cp.cuda.Device(device):
+        cp.cuda.get_current_stream().synchronize()
+
+
+def _empty(rows: int, cols: int, dtype: str, device: int) -> CupyMatrix:
+    cp = _cupy()
+    ld = -(-cols // ROW_ALIGN[dtype]) * ROW_ALIGN[dtype]
+    alloc = cp.zeros if ld != cols else cp.empty  # padding columns must read as zeros
+    with cp.cuda.Device(device):
+        return CupyMatrix(alloc((rows, ld), dtype=STORAGE[dtype]), rows, cols, dtype, device)
+
+
+def cublas_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
+    """Enqueue cublasGemmEx for C = A @ B with the dtype's data and compute types."""
+    cp = _cupy()
+    from cupy.cuda import cublas
+
+    data_type, compute_type = CUBLAS_TYPES[c.dtype]
+    alpha, beta = np.ones(1, np.float32), np.zeros(1, np.float32)  # host scalars, fp32 for COMPUTE_32F*
+    m, n, k = c.rows, c.cols, a.cols
+    with cp.cuda.Device(c.device):
+        handle = cp.cuda.device.get_cublas_handle()
+        # Column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m).
+        cublas.gemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
+                      alpha.ctypes.data, b.data.data.ptr, data_type, b.ld,
+                      a.data.data.ptr, data_type, a.ld,
+                      beta.ctypes.data, c.data.data.ptr, data_type, c.ld,
+                      compute_type, CUBLAS_GEMM_DEFAULT)
+
+
+def wmma_shared_bytes() -> int:
+    """Dynamic shared memory the own kernel needs, as stated in gemm_wmma.cu."""
+    return int(re.search(r"SMEM_BYTES = .* = (\d+)", SOURCE.read_text(encoding="utf-8")).group(1))
+
+
+@lru_cache(maxsize=None)
+def _wmma_function(device: int, dtype: str):
+    cp = _cupy()
+    with cp.cuda.Device(device):
+        module = cp.RawModule(code=SOURCE.read_text(encoding="utf-8"), options=("-std=c++17",))
+        function = module.get_function(WMMA_FUNCTIONS[dtype])
+        function.max_dynamic_shared_size_bytes = wmma_shared_bytes()
+    return function
+
+
+def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
+    """Enqueue the own tensor-core kernel for C = A @ B (fp16 or bf16)."""
+    cp = _cupy()
+    rows, cols, threads = WMMA_BLOCK
+    grid = (-(-c.cols // cols), -(-c.rows // rows))
+    i32 = np.int32
+    with cp.cuda.Device(c.device):
+        _wmma_function(c.device, c.dtype)(
+            grid, (threads,),
+            (a.data, i32(a.ld), b.data, i32(b.ld), c.data, i32(c.ld), i32(c.rows), i32(c.cols), i32(a.cols)),
+            shared_mem=wmma_shared_bytes(),
+        )
+
+
+def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"):
+    """C = A @ B; host arrays in -> numpy out, a CupyMatrix in -> a CupyMatrix out (left on the GPU)."""
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown cupy GEMM kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    verify.check_dtype(dtype, dtypes(device, kernel), f"cupy:{device} ({kernel})")
+    resident = isinstance(a, CupyMatrix) or isinstance(b, CupyMatrix)
+    for x in (a, b):
+        if isinstance(x, CupyMatrix) and x.device != device:
+            raise ValueError(f"operand is on cupy:{x.device}, not cupy:{device}; to_device it there")
+    a_dev = to_device(a, dtype=dtype, device=device)
+    b_dev = to_device(b, dtype=dtype, device=device)
+    m, n, _ = shapes.check_operands(a_dev.shape, b_dev.shape)
+    c = _empty(m, n, dtype, device)
+    (wmma_gemm if kernel == "wmma" else cublas_gemm)(a_dev, b_dev, c)
+    return c if resident else to_host(c)

@@ -1,0 +1,109 @@
+"""CuPy GEMM: the own tensor-core kernel compiles with nvcc for sm_90; bf16 conversion; cuBLAS and the
+kernel for real where a GPU and CuPy exist (marked `gpu`)."""
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from kernels.gemm import cupy_cuda, verify
+
+NVCC = shutil.which("nvcc")
+
+
+@pytest.fixture(scope="module")
+def sm90_ptx(tmp_path_factory):
+    if NVCC is None:
+        pytest.skip("nvcc not found (install the CUDA toolkit to compile-check the .cu source)")
+    out = tmp_path_factory.mktemp("wmma")
+    cmd = [NVCC, "-arch=sm_90", "-std=c++17", "-Xptxas", "-v", "-c", str(cupy_cuda.SOURCE), "-o", str(out / "k.o")]
+    build = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    ptx = subprocess.run([NVCC, "-arch=sm_90", "-std=c++17", "-ptx", str(cupy_cuda.SOURCE), "-o", str(out / "k.ptx")],
+                         capture_output=True, text=True, timeout=300)
+    assert ptx.returncode == 0, ptx.stderr
+    return build.stderr, (out / "k.ptx").read_text()
+
+
+def test_wmma_source_compiles_for_sm_90_without_spills(sm90_ptx):
+    ptxas_log, _ = sm90_ptx
+    for name in cupy_cuda.WMMA_FUNCTIONS.values():
+        assert f"Compiling entry function '{name}' for 'sm_90'" in ptxas_log
+    assert "0 bytes spill stores, 0 bytes spill loads" in ptxas_log
+    assert "bytes spill stores" in ptxas_log and not re.search(r"[1-9]\d* bytes spill", ptxas_log)
+
+
+def test_wmma_ptx_uses_tensor_cores_and_async_copies(sm90_ptx):
+    _, ptx = sm90_ptx
+    assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.bf16.bf16.f32" in ptx
+    assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32" in ptx  # the fp16 kernel, fp32 accumulate
+    assert "cp.async.cg.shared.global" in ptx and "cp.async.wait_group" in ptx
+
+
+def test_shared_memory_size_matches_the_tiles():
+    stages, bm, bn, bk, pad = 3, 128, 128, 32, 8
+    assert cupy_cuda.wmma_shared_bytes() == stages * (bm * (bk + pad) + bk * (bn + pad)) * 2
+    assert cupy_cuda.wmma_shared_bytes() <= 227 * 1024  # fits an H100 block (opt-in maximum)
+
+
+def test_bf16_rounds_to_nearest_even():
+    x = np.array([1.0, -2.5, 1 + 2**-8, 1 + 3 * 2**-8, 1 + 2**-9, 3.0e38, 1e-40], dtype=np.float32)
+    back = cupy_cuda.bf16_to_float32(cupy_cuda.bf16_bits(x))
+    # 1 + 2^-8 is a tie between 1 and 1 + 2^-7: even mantissa (1.0) wins; 1 + 3*2^-8 rounds up to even.
+    np.testing.assert_array_equal(back[:5], np.array([1.0, -2.5, 1.0, 1 + 2**-6, 1.0], np.float32))
+    assert abs(back[5] / x[5] - 1) <= 2**-8
+    rng = np.random.default_rng(0)
+    y = rng.standard_normal(10_000).astype(np.float32)
+    rel = np.abs(cupy_cuda.bf16_to_float32(cupy_cuda.bf16_bits(y)) - y) / np.abs(y)
+    assert rel.max() <= 2**-8  # half an ulp of an 8-bit significand
+
+
+def test_16_bit_rows_are_padded_to_16_bytes():
+    host = np.arange(15, dtype=np.float32).reshape(3, 5)
+    padded = cupy_cuda._padded_host(host, "fp16")
+    assert padded.shape == (3, 8) and padded.dtype == np.float16 and not padded[:, 5:].any()
+    assert cupy_cuda._padded_host(host, "fp32") is host
+    assert cupy_cuda._padded_host(host, "bf16").dtype == np.uint16
+
+
+def test_cublas_types_are_explicit():
+    assert cupy_cuda.CUBLAS_TYPES["fp32"][1] == cupy_cuda.CUBLAS_COMPUTE_32F  # never TF32 by accident
+    assert cupy_cuda.CUBLAS_TYPES["tf32"][1] == cupy_cuda.CUBLAS_COMPUTE_32F_FAST_TF32
+    assert {c for _, c in cupy_cuda.CUBLAS_TYPES.values()} <= {68, 77}
+
+
+def test_unavailable_without_cupy_says_why():
+    ok, reason = cupy_cuda.available()
+    if not ok:
+        assert "cupy" in reason and cupy_cuda.devices() == []
+
+
+def _gpu() -> tuple[bool, str]:
+    return cupy_cuda.available()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu()[0], reason=f"needs CuPy and a CUDA GPU: {_gpu()[1]}")
+@pytest.mark.parametrize("kernel", ["cublas", "wmma"])
+def test_real_gpu_matches_numpy(kernel):
+    rng = np.random.default_rng(2)
+    for dtype in cupy_cuda.dtypes(0, kernel):
+        for m, n, k in ((1, 4096, 4096), (37, 131, 67), (1000, 1030, 517), (2048, 2048, 2048)):
+            a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+            result = verify.check(cupy_cuda.matmul(a, b, dtype=dtype, kernel=kernel), a, b, dtype)
+            assert result.ok, (kernel, dtype, result.what)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _gpu()[0], reason=f"needs CuPy and a CUDA GPU: {_gpu()[1]}")
+def test_real_gpu_resident_operands_chain():
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((5, 300)), rng.standard_normal((300, 77))
+    for kernel in ("cublas", "wmma"):
+        wd = cupy_cuda.to_device(w, dtype="bf16")
+        y = cupy_cuda.matmul(cupy_cuda.to_device(x, dtype="bf16"), wd, dtype="bf16", kernel=kernel)
+        assert isinstance(y, cupy_cuda.CupyMatrix) and y.shape == (5, 77)
+        z = cupy_cuda.matmul(y, cupy_cuda.to_device(np.eye(77), dtype="bf16"), dtype="bf16", kernel=kernel)
+        np.testing.assert_array_equal(cupy_cuda.to_host(z), cupy_cuda.to_host(y))
