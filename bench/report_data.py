@@ -72,14 +72,15 @@ def cv_text(result: Result) -> str:
 def results_table(workload: str, results: list[Result]) -> Table:
     table = Table(
         WORKLOAD_TITLES.get(workload, workload),
-        ["backend", "device", "size", "median", "IQR", "CV", "vs ref", "energy", "verified", "compile s",
+        ["backend", "device", "size", "median", "IQR", "CV", "vs ref", "energy", "verified", "setup s",
          "what was verified"],
         wide=("what was verified",),
     )
     for r in sorted(results, key=lambda r: not r.is_reference):
         ratio = f"{r.ratio_to_reference:.3g}x" if r.ratio_to_reference is not None else (
             "ref" if r.is_reference else "—")
-        compile_s = f"{r.compile_s:.2f}" if r.compile_s is not None else ""
+        setup = [x for x in ((r.timing or {}).get("prepare_s"), r.compile_s) if isinstance(x, (int, float))]
+        compile_s = f"{sum(setup):.2f}" if setup else ""
         mark = "bad" if not r.verified else ("ref" if r.is_reference else "")
         table.add([f"{r.backend}:{r.device_index}", r.device, describe_params(workload, r.params),
                    si(r.value, r.unit), si((r.stats or {}).get("iqr"), r.unit), cv_text(r), ratio, energy_text(r),
@@ -87,8 +88,8 @@ def results_table(workload: str, results: list[Result]) -> Table:
     refs = sorted({f"{r.reference}" for r in results if r.reference})
     if refs:
         table.notes.append(f"vs ref: ratio to {', '.join(refs)}, measured in the same process")
-    table.notes.append("median of the samples (IQR, CV: their spread; CV above 5% flagged NOISY); "
-                       "compile s: the first call (JIT/compile + one run), excluded from the samples")
+    table.notes.append("median of the samples (IQR, CV: their spread; CV above 5% flagged NOISY); setup s: "
+                       "prepare (compile, upload) + the first call (JIT + one run), excluded from the samples")
     sources = sorted({(r.energy or {}).get("source") for r in results if r.energy} - {None})
     if "estimate" in sources:
         table.notes.append("energy marked (estimate) is derived from a profile's power, not measured")
@@ -119,7 +120,13 @@ def summary(doc: dict) -> list[tuple[str, str]]:
         lines.append(("mode", f"{mode}, up to {budget} s per case" if budget else mode))
     if run.get("wall_s") is not None:
         lines.append(("wall time", f"{run['wall_s']:.1f} s"))
-    overheads = [r.get("timing", {}).get("overhead") for r in doc.get("results", []) if isinstance(r, dict)]
+    timings = [r.get("timing") or {} for r in doc.get("results", []) if isinstance(r, dict)]
+    parts = {name: sum(t.get(k, 0.0) or 0.0 for t in timings for k in keys) for name, keys in
+             (("setup", ("prepare_s", "first_call_s", "warmup_s")), ("timed", ("window_s",)), ("checks", ("verify_s",)))}
+    if any(parts.values()):
+        lines.append(("time spent", ", ".join(f"{name} {v:.1f} s" for name, v in parts.items())
+                      + f" over {len(timings)} results"))
+    overheads = [t.get("overhead") for t in timings]
     overheads = [o for o in overheads if isinstance(o, (int, float))]
     if overheads:
         lines.append(("harness overhead", f"at most {max(overheads):.3%} of a measured call"))

@@ -206,11 +206,16 @@ def energy_of(reading, case: Case, work: float) -> dict | None:
 
 def measure_case(case: Case, budget: Budget, ratio_to: dict[str, Result]) -> Result:
     """Prepare, time, verify: one Result, verified or not (never an unchecked number)."""
+    t0 = time.perf_counter()
     step = case.prepare()
+    prepare_s = time.perf_counter() - t0
     timer = case.timer() if case.timer else HostTimer(case.sync)
     timing = measure(step, timer=timer, meter=meter_for(case), **budget.kwargs())
+    t0 = time.perf_counter()
     ok, what = case.verify(timing.output)
     seconds_per_call = timing.stats.median
+    extra = dict(case.extra(seconds_per_call)) if case.extra else {}
+    checks_s = time.perf_counter() - t0
     result = from_timing(
         timing,
         work_per_call=case.work_per_call,
@@ -225,8 +230,9 @@ def measure_case(case: Case, budget: Budget, ratio_to: dict[str, Result]) -> Res
         energy=energy_of(timing.energy, case, timing.window_calls * case.work_per_call),
         device_index=case.device.index,
         is_reference=case.is_reference,
-        extra=dict(case.extra(seconds_per_call)) if case.extra else {},
+        extra=extra,
     )
+    result.timing.update(prepare_s=prepare_s, verify_s=checks_s)
     link_reference(result, ratio_to.get(case.reference) if case.reference else None)
     return result
 
