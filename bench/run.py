@@ -12,7 +12,6 @@ finish:  unverified results never reach the economics; the run file, Markdown, H
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from bench.errors import UsageError, VerificationError
 from bench.files import emit_json
 from bench.results import Energy, Result, energy_dict, from_timing, run_document
 from bench.timing import HostTimer, measure
+from bench.run_plan import optional_module, plan, select, workload_module
 from bench.workloads import Case
 
 
@@ -79,95 +79,6 @@ def options_from_args(args) -> Options:
         raise UsageError(f"--budget must be a positive number of seconds, got {args.budget}")
     return Options(chosen, args.backend, args.quick, args.profile, args.site, args.market, args.json, args.out,
                    args.budget)
-
-
-# --- plan ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    cases: list[Case]
-    missing: list[dict]  # workloads whose module has not landed: {"workload", "reason"}
-    skipped: list[dict]  # backends not run: {"workload", "backend", "reason"}
-
-
-def optional_module(full: str):
-    """The module, or None where its file does not exist (yet); errors inside it still raise."""
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name == full:
-            return None
-        raise
-
-
-def workload_module(name: str):
-    """bench.workloads.<name>, or None where that workload has not landed yet."""
-    return optional_module(f"bench.workloads.{name}")
-
-
-def select(workload: str, specs: list[str] | None, skipped: list[dict]) -> list[backends.Selected]:
-    """The backends/devices to run `workload` on. Asked-for backends must work (UsageError otherwise);
-    by default every backend that works here runs, except the slow CUDA simulator."""
-    chosen: list[backends.Selected] = []
-    if specs is None:
-        for st in backends.discover([workload]):
-            if not st.available:
-                if "has no" not in st.reason:
-                    skipped.append({"workload": workload, "backend": st.backend, "reason": st.reason})
-                continue
-            for dev in st.devices:
-                if dev.kind == "simulator":
-                    skipped.append({"workload": workload, "backend": st.backend,
-                                    "reason": "the CUDA simulator runs only when asked for (--backend numba-cuda)"})
-                    continue
-                chosen.append(backends.Selected(st.backend, backends.module(workload, st.backend), dev))
-        return chosen
-    for spec in specs:
-        name, _ = backends.parse_spec(spec)
-        if backends.module(workload, name) is None:
-            skipped.append({"workload": workload, "backend": name, "reason": f"{name} has no {workload} kernel"})
-            continue
-        chosen.extend(s for s in backends.require(workload, spec) if s.label not in {c.label for c in chosen})
-    return chosen
-
-
-def plan(options: Options, load: Callable[[str], object] = workload_module, choose=select) -> Plan:
-    """All cases to run, references first within each workload; UsageError for what cannot be run."""
-    for spec in options.backends or []:
-        backends.parse_spec(spec)  # unknown names fail before anything runs
-    cases: list[Case] = []
-    missing: list[dict] = []
-    skipped: list[dict] = []
-    explicit = set(options.workloads) != set(backends.WORKLOADS)
-    for workload in options.workloads:
-        mod = load(workload)
-        if mod is None:
-            reason = f"bench/workloads/{workload}.py has not landed yet"
-            if explicit:
-                raise UsageError(f"workload {workload} cannot run: {reason}; choose another --workload")
-            missing.append({"workload": workload, "reason": reason})
-            continue
-        selected = choose(workload, options.backends, skipped)
-        if not selected:
-            skipped.append({"workload": workload, "backend": "*", "reason": "no backend selected runs it"})
-            continue
-        found = mod.cases(selected, quick=options.quick)
-        seen = {c.key for c in cases}
-        for case in sorted(found, key=lambda c: not c.is_reference):
-            if case.key not in seen:
-                seen.add(case.key)
-                cases.append(case)
-    if options.backends:
-        ran = {c.backend for c in cases}
-        for spec in options.backends:
-            name, _ = backends.parse_spec(spec)
-            if name not in ran:
-                raise UsageError(
-                    f"backend {name} runs none of the chosen workloads ({', '.join(options.workloads)}); "
-                    "choose another --workload or --backend"
-                )
-    return Plan(cases, missing, skipped)
 
 
 # --- measure ------------------------------------------------------------------------------------

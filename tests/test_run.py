@@ -1,15 +1,20 @@
 """`bench run` end to end on a tiny fake workload (in-process), and its CLI contract (subprocess)."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
 from bench import run as R
+from bench import run_plan as P
 from bench.errors import UsageError, VerificationError
 from bench.results import load_run
 from kernels.runtime import DeviceInfo
 from tests import fake_workload as F
-from tests.cli import assert_usage_error, run_cli
+from tests.cli import ROOT, assert_usage_error, run_cli
 
 TINY = dict(quick=True, budget_s=0.02)
 
@@ -21,7 +26,7 @@ def go(tmp_path, load=None, **kw):
 
 
 def test_plan_puts_references_first_and_lists_missing_workloads():
-    plan = R.plan(R.Options(quick=True), F.loader(), F.choose)
+    plan = P.plan(R.Options(quick=True), F.loader(), F.choose)
     assert [c.backend for c in plan.cases] == ["hashlib", "numba-cpu", "opencl"]  # duplicate key planned once
     assert plan.cases[0].is_reference
     assert [m["workload"] for m in plan.missing] == ["gemm", "inference"]
@@ -29,7 +34,7 @@ def test_plan_puts_references_first_and_lists_missing_workloads():
 
 def test_asking_for_a_workload_that_has_not_landed_is_exit_2():
     with pytest.raises(UsageError, match="gemm cannot run.*has not landed"):
-        R.plan(R.Options(workloads=["gemm"]), F.loader(), F.choose)
+        P.plan(R.Options(workloads=["gemm"]), F.loader(), F.choose)
 
 
 def test_a_run_writes_every_file_with_ratios_energy_and_metadata(tmp_path, capsys):
@@ -107,7 +112,7 @@ def test_default_selection_skips_the_cuda_simulator(monkeypatch):
                 backends.BackendStatus("opencl", "gemm", False, "opencl has no gemm kernel")]
     monkeypatch.setattr(backends, "discover", lambda workloads: statuses)
     skipped = []
-    assert R.select("gemm", None, skipped) == []
+    assert P.select("gemm", None, skipped) == []
     reasons = {s["backend"]: s["reason"] for s in skipped}
     assert "only when asked" in reasons["numba-cuda"] and "no CUDA device" in reasons["cupy"]
     assert "opencl" not in reasons  # a backend without this kernel is not news
@@ -140,13 +145,6 @@ def test_run_bad_input_exits_2_with_one_line(args, words, tmp_path):
 
 def test_ctrl_c_in_a_real_run_exits_130_and_leaves_valid_json(tmp_path):
     """A real SIGINT in the middle of the numba-cpu case, after the hashlib reference has finished."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    from tests.cli import ROOT
-
     env = {**os.environ, "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "bench", "run", "--quick", "--workload", "sha256d", "--backend", "numba-cpu",
