@@ -1,0 +1,30 @@
+import datetime as dt
+import json
+
+from bench import metadata
+from tests import conftest
+
+
+def test_collect_names_the_machine_and_the_code():
+    run = metadata.collect()
+    json.dumps(run)  # plain JSON
+    assert run["hostname"] and run["os"] and run["python"].startswith(("CPython", "PyPy"))
+    assert run["cpu"]["model"] and run["cpu"]["cores"] >= 1 and isinstance(run["cpu"]["flags"], list)
+    assert isinstance(run["gpus"], list)  # [] on a machine without NVML/CuPy
+    assert {"numpy", "numba", "rich"} <= set(run["packages"])
+    assert len(run["git"]["commit"]) in (0, 40)
+    assert dt.datetime.fromisoformat(run["timestamp"]).tzinfo is not None
+
+
+def test_folder_names_sort_by_time_and_are_safe():
+    t = dt.datetime(2026, 1, 12, 9, 30, tzinfo=dt.timezone.utc)
+    assert metadata.folder_name(t, "lab-box.local") == "20260112T093000Z-lab-box.local"
+    assert metadata.folder_name(t, "../../etc/x y") == "20260112T093000Z-.._.._etc_x_y"
+    assert "/" not in metadata.folder_name(t, "a/b")
+
+
+def test_benchmark_machine_info_gets_gpus_blas_and_commit():
+    info = {}
+    conftest.pytest_benchmark_update_machine_info(None, info)
+    assert set(info) == {"gpus", "blas", "sitebench_git", "packages"}
+    json.dumps(info)
