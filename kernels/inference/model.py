@@ -15,6 +15,7 @@ Batches hold sequences of equal length that start at the same position.
 
 from __future__ import annotations
 
+import contextlib
 from types import ModuleType
 
 import numpy as np
@@ -127,7 +128,7 @@ class Model:
     """The decoder with its weights resident on one device of one GEMM backend."""
 
     def __init__(self, weights: Weights, gemm, *, dtype: str = "fp32", device: int = 0):
-        self.config = c = weights.check().config.validate()
+        self.config = weights.check().config.validate()
         self.gemm = check_gemm(gemm)
         ok, reason = gemm.available()
         if not ok:
@@ -137,13 +138,19 @@ class Model:
             raise ValueError(f"dtype {dtype!r} is not offered by {gemm.__name__} on device {device}; choose one of {have}")
         self.dtype, self.device, self.weights_source = dtype, device, weights.source
         self.on_device = uses_device_arrays(gemm)
+        self.xp, self._operands = np, None
         if self.on_device:
             import cupy
 
+            from kernels.inference import device as conversions
+
             self.xp = cupy
-        else:
-            self.xp = np
-        xp = self.xp
+            self._operands = conversions.operands(gemm, dtype, device, cupy)
+        with self.current():
+            self._load(weights)
+
+    def _load(self, weights: Weights) -> None:
+        c, gemm, dtype, device, xp = self.config, self.gemm, self.dtype, self.device, self.xp
         resident = lambda w: gemm.to_device(np.ascontiguousarray(w, dtype=np.float32), dtype=dtype, device=device)  # noqa: E731
         vector = lambda w: xp.asarray(w, dtype=np.float32)  # noqa: E731
         q_scale = np.float32(1 / np.sqrt(c.head_dim))
@@ -167,11 +174,17 @@ class Model:
 
     # --- plumbing ---
 
-    def _mm(self, x, w):
-        y = self.gemm.matmul(x, w, dtype=self.dtype, device=self.device)
+    def current(self):
+        """Context that makes the model's GPU current (nothing to do on the host)."""
         if self.on_device:
-            return self.xp.asarray(y)
-        return self.gemm.to_host(y)
+            return self.xp.cuda.Device(self.device)
+        return contextlib.nullcontext()
+
+    def _mm(self, x, w):
+        if not self.on_device:
+            return self.gemm.to_host(self.gemm.matmul(x, w, dtype=self.dtype, device=self.device))
+        ops = self._operands
+        return ops.result(self.gemm.matmul(ops.operand(x), w, dtype=self.dtype, device=self.device))
 
     def new_cache(self, batch: int, length: int | None = None) -> KVCache:
         length = self.config.max_context if length is None else length
@@ -179,7 +192,8 @@ class Model:
             raise ValueError(f"cache length {length} must be within 1..{self.config.max_context} (the context)")
         if batch < 1:
             raise ValueError(f"batch must be at least 1 (got {batch})")
-        return KVCache(self.config, batch, length, self.xp)
+        with self.current():
+            return KVCache(self.config, batch, length, self.xp)
 
     def synchronize(self) -> None:
         self.gemm.synchronize(self.device)
@@ -194,6 +208,10 @@ class Model:
 
         Returns the logits of the last position (B, vocab), or of every position (B, T, vocab).
         """
+        with self.current():
+            return self._forward(tokens, cache, start, all_logits)
+
+    def _forward(self, tokens, cache: KVCache, start: int, all_logits: bool):
         c, xp = self.config, self.xp
         tokens = xp.asarray(tokens)
         if tokens.ndim != 2 or tokens.shape[1] == 0:

@@ -1,0 +1,90 @@
+"""AI-inference benchmarks: SmolLM2-135M fp32 prefill and decode tok/s per CPU backend, and the peer.
+
+Targets (issue 6; figures, never assertions) on the 2-core dev machine: decode batch 1 >= 25 tok/s,
+prefill >= 300 tok/s with the best CPU backend (llama.cpp on the Q4_1 file: decode 100-240, prefill ~320).
+Also recorded: the fraction of this machine's measured read bandwidth (decode) and BLAS FLOP/s (prefill).
+With benchmarks disabled (the normal test run) a 2-layer model runs once, still verified.
+Run: `pytest tests/benchmarks/test_inference_bench.py --benchmark-enable`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bench import backends
+from bench.workloads import inference as wl
+from kernels.inference import config, gguf_loader, llama_cpp_peer, weights
+from kernels.inference.model import Model
+
+PROMPT = 64
+
+
+@pytest.fixture(scope="module")
+def bench_weights(request):
+    opt = request.config.getoption
+    if opt("benchmark_disable", False) and not opt("benchmark_enable", False):  # pytest-benchmark's own rule
+        return weights.random_weights(config.SMOLLM2_135M.with_(n_layers=2, vocab=2048), seed=0)
+    source = "gguf" if gguf_loader.available()[0] else "random"
+    return weights.load(config.SMOLLM2_135M, source)
+
+
+def backend_module(name):
+    mod = backends.module("inference", name)
+    if mod is None or not mod.available()[0]:
+        pytest.skip(f"{name} GEMM backend is not available here")
+    return mod
+
+
+def check(w, tokens, logits, phase):
+    bench = wl.Workbench(w.config, PROMPT, len(tokens), "random")
+    bench._shared[(w.config, "random")] = w
+    bench.tokens = tokens
+    ok, what, _ = bench.verify(logits, len(tokens), phase, "fp32")
+    assert ok, what
+
+
+def record(figures, name, tokens, flop, nbytes):
+    rate = figures.rate(name, tokens, "tok/s")
+    if rate is None:
+        return
+    m = wl.host_measured()
+    seconds = tokens / rate
+    figures.record(f"{name}_fraction_of_measured_blas", flop / seconds / m["measured_blas_flop_per_s"], "")
+    if nbytes:
+        figures.record(f"{name}_fraction_of_measured_bandwidth", nbytes / seconds / m["measured_read_bytes_per_s"], "")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba-cpu", "opencl"])
+@pytest.mark.parametrize("batch", [1, 16])
+def test_decode(benchmark, figures, bench_weights, backend, batch):
+    cfg = bench_weights.config
+    m = Model(bench_weights, backend_module(backend))
+    tokens = np.random.default_rng(1).integers(0, cfg.vocab, (batch, PROMPT + 1))
+    cache = m.new_cache(batch, PROMPT + 1)
+    m.prefill(tokens[:, :PROMPT], cache)
+    logits = benchmark.pedantic(m.decode, (tokens[:, PROMPT], cache, PROMPT), rounds=20, warmup_rounds=2)
+    check(bench_weights, tokens, logits, "decode")
+    record(figures, f"decode_b{batch}", batch, wl.flop_per_call(cfg, "decode", batch, PROMPT),
+           wl.decode_bytes(cfg, batch, PROMPT, 4 * cfg.matmul_params()))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba-cpu", "opencl"])
+def test_prefill(benchmark, figures, bench_weights, backend):
+    cfg = bench_weights.config
+    m = Model(bench_weights, backend_module(backend))
+    tokens = np.random.default_rng(2).integers(0, cfg.vocab, (1, PROMPT + 1))
+    cache = m.new_cache(1, PROMPT)
+    logits = benchmark.pedantic(m.prefill, (tokens[:, :PROMPT], cache), rounds=5, warmup_rounds=1)
+    check(bench_weights, tokens, logits, "prefill")
+    record(figures, "prefill_b1", PROMPT, wl.flop_per_call(cfg, "prefill", 1, PROMPT), None)
+
+
+@pytest.mark.skipif(not llama_cpp_peer.available()[0], reason=llama_cpp_peer.available()[1])
+def test_llama_cpp_peer(benchmark, figures):
+    peer = llama_cpp_peer.Peer(n_ctx=256, threads=backends.module("inference", "numpy").devices()[0].units or 1)
+    tokens = np.random.default_rng(1).integers(0, config.SMOLLM2_135M.vocab, PROMPT + 1)
+    peer.prefill(tokens[:PROMPT])
+    logits = benchmark.pedantic(peer.decode, (tokens[PROMPT], PROMPT), rounds=20, warmup_rounds=2)
+    assert np.isfinite(logits).all()
+    figures.rate("llama_cpp_decode_b1", 1, "tok/s")

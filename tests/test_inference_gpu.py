@@ -1,0 +1,143 @@
+"""The decoder on the CUDA backends: numba-cuda in the simulator (CI), cupy / numba-cuda on a real GPU.
+
+The simulator must be on before numba.cuda is first imported, so that run is a subprocess. On a real GPU
+(tests marked `gpu`) the non-GEMM work runs in CuPy on the device; logits are checked against the float64
+reference on the same tokens, and the workload's own cases run with their verification.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bench import backends
+from kernels.inference import config, reference, weights
+from kernels.inference.model import Model
+from kernels.runtime import cuda as cuda_runtime
+from tests.cli import ROOT
+
+SIMULATED = """
+import json
+import numpy as np
+from kernels.gemm import numba_cuda
+from kernels.inference import config, reference, weights
+from kernels.inference.model import Model
+cfg = config.ModelConfig("tiny", n_layers=1, d_model=32, d_ffn=48, n_heads=4, n_kv_heads=2, vocab=40,
+                         rope_theta=1e4, max_context=8)
+w = weights.random_weights(cfg, 0)
+m = Model(w, numba_cuda)
+cache = m.new_cache(1, 4)
+pre = m.prefill(np.array([[1, 5, 7]]), cache)
+dec = m.decode(np.array([3]), cache, 3)
+ref = reference.forward(w, [1, 5, 7, 3])
+err = lambda got, want: float(np.abs(got - want).max() / np.abs(want).max())
+print(json.dumps({"on_device": m.on_device, "types": [type(pre).__name__, type(dec).__name__],
+                  "errors": [err(pre[0], ref[2]), err(dec[0], ref[3])]}))
+"""
+
+
+def test_numba_cuda_backend_in_the_simulator():
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", SIMULATED], capture_output=True, text=True, env=env, cwd=ROOT,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["on_device"] is False  # no CuPy in the simulator: the host runs the rest
+    assert out["types"] == ["ndarray", "ndarray"]
+    assert max(out["errors"]) < 1e-5
+
+
+def _gpu(backend: str) -> tuple[bool, str]:
+    if cuda_runtime.simulator_enabled():
+        return False, "NUMBA_ENABLE_CUDASIM is set: no real GPU"
+    mod = backends.module("inference", backend)
+    if mod is None:
+        return False, f"kernels/gemm has no {backend} backend yet"
+    ok, reason = mod.available()
+    if ok and not cuda_runtime.cupy_status()[0]:
+        return False, f"cupy is needed for the on-device decoder: {cuda_runtime.cupy_status()[1]}"
+    return ok, reason
+
+
+@pytest.fixture(params=["cupy", "numba-cuda"])
+def backend(request) -> str:
+    ok, why = _gpu(request.param)
+    if not ok:
+        pytest.skip(f"needs a CUDA GPU: {why}")
+    return request.param
+
+
+@pytest.mark.gpu
+def test_real_gpu_logits_match_reference_and_stay_on_device(backend):
+    cfg = config.SMOLLM2_135M.with_(n_layers=2, vocab=512, max_context=64)
+    w = weights.random_weights(cfg, 1)
+    mod = backends.module("inference", backend)
+    tokens = np.random.default_rng(0).integers(0, cfg.vocab, (3, 12))
+    for dtype in [d for d in ("fp32", "tf32", "bf16", "fp16") if d in mod.dtypes(0)]:
+        m = Model(w, mod, dtype=dtype)
+        assert m.on_device
+        cache = m.new_cache(3, 13)
+        pre = m.prefill(tokens[:, :11], cache)
+        dec = m.decode(tokens[:, 11], cache, 11)
+        assert type(dec).__module__.startswith("cupy")
+        tol = {"fp32": 1e-4, "tf32": 2e-2, "bf16": 1e-1, "fp16": 5e-2}[dtype]
+        for b in range(3):
+            ref = reference.forward(w, tokens[b])
+            for got, want in ((m.to_host(pre)[b], ref[10]), (m.to_host(dec)[b], ref[11])):
+                assert np.abs(got - want).max() / np.abs(want).max() < tol, dtype
+
+
+@pytest.mark.gpu
+def test_real_gpu_workload_cases_verify(backend):
+    from bench.timing import measure
+    from bench.workloads import inference as wl
+
+    found = wl.cases(backends.require("inference", backend), quick=True)
+    assert {c.params["batch"] for c in found} >= {1, 16}
+    for case in found:
+        timing = measure(case.prepare(), timer=case.timer() if case.timer else None, budget_s=0.2, min_repeats=2)
+        ok, what = case.verify(timing.output)
+        assert ok, what
+
+
+# --- the CuPy <-> backend operand conversions, run with NumPy standing in for CuPy -----------------
+
+
+def test_bf16_conversion_matches_the_cupy_backend_bit_for_bit():
+    from kernels.gemm import cupy_cuda
+    from kernels.inference import device
+
+    x = np.random.default_rng(0).standard_normal((5, 13)).astype(np.float32) * 1e3
+    x[0, :4] = [0.0, -0.0, 1.0 + 2**-8, 1.0 + 3 * 2**-8]  # ties round to even
+    np.testing.assert_array_equal(device.bf16_bits(x), cupy_cuda.bf16_bits(x))
+    np.testing.assert_array_equal(device.bf16_float32(device.bf16_bits(x)), cupy_cuda.bf16_to_float32(cupy_cuda.bf16_bits(x)))
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "tf32", "fp16", "bf16"])
+def test_cupy_operands_have_the_backend_layout(dtype):
+    from kernels.gemm import cupy_cuda
+    from kernels.inference import device
+
+    x = np.random.default_rng(1).standard_normal((3, 13)).astype(np.float32)  # 13 columns: padded for 16-bit
+    ops = device.operands(cupy_cuda, dtype, 0, np)
+    m = ops.operand(x)
+    assert isinstance(m, cupy_cuda.CupyMatrix) and (m.shape, m.dtype, m.device) == ((3, 13), dtype, 0)
+    assert m.data.dtype == cupy_cuda.STORAGE[dtype] and m.ld % cupy_cuda.ROW_ALIGN[dtype] == 0
+    assert not m.data[:, 13:].any()
+    back = ops.result(m)
+    assert back.dtype == np.float32 and back.shape == (3, 13)
+    tol = {"fp32": 0, "tf32": 0, "fp16": 1e-3, "bf16": 1e-2}[dtype]
+    np.testing.assert_allclose(back, x, rtol=tol, atol=tol)
+
+
+def test_no_converter_for_host_backends():
+    from kernels.gemm import numpy_blas
+    from kernels.inference import device
+
+    with pytest.raises(ValueError, match="on the host"):
+        device.operands(numpy_blas, "fp32", 0, np)
