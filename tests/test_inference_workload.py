@@ -183,3 +183,9 @@ def test_peer_cases_run_when_llama_cpp_is_importable(monkeypatch):
         ok, what = case.verify(out)
         assert ok and "greedy tokens" in what
         assert case.extra(0.01)["bytes_per_s"] is None or case.params["phase"] == "decode"
+
+
+def test_cli_unknown_backend_for_inference_exits_2_with_one_line():
+    from tests.cli import assert_usage_error, run_cli
+
+    assert_usage_error(run_cli("run", "--workload", "inference", "--backend", "quantum"), "unknown backend")

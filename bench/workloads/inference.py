@@ -12,6 +12,7 @@ memory read bandwidth. Where llama_cpp is importable, llama.cpp runs the same GG
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from functools import lru_cache
@@ -232,7 +233,9 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
 
     def prepare():
         model = bench.model(sel.module, dtype, sel.device.index)
-        state["model"] = model
+        # Only the step holds the model, so its (GPU) memory goes once the case is measured.
+        state["to_host"] = model.xp.asnumpy if model.on_device else np.asarray
+        state["sync"] = functools.partial(sel.module.synchronize, sel.device.index)
         xp = model.xp
         prompts = xp.asarray(bench.tokens[:batch, :prompt])
         cache = model.new_cache(batch, prompt + 1)
@@ -243,13 +246,13 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
         return lambda: model.decode(nxt, cache, prompt)
 
     def verify(output):
-        ok, what, err = bench.verify(state["model"].to_host(output), batch, phase, dtype)
+        ok, what, err = bench.verify(state["to_host"](output), batch, phase, dtype)
         state["error"] = err
         return ok, what
 
     def sync():
-        if "model" in state:
-            state["model"].synchronize()
+        if "sync" in state:
+            state["sync"]()
 
     def extra(seconds: float) -> dict:
         flop_s = flop / seconds
