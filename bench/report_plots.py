@@ -104,13 +104,13 @@ def gemm_efficiency(results: list[Result]) -> bytes | None:
             lines[f"{r.backend}:{r.device_index} {p.get('dtype', '')}".strip()].append(r)
     if not any(len(v) >= 1 for v in lines.values()):
         return None
-    use_peak = all(isinstance(r.extra.get("efficiency"), (int, float)) for v in lines.values() for r in v)
+    use_peak = all(r.fraction_of_peak is not None for v in lines.values() for r in v)
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
     for label, rs in sorted(lines.items()):
         rs.sort(key=lambda r: r.params["m"] * r.params["n"] * r.params["k"])
         xs = [(r.params["m"] * r.params["n"] * r.params["k"]) ** (1 / 3) for r in rs]
-        ys = [r.extra["efficiency"] for r in rs] if use_peak else [r.value for r in rs]
+        ys = [r.fraction_of_peak for r in rs] if use_peak else [r.value for r in rs]
         ax.plot(xs, ys, marker="o", label=_text(label))
     ax.set_xscale("log", base=2)
     ax.set_xlabel("size: (m·n·k)^(1/3)")

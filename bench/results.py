@@ -69,6 +69,12 @@ class Result:
     def joules_per_unit(self) -> float | None:
         return (self.energy or {}).get("joules_per_unit")
 
+    @property
+    def fraction_of_peak(self) -> float | None:
+        """The fraction of the device's dense peak a workload reported (GEMM: `extra.fraction_of_peak`)."""
+        value = (self.extra or {}).get("fraction_of_peak")
+        return float(value) if isinstance(value, (int, float)) else None
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -93,14 +93,14 @@ def gemm_scaling(gpus, results: list[Result]) -> list[dict]:
     to the peak scaled by the measured fraction of peak, with the GPU's system power."""
     best: dict[str, Result] = {}
     for r in results:
-        eff = (r.extra or {}).get("efficiency")
+        eff = r.fraction_of_peak
         dtype = (r.params or {}).get("dtype")
-        if r.workload == "gemm" and isinstance(eff, (int, float)) and 0 < eff <= 1.05 and dtype:
-            if dtype not in best or eff > best[dtype].extra["efficiency"]:
+        if r.workload == "gemm" and eff is not None and 0 < eff <= 1.05 and dtype:
+            if dtype not in best or eff > best[dtype].fraction_of_peak:
                 best[dtype] = r
     rows = []
     for dtype, r in best.items():
-        eff = min(float(r.extra["efficiency"]), 1.0)
+        eff = min(r.fraction_of_peak, 1.0)
         for g in gpus:
             if dtype not in g.peak_tflops:
                 continue
