@@ -31,10 +31,11 @@ DEVICE_RESIDENT = ("cupy_cuda", "numba_cuda")  # backends whose products stay on
 
 
 def rms_norm(x, w, eps: float, xp=np):
-    """x / rms(x) * w over the last axis, in float32."""
-    scale = xp.mean(x * x, axis=-1, keepdims=True)
-    scale += np.float32(eps)
-    return x * (1 / xp.sqrt(scale)) * w
+    """x / rms(x) * w over the last axis, in float32 (a sum, not xp.mean: fewer calls per token)."""
+    ms = (x * x).sum(axis=-1, keepdims=True)
+    ms *= np.float32(1 / x.shape[-1])
+    ms += np.float32(eps)
+    return x / xp.sqrt(ms, out=ms) * w
 
 
 def rope_tables(head_dim: int, length: int, theta: float):
