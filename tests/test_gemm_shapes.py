@@ -57,8 +57,11 @@ def test_shape_sets_cover_the_issue():
 def test_select_caps_cpu_work_but_not_gpu():
     cpu = shapes.select("cpu")
     gpu = shapes.select("gpu")
-    assert max(s.flop for s in cpu) <= 2 * 2048**3
+    assert max(s.flop for s in cpu) <= 2 * 2048**3 and max(s.k * s.n for s in cpu) <= 2**27
+    assert {"llama3-8b gate/up M=128", "llama3-70b q M=1", "deepbench 7680x1x2560"} <= {s.name for s in cpu}
+    assert "llama3-70b gate/up M=1" not in {s.name for s in cpu}  # a 940 MB weight in fp32
     assert len(gpu) == len(shapes.all_shapes())
+    assert "4096x4096x4096" in {s.text for s in shapes.select("gpu", quick_run=True)}
     assert [s.text for s in shapes.select("simulator")] == ["19x33x21"]
 
 
@@ -118,7 +121,7 @@ def test_check_accepts_float32_rounding_and_catches_one_wrong_element():
     assert verify.check(c, a, b, "fp32").max_rel_error == float("inf")
 
 
-def test_check_samples_rows_of_big_results_including_the_last():
+def test_check_samples_rows_of_big_results_including_the_last(monkeypatch):
     rows = verify.sample_rows(10_000, 64)
     assert len(rows) == 64 and rows[0] == 0 and rows[-1] == 9_999 and len(set(rows)) == 64
     rng = np.random.default_rng(1)
@@ -127,3 +130,5 @@ def test_check_samples_rows_of_big_results_including_the_last():
     c[-1, 0] += 1.0
     result = verify.check(c, a, b, "fp64", max_rows=100)
     assert not result.ok and "100 of 700 rows" in result.what
+    monkeypatch.setattr(verify, "CHECK_MACS", 1000)  # as if K x N were huge: 1000 // (10 * 20) < 16 rows
+    assert "16 of 40 rows" in verify.check(np.zeros((40, 20)), np.zeros((40, 10)), np.zeros((10, 20)), "fp32").what

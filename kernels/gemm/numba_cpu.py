@@ -119,17 +119,26 @@ _MICRO = {d: _make_family(NR[d], SCALAR[d]) for d in DTYPES}
 
 @njit(parallel=True, cache=True)
 def _pack_b(b, panels):
-    """panels[j, p, q] = B[p, j*NR + q], zero past the last column."""
+    """panels[j, p, q] = B[p, j*NR + q], zero past the last column; rows of B in parallel.
+
+    Each row of B is read once, in order, and dealt out NR values per panel through 1-D views (indexing
+    the 3-D array element by element instead ran 5x slower).
+    """
     k, n = b.shape
     n_panels, _, nr = panels.shape
-    for j in prange(n_panels):
-        j0 = j * nr
-        width = min(nr, n - j0)
-        for p in range(k):
-            for q in range(width):
-                panels[j, p, q] = b[p, j0 + q]
-            for q in range(width, nr):
-                panels[j, p, q] = 0
+    full = n // nr
+    for p in prange(k):
+        src = b[p]
+        for j in range(full):
+            dst = panels[j, p]
+            j0 = j * nr
+            for q in range(nr):
+                dst[q] = src[j0 + q]
+        if full < n_panels:
+            dst = panels[full, p]
+            j0 = full * nr
+            for q in range(nr):
+                dst[q] = src[j0 + q] if j0 + q < n else 0
 
 
 @njit(cache=True)
@@ -186,6 +195,35 @@ def _specialise(func, dtype: str):
 
 
 _BLOCKED = {d: _specialise(_blocked, d) for d in DTYPES}
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def _few_rows(a, b, c, parts):
+    """C = A @ B for M < MR with B as it is (row-major): rows of B scaled into rows of C.
+
+    Packing B would read and write all of it to save nothing: with so few rows each element of B is
+    used M times, straight from the row just loaded. K is split into `parts` ranges, one per thread,
+    so every thread streams whole rows of B in order; their partial sums (M x N each) are added last.
+    """
+    m, k = a.shape
+    n = b.shape[1]
+    partial = np.zeros((parts, m, n), c.dtype)
+    step = (k + parts - 1) // parts
+    for t in prange(parts):
+        acc = partial[t]
+        for p in range(t * step, min(k, (t + 1) * step)):
+            brow = b[p]
+            for i in range(m):
+                aip = a[i, p]
+                row = acc[i]
+                for j in range(n):
+                    row[j] += aip * brow[j]
+    for i in range(m):
+        for j in range(n):
+            s = partial[0, i, j]
+            for t in range(1, parts):
+                s += partial[t, i, j]
+            c[i, j] = s
 
 
 @njit(parallel=True, fastmath=FASTMATH | {"reassoc"}, cache=True)
@@ -281,8 +319,11 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0) -> np.ndarray:
     b = _operand(b, dtype, "B")
     m, n, k = shapes.check_operands(a.shape, b.shape)
     a = to_host(a)
-    packed = b.packed if isinstance(b, Resident) else _pack(b, dtype)
     c = np.empty((m, n), dtype=a.dtype)
+    if m < MR and n > NARROW_N and not isinstance(b, Resident):
+        _few_rows(a, b, c, min(get_num_threads(), k))
+        return c
+    packed = b.packed if isinstance(b, Resident) else _pack(b, dtype)
     if n <= NARROW_N:
         _narrow(a, packed, c)
         return c

@@ -74,20 +74,26 @@ def all_shapes() -> list[Shape]:
     return square() + llama() + deepbench()
 
 
-def select(kind: str, *, quick_run: bool = False, max_flop: float | None = None) -> list[Shape]:
+CPU_MAX_FLOP = 2 * 2048**3  # per call: about a tenth of a second on a laptop
+CPU_MAX_B = 2**27  # elements of B (512 MB in fp32): the Llama-70B MLP weights stay off small machines
+
+
+def select(kind: str, *, quick_run: bool = False) -> list[Shape]:
     """The shapes to run on a device of `kind` ("cpu" | "gpu" | "simulator").
 
-    GPUs get every shape; CPUs those up to `max_flop` per call (default 2*2048^3, about a tenth of a
-    second on a laptop), so a full run stays minutes, not hours; the CUDA simulator one tiny shape.
+    GPUs get every shape (quick: the small ones plus 2048^3, 4096^3 and one DeepBench shape); CPUs
+    those up to CPU_MAX_FLOP per call and CPU_MAX_B elements of B, so a full run stays minutes and fits
+    a laptop's memory; the CUDA simulator one tiny shape.
     """
     if kind == "simulator":
         return [Shape(19, 33, 21, "simulator 19x33x21", "quick")]
-    shapes = quick() if quick_run else all_shapes()
-    if max_flop is None and kind == "cpu" and not quick_run:
-        max_flop = 2 * 2048**3
-    if max_flop is not None:
-        shapes = [s for s in shapes if s.flop <= max_flop]
-    return shapes
+    if kind == "gpu":
+        if not quick_run:
+            return all_shapes()
+        return quick() + [s for s in square() if s.m in (2048, 4096)] + deepbench()[:1]
+    if quick_run:
+        return quick()
+    return [s for s in all_shapes() if s.flop <= CPU_MAX_FLOP and s.k * s.n <= CPU_MAX_B]
 
 
 _SHAPE = re.compile(r"^\s*(\d+)\s*[xX×]\s*(\d+)\s*[xX×]\s*(\d+)\s*$")

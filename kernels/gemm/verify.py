@@ -27,6 +27,7 @@ HOST = {"fp64": np.float64, "fp32": np.float32, "tf32": np.float32, "fp16": np.f
 
 SAFETY = 2.0  # headroom over the first-order bound
 MAX_ROWS = 512  # rows of C compared at most; larger results are checked on a spread of rows
+CHECK_MACS = 2**32  # and at most about this many float64 multiply-adds per product (two are computed)
 
 
 def check_dtype(dtype: str, available=DTYPES, where: str = "") -> str:
@@ -89,11 +90,17 @@ def max_rel_error(c, a, b, rows=None) -> float:
     return float(rel.max()) if rel.size else 0.0
 
 
-def check(c, a, b, dtype: str, *, max_rows: int = MAX_ROWS) -> Check:
-    """Compare C with NumPy's float64 product of the host operands A and B."""
+def check(c, a, b, dtype: str, *, max_rows: int | None = None) -> Check:
+    """Compare C with NumPy's float64 product of the host operands A and B.
+
+    `max_rows` defaults to MAX_ROWS, fewer for very large K x N (at least 16) so that a check of a
+    Llama-70B projection stays seconds, not minutes.
+    """
     a, b = np.asarray(a), np.asarray(b)
     m, k = a.shape
     n = b.shape[1]
+    if max_rows is None:
+        max_rows = min(MAX_ROWS, max(16, CHECK_MACS // (n * k)))
     if np.shape(c) != (m, n):
         return Check(False, float("inf"), tolerance(dtype, k), f"C has shape {np.shape(c)}, expected {(m, n)}")
     rows = sample_rows(m, max_rows)
