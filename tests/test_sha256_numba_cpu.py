@@ -53,6 +53,12 @@ def test_many_messages_of_one_length_fill_whole_lane_groups():
     assert nc.hash_batch(messages) == sha(messages)
 
 
+def test_batch_split_across_threads():
+    rng = random.Random(5000)
+    messages = [rng.randbytes(rng.randrange(200)) for _ in range(5000)]
+    assert nc.hash_batch(messages) == sha(messages)
+
+
 def test_bytes_like_messages():
     messages = [bytearray(b"xyz"), memoryview(b"hello"), np.arange(5, dtype=np.uint32), array.array("I", [1, 2]), b""]
     assert nc.hash_batch(messages) == sha(messages)
@@ -112,6 +118,11 @@ def test_scan_window_without_the_nonce_finds_nothing(header, nonce):
 )
 def test_easy_target_finds_what_hashlib_finds(start, count):
     target = 2**250 - 1  # about one nonce in 64
+    assert nc.scan(GENESIS, start, count, target) == ref.scan(GENESIS, start, count, target)
+
+
+def test_window_split_across_threads():
+    start, count, target = 3_000_001, (1 << 19) + 37, 2**244 - 1  # about 128 hits, in several parts
     assert nc.scan(GENESIS, start, count, target) == ref.scan(GENESIS, start, count, target)
 
 
