@@ -11,8 +11,9 @@ How C = A @ B is computed (fp32; fp64 is the same with 16-wide tiles):
   generated from a template, because Numba has no vector types and a tile array is never put in registers.
 - Work is split into MC x NC blocks of C and run in parallel (`prange`) over both cores; inside a block,
   K is walked in KC chunks so the A rows (KC x 8) stay in L1 and the B block (KC x NC) in L2.
-- Shapes need not be multiples of the tile: B panels are zero-padded, partial tiles are stored through a
-  small buffer. Very narrow outputs (N <= NARROW_N) run as dot products instead of 32-wide tiles.
+- Shapes need not be multiples of the tile: B panels are zero-padded and a tile is written back through
+  a small per-block buffer, only its valid part. Very narrow outputs (N <= NARROW_N) run as dot products;
+  fewer than 8 rows times a host (unpacked) B stream B's rows once instead of packing it (`_few_rows`).
 Settings from kernels/numba_env.py (SLP vectoriser on, 512-bit vectors preferred) are what make this fast;
 `fastmath` is the flag set below, not fastmath=True, which lets LLVM vectorise the wrong loop.
 """
