@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from bench import backends
+from bench.workloads import inference as wl
 from kernels.inference import config, reference, weights
 from kernels.inference.model import Model
 from kernels.runtime import cuda as cuda_runtime
@@ -85,7 +86,7 @@ def test_real_gpu_logits_match_reference_and_stay_on_device(backend):
         pre = m.prefill(tokens[:, :11], cache)
         dec = m.decode(tokens[:, 11], cache, 11)
         assert type(dec).__module__.startswith("cupy")
-        tol = {"fp32": 1e-4, "tf32": 2e-2, "bf16": 1e-1, "fp16": 5e-2}[dtype]
+        tol = wl.TOLERANCE[dtype]
         for b in range(3):
             ref = reference.forward(w, tokens[b])
             for got, want in ((m.to_host(pre)[b], ref[10]), (m.to_host(dec)[b], ref[11])):
@@ -95,7 +96,6 @@ def test_real_gpu_logits_match_reference_and_stay_on_device(backend):
 @pytest.mark.gpu
 def test_real_gpu_workload_cases_verify(backend):
     from bench.timing import measure
-    from bench.workloads import inference as wl
 
     found = wl.cases(backends.require("inference", backend), quick=True)
     assert {c.params["batch"] for c in found} >= {1, 16}
@@ -141,3 +141,65 @@ def test_no_converter_for_host_backends():
 
     with pytest.raises(ValueError, match="on the host"):
         device.operands(numpy_blas, "fp32", 0, np)
+
+
+# --- the on-device code path, with NumPy standing in for CuPy and for cuBLAS -----------------------
+
+
+def fake_cupy():
+    """NumPy under CuPy's name, with the few CuPy-only calls the decoder makes."""
+    import contextlib
+    import types
+
+    mod = types.ModuleType("cupy")
+    mod.__getattr__ = lambda name: getattr(np, name)
+    mod.asnumpy = np.asarray
+    mod.cuda = types.SimpleNamespace(Device=lambda index: contextlib.nullcontext())
+    return mod
+
+
+def fake_cupy_backend():
+    """kernels.gemm.cupy_cuda's storage (CupyMatrix, padded rows, bf16 bits) with the product done in NumPy."""
+    import types
+
+    from kernels.gemm import cupy_cuda as real
+
+    mod = types.ModuleType("fake.cupy_cuda")
+    mod.CupyMatrix, mod.ROW_ALIGN = real.CupyMatrix, real.ROW_ALIGN
+    mod.available, mod.devices = (lambda: (True, "")), (lambda: [])
+    mod.dtypes = lambda device=0: ("fp32", "bf16")
+    mod.synchronize = lambda device=0: None
+
+    def logical(x):
+        data = x.data[:, : x.cols]
+        return real.bf16_to_float32(data) if x.dtype == "bf16" else data.astype(np.float32)
+
+    def to_device(x, *, dtype="fp32", device=0):
+        return real.CupyMatrix(real._padded_host(np.asarray(x, np.float32), dtype), *x.shape, dtype, device)
+
+    def matmul(a, b, *, dtype="fp32", device=0):
+        assert isinstance(a, real.CupyMatrix) and isinstance(b, real.CupyMatrix), "device operands only"
+        assert a.dtype == b.dtype == dtype
+        return to_device(logical(a) @ logical(b), dtype=dtype)
+
+    mod.to_device, mod.matmul, mod.to_host = to_device, matmul, logical
+    return mod
+
+
+@pytest.mark.parametrize("dtype,tol", [("fp32", 1e-5), ("bf16", 1e-1)])
+def test_on_device_path_with_stand_ins(monkeypatch, dtype, tol):
+    from kernels.inference import model as model_module
+
+    monkeypatch.setitem(sys.modules, "cupy", fake_cupy())
+    monkeypatch.setattr(model_module, "uses_device_arrays", lambda gemm: True)
+    cfg = config.SMOLLM2_135M.with_(n_layers=2, vocab=300, max_context=32)
+    w = weights.random_weights(cfg, 4)
+    m = Model(w, fake_cupy_backend(), dtype=dtype)
+    assert m.on_device and m.xp.__name__ == "cupy"
+    tokens = np.random.default_rng(3).integers(0, cfg.vocab, (2, 9))
+    cache = m.new_cache(2, 9)
+    m.prefill(tokens[:, :8], cache)
+    dec = m.to_host(m.decode(tokens[:, 8], cache, 8))
+    for b in range(2):
+        ref = reference.forward(w, tokens[b])[-1]
+        assert np.abs(dec[b] - ref).max() / np.abs(ref).max() < tol
