@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import os
 import platform
 import re
 import socket
@@ -121,6 +122,14 @@ def _cupy_gpus() -> list[dict]:
     ]
 
 
+def load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages (None where the OS has none): a busy machine skews every figure."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
 def _text(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -144,5 +153,6 @@ def collect(timestamp: _dt.datetime | None = None) -> dict:
         },
         "gpus": gpus(),
         "blas": blas(),
+        "load_average": load_average(),
         "packages": package_versions(),
     }

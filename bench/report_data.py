@@ -111,6 +111,8 @@ def summary(doc: dict) -> list[tuple[str, str]]:
         ("blas", "; ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('architecture')}, "
                            f"{b.get('num_threads')} threads)" for b in blas) or "unknown"),
         ("os / python", f"{run.get('os', '?')} / {run.get('python', '?')}"),
+        ("load average", " → ".join(f"{x[0]:.2f}" for x in (run.get("load_average"), run.get("load_average_end")) if x)
+         or "unknown"),
         ("commit", (git.get("commit") or "unknown")[:12] + (" (with uncommitted changes)" if git.get("dirty") else "")),
     ]
     options = run.get("options") or {}
@@ -162,6 +164,11 @@ def warnings(doc: dict, results: list[Result]) -> list[str]:
         out.append(f"workload {m.get('workload')} missing: {m.get('reason')}")
     if run.get("economics_missing") and not doc.get("economics"):
         out.append(f"site view not computed: {run['economics_missing']}")
+    cores = (run.get("cpu") or {}).get("cores") or 1
+    loads = [x[0] for x in (run.get("load_average"), run.get("load_average_end")) if x]
+    if loads and max(loads) > cores:
+        out.append(f"BUSY MACHINE: load average {max(loads):.1f} on {cores} cores during the run; other work "
+                   "competed for the CPU, so CPU figures (multi-threaded BLAS above all) are unreliable")
     noisy = [r for r in results if r.noisy]
     if noisy:
         out.append(f"{len(noisy)} result(s) NOISY (CV > 5%): the machine was busy or the case is too short")

@@ -274,6 +274,7 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
                     on_result=lambda r: progress.console.print(_line(r), soft_wrap=True))
         meta["wall_s"] = time.perf_counter() - started
         meta["errors"] = outcome.errors
+        meta["load_average_end"] = metadata.load_average()
         doc = priced(meta, outcome.results, options)
         if options.json:
             emit_json(doc, options.json)

@@ -202,3 +202,12 @@ def test_run_document_is_always_valid_json():
     assert json.loads(dumps(doc)) == {"schema_version": 1, "complete": True,
                                       "run": {"n": 3, "x": 0.5, "a": [0, 1]}, "results": [],
                                       "economics": {"payback_years": None, "err": None}}
+
+
+def test_a_busy_machine_is_called_out(full):
+    doc = copy.deepcopy(full)
+    doc["run"]["load_average"] = [5.2, 4.0, 3.0]
+    doc["run"]["load_average_end"] = [1.0, 1.0, 1.0]
+    assert "BUSY MACHINE: load average 5.2 on 2 cores" in rendered(doc)
+    doc["run"]["load_average"] = [0.3, 0.3, 0.3]
+    assert "BUSY MACHINE" not in rendered(doc)
