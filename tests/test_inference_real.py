@@ -77,7 +77,13 @@ def test_greedy_generation_is_english_and_equals_float64_reference(backend, real
     text = tok.decode(out)
     assert "Paris" in text, text
     assert out[-1] in tok.stop_ids and text.isascii()
-    np.testing.assert_array_equal(out, reference.greedy_predictions(real_weights, prompt, out))
+    key = tuple(out)
+    if key not in _REFERENCE:  # both backends usually generate the same ids: one float64 pass serves both
+        _REFERENCE[key] = reference.greedy_predictions(real_weights, prompt, out)
+    np.testing.assert_array_equal(out, _REFERENCE[key])
+
+
+_REFERENCE: dict[tuple, np.ndarray] = {}
 
 
 def test_loader_refuses_a_config_that_does_not_match_the_file():
