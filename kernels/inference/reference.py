@@ -41,7 +41,7 @@ def forward(weights: Weights, tokens) -> np.ndarray:
     T, hd = len(tokens), c.head_dim
     pos = np.arange(T)
     causal = np.tril(np.ones((T, T), dtype=bool))
-    x = f64(weights.embed)[tokens]
+    x = f64(weights.embed[tokens])  # rows first: the table itself may be gigabytes
     for layer in weights.layers:
         h = rms_norm(x, f64(layer.attn_norm), c.rms_eps)
         q = rotary((h @ f64(layer.wq).T).reshape(T, c.n_heads, hd), pos, c.rope_theta)
