@@ -1,7 +1,7 @@
 """SHA-256d mining: a nonce scan of the genesis header on each selected backend/device, next to hashlib.
 
 A case scans a fixed window around the genesis block's real nonce with an easy target, so every call
-finds a few hits (about HITS_PER_CALL) and verification has real work: every hit is re-hashed with
+finds a few hits (HITS_PER_CALL expected) and verification has real work: every hit is re-hashed with
 hashlib, the real nonce must be among them, and before timing the backend's scan of a small sub-window
 with a still easier target (dozens of hits) must equal `reference.scan` there. The window is sized to
 the device kind so that one call lasts about 0.1-0.5 s.
@@ -28,7 +28,7 @@ HEADER = ref.parse_header_hex(
     "7fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c"
 )
 REAL_NONCE = 2083236893  # the genesis block's nonce: its hash meets every target used here
-HITS_PER_CALL = 4  # expected hits of one timed call
+HITS_PER_CALL = 8  # expected hits of one timed call (the genesis windows give 4-13)
 CHECK_HITS = 32  # expected hits of the sub-window compared with reference.scan before timing
 
 # Nonces per call (full, quick) by device kind; the CUDA simulator runs Python per thread.
