@@ -168,3 +168,23 @@ def test_unknown_device():
         nc.scan(GENESIS, 0, 16, ref.MAX_TARGET, device=1)
     with pytest.raises(ValueError, match="no device 1"):
         nc.hash_batch([b""], device=1)
+
+
+# --- the sha256d workload declaration, run on numba-cpu ---
+
+
+def test_sha256d_workload_case_verifies_on_numba_cpu():
+    from bench.backends import Selected
+    from bench.workloads import sha256d
+
+    reference, case = sha256d.cases([Selected("numba-cpu", nc, nc.devices()[0])], quick=True)
+    assert reference.is_reference and reference.backend == "hashlib" and case.reference == reference.key
+    assert case.params == {"count": 1 << 22} and case.metric == "hashes_per_s" and case.unit == "H/s"
+    hits = case.prepare()()
+    ok, what = case.verify(hits)
+    assert ok, what
+    assert H.GENESIS_NONCE in hits and len(hits) >= 2
+    assert not case.verify([n for n in hits if n != H.GENESIS_NONCE])[0]  # the real nonce went missing
+    assert not case.verify(sorted(hits + [H.GENESIS_NONCE + 1]))[0]  # a nonce that does not meet the target
+    ok, what = reference.verify(reference.prepare()())
+    assert ok, what
