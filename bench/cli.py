@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH|-", help="write the run JSON here ('-' = stdout, nothing else there)")
     p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
     p.add_argument("--budget", type=float, metavar="SECONDS",
-                   help="measuring time per case (default 2, --quick 0.3); tests use tiny ones")
+                   help="measuring time per case (default 1, --quick 0.3); tests use tiny ones")
     p.set_defaults(func=cmd_run)
 
     p = verbs.add_parser("mine", help="scan a nonce window of a real 80-byte block header")

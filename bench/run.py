@@ -44,7 +44,7 @@ class Budget:
 
 
 QUICK = Budget(budget_s=0.3, min_sample_s=0.02, min_repeats=3, target_cv=0.03)
-DEFAULT = Budget(budget_s=2.0, min_sample_s=0.1, min_repeats=5, target_cv=0.02)
+DEFAULT = Budget(budget_s=1.0, min_sample_s=0.05, min_repeats=5, target_cv=0.02)
 
 
 @dataclass
