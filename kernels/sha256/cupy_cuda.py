@@ -1,0 +1,130 @@
+"""SHA-256 and the SHA-256d nonce scan on NVIDIA GPUs with CuPy: the CUDA C of sha256d.cu as a RawModule.
+
+The round code is sha256d_core.h, shared with the OpenCL kernels (so PoCL tests it in CI). NVRTC compiles
+the module once per device (CuPy also caches the binary on disk). A scan writes the job to the module's
+constant memory, enqueues its launches back to back and synchronises once, reading the hit counter.
+The launch is sized from the device: multiprocessors x resident blocks per multiprocessor (occupancy).
+`import kernels.sha256.cupy_cuda` works without CuPy; CuPy is imported on first use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from kernels.runtime import cuda as runtime
+from kernels.runtime import parse_device_index
+from kernels.sha256 import device_scan
+from kernels.sha256 import reference as ref
+
+SOURCE = "sha256d.cu"
+BLOCK = 256  # threads per block; the scan kernel is declared __launch_bounds__(256)
+BATCH_BLOCK = 128
+LAUNCH_NONCES = 1 << 30  # nonces per launch: ~0.13 s on an H100, short enough for any watchdog
+
+
+def available() -> tuple[bool, str]:
+    return runtime.cupy_status()
+
+
+def devices():
+    return runtime.cupy_devices()
+
+
+@lru_cache(maxsize=1)
+def _module():
+    import cupy
+
+    options = ("--std=c++14", *device_scan.layout_defines())
+    return cupy.RawModule(code=device_scan.source(SOURCE), options=options)
+
+
+@dataclass
+class _Scan:
+    """One device's scan kernel, launch geometry and reusable buffers."""
+
+    kernel: object
+    blocks: int
+    job: object  # cupy MemoryPointer to the module's __constant__ c_job
+    hits: object  # cupy uint32[HIT_CAPACITY]
+    n_hits: object  # cupy uint32[1]
+
+
+def _check_device(device: int) -> int:
+    return parse_device_index(device, devices(), "cupy")
+
+
+@lru_cache(maxsize=None)
+def _scan_for(device: int) -> _Scan:
+    import cupy
+
+    with cupy.cuda.Device(device):
+        kernel = _module().get_function("sha256d_scan")
+        units = cupy.cuda.runtime.getDeviceProperties(device)["multiProcessorCount"]
+        resident = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.kernel.ptr, BLOCK, 0)
+        return _Scan(
+            kernel=kernel,
+            blocks=int(units) * max(1, int(resident)),
+            job=_module().get_global("c_job"),
+            hits=cupy.empty(device_scan.HIT_CAPACITY, dtype=cupy.uint32),
+            n_hits=cupy.zeros(1, dtype=cupy.uint32),
+        )
+
+
+def _launcher(device: int):
+    """launch(start, count, capacity) -> (found, hits) for device_scan.collect; the job is already set."""
+    import cupy
+
+    s = _scan_for(device)
+    threads = s.blocks * BLOCK
+
+    def launch(start: int, count: int, capacity: int) -> tuple[int, np.ndarray]:
+        with cupy.cuda.Device(device):
+            hits = s.hits if capacity <= device_scan.HIT_CAPACITY else cupy.empty(capacity, dtype=cupy.uint32)
+            s.n_hits.fill(0)
+            for offset in range(0, count, LAUNCH_NONCES):
+                n = min(LAUNCH_NONCES, count - offset)
+                args = (np.uint32(start + offset), np.uint32(n), np.uint32(math.ceil(n / threads)),
+                        hits, s.n_hits, np.uint32(capacity))
+                s.kernel((s.blocks,), (BLOCK,), args)
+            found = int(s.n_hits.get()[0])  # the one sync of the scan
+            return found, hits[: min(found, capacity)].get()
+
+    return launch
+
+
+def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0) -> list[int]:
+    """Every nonce in [start, start+count) whose sha256d, as a little-endian integer, is <= target."""
+    header = ref.validate_header(header)
+    ref.validate_range(start, count)
+    job = device_scan.job(header, target)
+    import cupy
+
+    device = _check_device(device)
+    s = _scan_for(device)
+    with cupy.cuda.Device(device):
+        s.job.copy_from_host(job.ctypes.data_as(ctypes.c_void_p), job.nbytes)
+    candidates = device_scan.collect(_launcher(device), start, count)
+    return ref.verified_hits(header, candidates, target, start, count)
+
+
+def hash_batch(messages, *, device: int = 0) -> list[bytes]:
+    """SHA-256 of each message (any lengths), one message per thread; equal to hashlib's digests."""
+    messages = device_scan.as_messages(messages)
+    if not messages:
+        return []
+    import cupy
+
+    device = _check_device(device)
+    words, offsets, counts = ref.pack_messages(messages)
+    n = len(messages)
+    with cupy.cuda.Device(device):
+        kernel = _module().get_function("sha256_batch")
+        states = cupy.empty((n, 8), dtype=cupy.uint32)
+        args = (cupy.asarray(words), cupy.asarray(offsets), cupy.asarray(counts), states, np.uint32(n))
+        kernel((math.ceil(n / BATCH_BLOCK),), (BATCH_BLOCK,), args)
+        return ref.digests_from_states(states.get())
