@@ -83,6 +83,38 @@ def test_cuda_c_source_compiles_for_sm90_without_spills(tmp_path):
     assert ptx.stdout.count("shf.r.wrap.b32") > 900 and "ld.local" not in ptx.stdout
 
 
+def _nvrtc():
+    try:
+        from cuda.bindings import nvrtc
+
+        return nvrtc
+    except ImportError:
+        return None
+
+
+@pytest.mark.skipif(_nvrtc() is None, reason="cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
+def test_cuda_c_source_compiles_with_nvrtc_as_cupy_does():
+    """CuPy's RawModule compiles with NVRTC, not nvcc: the same source and options, minus the GPU."""
+    nvrtc = _nvrtc()
+    from kernels.sha256 import cupy_cuda
+
+    source = device_scan.source(cupy_cuda.SOURCE)
+    err, prog = nvrtc.nvrtcCreateProgram(source.encode(), b"sha256d.cu", 0, [], [])
+    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
+    options = [o.encode() for o in (*cupy_cuda.module_options(), "-arch=compute_90")]
+    (err,) = nvrtc.nvrtcCompileProgram(prog, len(options), options)
+    _, size = nvrtc.nvrtcGetProgramLogSize(prog)
+    log = b" " * size
+    nvrtc.nvrtcGetProgramLog(prog, log)
+    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode()
+    _, size = nvrtc.nvrtcGetPTXSize(prog)
+    ptx = b" " * size
+    nvrtc.nvrtcGetPTX(prog, ptx)
+    for name in (b".entry sha256d_scan", b".entry sha256_batch", b".const .align 4 .b8 c_job"):
+        assert name in ptx, name
+    assert ptx.count(b"shf.r.wrap.b32") > 900
+
+
 def test_modules_import_without_their_packages():
     from kernels.sha256 import cupy_cuda, numba_cuda  # noqa: F401 - importing must not need cupy / a GPU
 

@@ -35,12 +35,16 @@ def devices():
     return runtime.cupy_devices()
 
 
+def module_options() -> tuple[str, ...]:
+    """NVRTC options of the RawModule (CuPy adds -arch for the device)."""
+    return ("--std=c++14", *device_scan.layout_defines())
+
+
 @lru_cache(maxsize=1)
 def _module():
     import cupy
 
-    options = ("--std=c++14", *device_scan.layout_defines())
-    return cupy.RawModule(code=device_scan.source(SOURCE), options=options)
+    return cupy.RawModule(code=device_scan.source(SOURCE), options=module_options())
 
 
 @dataclass

@@ -256,8 +256,7 @@ def _geometry(device: int) -> tuple[int, int]:
         return SIM_BLOCKS, SIM_BLOCK
     cuda = kern.cuda
     with cuda.gpus[device]:
-        kern.scan.compile(kern.scan_sig)
-        compiled = kern.scan.overloads[kern.scan_sig]
+        compiled = kern.scan.compile(kern.scan_sig)
         resident = cuda.current_context().get_active_blocks_per_multiprocessor(compiled.library.get_cufunc(), BLOCK, 0)
         return cuda.get_current_device().MULTIPROCESSOR_COUNT * max(1, int(resident)), BLOCK
 
