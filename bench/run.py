@@ -58,6 +58,8 @@ class Options:
     json: str | None = None
     out: str | None = None
     budget_s: float | None = None  # per case; overrides the quick/default budget
+    mpi: bool = False  # run as one rank of an MPI job (bench/mpi.py); also detected from mpirun/srun
+    mpi_timeout_s: float | None = None  # MPI: deadline of each phase
 
     @property
     def budget(self) -> Budget:
@@ -78,7 +80,7 @@ def options_from_args(args) -> Options:
     if args.budget is not None and not args.budget > 0:
         raise UsageError(f"--budget must be a positive number of seconds, got {args.budget}")
     return Options(chosen, args.backend, args.quick, args.profile, args.site, args.market, args.json, args.out,
-                   args.budget)
+                   args.budget, getattr(args, "mpi", False), getattr(args, "mpi_timeout", None))
 
 
 # --- measure ------------------------------------------------------------------------------------
@@ -246,14 +248,17 @@ def out_dir(options: Options, run: dict) -> Path:
 
 def run(options: Options, *, load: Callable[[str], object] = workload_module, choose=select) -> int:
     """The whole `bench run`; returns the exit code or raises (UsageError, VerificationError, Ctrl-C)."""
-    from bench import report
+    from bench import mpi, report
+
+    if mpi.wanted(options):  # one rank of an MPI job: bench/mpi.py runs it, rank 0 reports
+        return mpi.run(options, load=load, choose=choose)
 
     quiet = options.json == "-"
     msg = console.err()
     out = console.out(quiet)
     if options.budget_s is not None and not options.budget_s > 0:
         raise UsageError(f"--budget must be a positive number of seconds, got {options.budget_s}")
-    site_check = _check_site_inputs(options)
+    site_check = check_site_inputs(options)
     the_plan = plan(options, load, choose)
     stamp = metadata.utc_now()
     meta = metadata.collect(stamp)
@@ -308,7 +313,7 @@ def priced(meta: dict, results: list[Result], options: Options) -> dict:
     return run_document(meta, results, complete=True, economics=economics)
 
 
-def _check_site_inputs(options: Options) -> dict | None:
+def check_site_inputs(options: Options) -> dict | None:
     """Unknown profile/site/market ids fail before anything is measured (exit 2)."""
     site_view = optional_module("bench.site_view")
     if site_view is None:
