@@ -11,7 +11,8 @@
 #   3. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of two real headers, per GPU backend
 #   4. bench-sha256.txt       the SHA-256d device benchmarks (scan GH/s, hash_batch msg/s, compile times)
 #   5. run-quick.txt          `python -m bench run --quick` on the GPU backends (once that verb has landed)
-# and summary.txt with every step's exit status. Exit status: 0 only if every step passed.
+# and summary.txt with every step's exit status. Exit status: 0 only if every step passed; 2 when no GPU
+# backend can run here (every gpu test would be skipped, proving nothing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=.
@@ -37,6 +38,19 @@ BLOCK_125552=0100000081cd02ab7e569e8bcd9317e2fe99f2de44d49ab2b8851ba4a3080000000
 
 { nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv || true; } >"$OUT/gpu.txt" 2>&1
 step backends backends.txt "$PY" -m bench backends --json "$OUT/backends.json"
+# Without a GPU every gpu-marked test would be skipped and the check would prove nothing: stop here.
+if ! "$PY" - "$OUT/backends.json" <<'EOF'
+import json, sys
+rows = [r for r in json.load(open(sys.argv[1]))["backends"] if r["workload"] == "sha256d" and r["backend"] in ("cupy", "numba-cuda")]
+ready = [r["backend"] for r in rows if r["available"] and any(d["kind"] == "gpu" for d in r["devices"])]
+for r in rows:
+    print(f"{r['backend']}: {'ready' if r['backend'] in ready else r['reason'] or 'no GPU device'}")
+sys.exit(0 if ready else 1)
+EOF
+then
+    echo "no GPU backend can run here: nothing to check (see $OUT/backends.json)" | tee -a "$SUMMARY"
+    exit 2
+fi
 step pytest-gpu pytest-gpu.txt "$PY" -m pytest -m gpu -ra -p no:cacheprovider
 for backend in cupy numba-cuda; do
     step "mine $backend genesis" "mine-$backend-genesis.log" \
