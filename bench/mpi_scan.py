@@ -89,8 +89,9 @@ def warm_up(scan, device: int, kind: str) -> dict:
 
 
 def scan_window(scan, device: int, plan: Layout, rank: int, clock) -> dict:
-    """Scan this rank's units until `clock` (MPI.Wtime) passes the window; what was done, and the hits."""
-    t0 = clock()
+    """Scan this rank's units until `clock` (MPI.Wtime) passes the window: what was done, the hits, and
+    the CPU time the process got meanwhile (all its threads), which shows how busy the machine was."""
+    t0, cpu0 = clock(), time.process_time()
     hits, unit_rates, i = [], [], 0
     while True:
         roll, first = plan.unit_of(rank, i)
@@ -102,7 +103,8 @@ def scan_window(scan, device: int, plan: Layout, rank: int, clock) -> dict:
         i += 1
         if u1 - t0 >= plan.window_s:
             break
-    return {"units": i, "hashes": i * plan.unit, "seconds": u1 - t0, "unit_rates": unit_rates, "hits": hits}
+    return {"units": i, "hashes": i * plan.unit, "seconds": u1 - t0, "cpu_s": time.process_time() - cpu0,
+            "unit_rates": unit_rates, "hits": hits}
 
 
 def check_hits(plan: Layout, rank: int, done: dict) -> tuple[bool, str, list[dict]]:
