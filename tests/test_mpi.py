@@ -222,7 +222,7 @@ def test_a_rank_that_raises_gives_exit_1_naming_it_after_the_report(tmp_path):
 
 @needs_mpi
 def test_a_rank_that_hangs_is_named_and_the_job_ends_with_exit_1(tmp_path):
-    done = mpirun(*JOB, "--mpi-timeout", "5", "--out", str(tmp_path), env={mpi_fault.ENV: "rank:1:hang:sha256d"},
+    done = mpirun(*JOB, "--mpi-timeout", "15", "--out", str(tmp_path), env={mpi_fault.ENV: "rank:1:hang:sha256d"},
                   timeout=240)
     assert done.code == 1, done.err
     assert "rank 1 on" in done.err and "did not finish phase 'sha256d numba-cpu window'" in done.err
