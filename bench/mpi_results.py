@@ -72,8 +72,8 @@ def total(group: list[Result], *, ranks: int, absent: list[str], extra: dict | N
     bad = [f"rank {r.extra.get('rank')}" for r in group if not r.verified]
     ok = not bad and not absent
     what = (f"sum of {len(group)} per-rank figure(s), measured together"
-            + ("; every rank verified" if not bad else f"; NOT verified on {', '.join(bad)}")
-            + (f"; no figure from {', '.join(absent)}" if absent else ""))
+            + ("; all verified" if not bad else f"; NOT verified on {', '.join(bad)}")
+            + (f"; missing: {', '.join(absent)} (see the errors)" if absent else ""))
     hosts = {r.extra.get("host") for r in group}
     result = Result(
         workload=first.workload, backend=first.backend,
