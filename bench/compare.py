@@ -8,6 +8,7 @@ than `--fail-threshold` (e.g. 0.05 = 5%) makes the command exit 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from rich.table import Table
@@ -19,7 +20,6 @@ from bench.files import emit_json
 from bench.results import Result, check_document, load_run
 
 ALPHA = 0.05
-MIN_SAMPLES = 3  # per side; fewer cannot reach significance with the U test
 
 
 @dataclass
@@ -40,9 +40,15 @@ class Pair:
         return None if self.ratio is None else self.ratio - 1.0
 
 
+def can_be_significant(na: int, nb: int) -> bool:
+    """Whether samples this small can reach p < ALPHA at all: the smallest two-sided U-test p-value is
+    2 / C(na + nb, na) (3 vs 3 samples: 0.1, never significant)."""
+    return na >= 1 and nb >= 1 and 2 / math.comb(na + nb, na) < ALPHA
+
+
 def significance(a: list[float], b: list[float]) -> float | None:
-    """Two-sided Mann-Whitney U p-value of the two samples, or None with too few samples."""
-    if len(a) < MIN_SAMPLES or len(b) < MIN_SAMPLES:
+    """Two-sided Mann-Whitney U p-value of the two samples, or None where they are too few to decide."""
+    if not can_be_significant(len(a), len(b)):
         return None
     from scipy.stats import mannwhitneyu
 
@@ -62,7 +68,7 @@ def pair(ra: Result | None, rb: Result | None) -> Pair:
     else:
         p = significance(ra.samples, rb.samples)
         if p is None:
-            verdict = "too few samples"
+            verdict = f"too few samples to tell ({len(ra.samples)} vs {len(rb.samples)})"
         elif p >= ALPHA or ratio is None:
             verdict = "no significant change"
         else:

@@ -21,6 +21,8 @@ def test_significance_separates_real_changes_from_noise():
     assert compare.significance(samples(100, 0.01), samples(80, 0.01, seed=1)) < 0.001
     assert compare.significance(samples(100, 0.05), samples(100, 0.05, seed=1)) > 0.05
     assert compare.significance([1.0, 2.0], [1.0, 2.0, 3.0]) is None  # too few to say
+    assert compare.significance([1.0, 2.0, 3.0], [7.0, 8.0, 9.0]) is None  # 3 vs 3: p >= 0.1 whatever they are
+    assert compare.significance([1.0, 2.0, 3.0, 4.0], [7.0, 8.0, 9.0, 10.0]) < 0.05
     assert compare.significance([5.0] * 4, [5.0] * 4) == 1.0
 
 
