@@ -97,23 +97,31 @@ def sensitivity(economics: dict | None) -> bytes | None:
 
 
 def gemm_efficiency(results: list[Result]) -> bytes | None:
+    """Square shapes as lines, other shapes (Llama layers, DeepBench) as hollow markers of the same colour."""
     lines: dict[str, list[Result]] = defaultdict(list)
     for r in results:
         p = r.params or {}
         if r.workload == "gemm" and r.verified and {"m", "n", "k"} <= p.keys():
             lines[f"{r.backend}:{r.device_index} {p.get('dtype', '')}".strip()].append(r)
-    if not any(len(v) >= 1 for v in lines.values()):
+    if not lines:
         return None
     use_peak = all(r.fraction_of_peak is not None for v in lines.values() for r in v)
     fig = _figure(8, 4.5)
     ax = fig.add_subplot()
+
+    def size(r: Result) -> float:
+        return (r.params["m"] * r.params["n"] * r.params["k"]) ** (1 / 3)
+
     for label, rs in sorted(lines.items()):
-        rs.sort(key=lambda r: r.params["m"] * r.params["n"] * r.params["k"])
-        xs = [(r.params["m"] * r.params["n"] * r.params["k"]) ** (1 / 3) for r in rs]
-        ys = [r.fraction_of_peak for r in rs] if use_peak else [r.value for r in rs]
-        ax.plot(xs, ys, marker="o", label=_text(label))
+        rs.sort(key=size)
+        y = (lambda r: r.fraction_of_peak) if use_peak else (lambda r: r.value)
+        square = [r for r in rs if r.params["m"] == r.params["n"] == r.params["k"]]
+        other = [r for r in rs if r not in square]
+        line = ax.plot([size(r) for r in square], [y(r) for r in square], marker="o", label=_text(label))
+        colour = line[0].get_color()
+        ax.scatter([size(r) for r in other], [y(r) for r in other], facecolors="none", edgecolors=colour)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("size: (m·n·k)^(1/3)")
+    ax.set_xlabel("size: (m·n·k)^(1/3); lines: square shapes, hollow markers: Llama / DeepBench shapes")
     if use_peak:
         ax.set_ylabel("fraction of the device's dense peak")
     else:
