@@ -46,6 +46,8 @@ def describe_params(workload: str, params: dict) -> str:
     if workload == "inference" and "phase" in p:
         return " ".join(str(x) for x in (p.get("model", ""), p["phase"], f"batch {p.get('batch', '?')}",
                                          p.get("dtype", "")) if x != "")
+    if workload == "sha256d" and "bytes" in p:  # the hashlib reference: one buffer
+        return f"{p['bytes'] / 2**20:g} MiB buffer, {p.get('threads', 1)} thread(s)"
     if workload == "sha256d" and "count" in p:
         return f"{p['count']:,} nonces" if isinstance(p["count"], int) else str(p["count"])
     return " ".join(f"{k}={v}" for k, v in p.items())

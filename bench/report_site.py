@@ -18,10 +18,11 @@ def usd(value) -> str:
     if value is None:
         return "—"
     sign = "-" if value < 0 else ""
-    v = abs(value)
+    v = float(f"{abs(value):.3g}")  # round first: 999,600 is $1.00M, not $1000k
     for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if v >= scale:
-            return f"{sign}${v / scale:.3g}{suffix}"
+            x = v / scale
+            return f"{sign}${x:.{2 if x < 10 else 1 if x < 100 else 0}f}{suffix}"  # 3 significant digits
     return f"{sign}${v:.0f}"
 
 
