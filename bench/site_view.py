@@ -79,36 +79,36 @@ def mining_efficiency(asics, results: list[Result]) -> list[dict]:
             for a in asics]
     for r in results:
         energy = r.energy or {}
-        if r.workload != "sha256d" or not energy.get("watts") or r.value <= 0:
+        if r.workload != "sha256d" or not energy.get("joules_per_unit"):
             continue
         kind = "gpu" if r.backend in ("cupy", "numba-cuda") and "simulator" not in r.device.lower() else "cpu"
         rows.append({"name": f"{r.backend}:{r.device_index} {r.device}", "profile": "", "kind": kind,
                      "basis": f"measured here ({energy.get('source')})",
-                     "j_per_th": scaling.j_per_th(r.value, energy["watts"])})
+                     "j_per_th": energy["joules_per_unit"] * 1e12})  # the window's joules / hashes
     return rows
 
 
 def gemm_scaling(gpus, results: list[Result]) -> list[dict]:
-    """For the most efficient verified GEMM per dtype measured here: each GPU's peak at that dtype next
-    to the peak scaled by the measured fraction of peak, with the GPU's system power."""
+    """Per dtype, the best fraction of peak measured here on the largest GEMM (steady, i.e. not NOISY,
+    where any is), applied to each GPU's peak at that dtype (bench.scaling.gpu_scaled) next to that peak,
+    with the GPU's system power."""
+    usable = [r for r in results if r.workload == "gemm" and (r.params or {}).get("dtype")
+              and r.fraction_of_peak is not None and 0 < r.fraction_of_peak <= 1.05
+              and (r.extra or {}).get("peak_flop_per_s")]
     best: dict[str, Result] = {}
-    for r in results:
-        eff = r.fraction_of_peak
-        dtype = (r.params or {}).get("dtype")
-        if r.workload == "gemm" and eff is not None and 0 < eff <= 1.05 and dtype:
-            if dtype not in best or eff > best[dtype].fraction_of_peak:
-                best[dtype] = r
+    for dtype in dict.fromkeys(r.params["dtype"] for r in usable):
+        mine = [r for r in usable if r.params["dtype"] == dtype]
+        mine = [r for r in mine if not r.noisy] or mine
+        best[dtype] = max(mine, key=lambda r: (r.params["m"] * r.params["n"] * r.params["k"], r.fraction_of_peak))
     rows = []
     for dtype, r in best.items():
-        eff = min(r.fraction_of_peak, 1.0)
         for g in gpus:
             if dtype not in g.peak_tflops:
                 continue
-            peak = g.peak_tflops[dtype] * 1e12
-            rows.append({"gpu": g.name, "profile": g.id, "dtype": dtype, "peak_flop_per_s": peak,
-                         "measured_efficiency": eff, "scaled_flop_per_s": eff * peak,
-                         "system_w_per_gpu": g.system_w_per_gpu,
-                         "scaled_flop_per_joule": eff * peak / g.system_w_per_gpu,
+            point = scaling.gpu_scaled(min(r.value, r.extra["peak_flop_per_s"]), r.extra["peak_flop_per_s"], g, dtype)
+            rows.append({"gpu": g.name, "profile": g.id, "dtype": dtype, "peak_flop_per_s": g.peak_tflops[dtype] * 1e12,
+                         "measured_efficiency": point.efficiency, "scaled_flop_per_s": point.throughput,
+                         "system_w_per_gpu": point.watts, "scaled_flop_per_joule": point.per_watt,
                          "measured_on": f"{r.backend}:{r.device_index} {r.device} "
                                         f"{r.params.get('m')}x{r.params.get('n')}x{r.params.get('k')}"})
     return rows

@@ -49,7 +49,7 @@ def test_mining_rows_match_the_economics_module(view):
 def test_measured_mining_efficiency_uses_the_measured_power(view, results):
     r = next(r for r in results if r.backend == "numba-cpu" and r.workload == "sha256d")
     row = next(x for x in view["mining_efficiency"] if x["name"].startswith("numba-cpu:0"))
-    assert row["j_per_th"] == pytest.approx(r.energy["watts"] / (r.value / 1e12))
+    assert row["j_per_th"] == pytest.approx(r.energy["joules_per_unit"] * 1e12)  # as the workload table says
     assert row["basis"] == "measured here (estimate)" and row["kind"] == "cpu"
     assert sum(x["kind"] == "asic" for x in view["mining_efficiency"]) == len(profiles.profiles().by_kind["asic"])
 
@@ -63,9 +63,11 @@ def test_unverified_results_never_reach_the_economics(results):
     assert view["gemm_scaling"] == []
 
 
-def test_gemm_scaling_applies_the_best_measured_fraction(view):
+def test_gemm_scaling_applies_the_fraction_measured_on_the_largest_shape(view):
     rows = view["gemm_scaling"]
     assert rows and all(r["dtype"] == "fp32" for r in rows)
+    assert all(r["measured_on"].endswith("1024x1024x1024") and r["measured_on"].startswith("numpy:0") for r in rows)
+    assert rows[0]["measured_efficiency"] == pytest.approx(0.72 / 0.8 * 0.85, rel=0.05)
     for r in rows:
         assert r["scaled_flop_per_s"] == pytest.approx(r["measured_efficiency"] * r["peak_flop_per_s"])
         assert r["scaled_flop_per_joule"] == pytest.approx(r["scaled_flop_per_s"] / r["system_w_per_gpu"])
