@@ -164,3 +164,15 @@ def test_ctrl_c_in_a_real_run_exits_130_and_leaves_valid_json(tmp_path):
     assert doc["complete"] is False
     assert [r["backend"] for r in doc["results"]] == ["hashlib"]
     assert doc["run"]["interrupted_at"].startswith("sha256d/numba-cpu:0")
+
+
+def test_cli_run_json_to_stdout_is_only_json(tmp_path):
+    """A real run of one workload on one backend: stdout is exactly the run file, tables go to stderr."""
+    result = run_cli("run", "--quick", "--budget", "0.05", "--workload", "sha256d", "--workload", "sha256d",
+                     "--backend", "numba-cpu", "--json", "-", "--out", str(tmp_path))
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert [r["backend"] for r in doc["results"]] == ["hashlib", "numba-cpu"]
+    assert all(r["verified"] for r in doc["results"]) and doc["economics"]["uses"]
+    assert "SHA-256d mining" in result.err and "\x1b[" not in result.err  # NO_COLOR, not a terminal
+    assert load_run(tmp_path / "run.json") == doc
