@@ -1,7 +1,7 @@
 import copy
-import re
 import io
 import json
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -9,11 +9,11 @@ import pytest
 from rich.console import Console
 
 from bench import report, report_data, report_markdown, report_plots
+from bench.errors import UsageError
 from bench.files import dumps
 from bench.results import Result, check_document, load_run
-from bench.errors import UsageError
 from tests.cli import assert_usage_error, run_cli
-from tests.fixtures.make_runs import DEVICE, EVIL
+from tests.fixtures.make_runs import EVIL
 
 RUNS = Path(__file__).parent / "fixtures" / "runs"
 FULL = RUNS / "full.json"
