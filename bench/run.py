@@ -179,7 +179,7 @@ def execute(cases: list[Case], budget: Budget, *, outcome: Outcome | None = None
                                                      f"{case.label or _params(case.params)}"))
             try:
                 result = measure_case(case, budget, by_key)
-            except (KeyboardInterrupt, UsageError):
+            except KeyboardInterrupt:
                 raise
             except Exception as exc:  # noqa: BLE001 - one broken backend must not lose the others' results
                 outcome.errors.append({"case": case.key, "workload": case.workload, "backend": case.backend,
