@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH|-", help="write the run JSON here ('-' = stdout, nothing else there)")
     p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
     p.add_argument("--budget", type=float, metavar="SECONDS",
-                   help="measuring time per case (default 1, --quick 0.3); tests use tiny ones")
+                   help="measuring time per case (default 1, --quick 0.2); tests use tiny ones")
     p.add_argument("--mpi", action="store_true", help="run as one rank of an MPI job (automatic under mpirun/srun)")
     p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase (default 600)")
     p.set_defaults(func=cmd_run)

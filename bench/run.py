@@ -43,7 +43,7 @@ class Budget:
                 "min_repeats": self.min_repeats, "target_cv": self.target_cv}
 
 
-QUICK = Budget(budget_s=0.3, min_sample_s=0.02, min_repeats=3, target_cv=0.03)
+QUICK = Budget(budget_s=0.2, min_sample_s=0.02, min_repeats=3, target_cv=0.03)
 DEFAULT = Budget(budget_s=1.0, min_sample_s=0.05, min_repeats=5, target_cv=0.02)
 
 
