@@ -114,7 +114,7 @@ def summary(doc: dict) -> list[tuple[str, str]]:
                            f"{b.get('num_threads')} threads)" for b in blas) or "unknown"),
         ("os / python", f"{run.get('os', '?')} / {run.get('python', '?')}"),
         ("load average", " → ".join(f"{x[0]:.2f}" for x in (run.get("load_average"), run.get("load_average_end")) if x)
-         or "unknown"),
+         + " (start → end, 1 min; the end includes this run)" if run.get("load_average") else "unknown"),
         ("commit", (git.get("commit") or "unknown")[:12] + (" (with uncommitted changes)" if git.get("dirty") else "")),
     ]
     options = run.get("options") or {}
@@ -167,9 +167,9 @@ def warnings(doc: dict, results: list[Result]) -> list[str]:
     if run.get("economics_missing") and not doc.get("economics"):
         out.append(f"site view not computed: {run['economics_missing']}")
     cores = (run.get("cpu") or {}).get("cores") or 1
-    loads = [x[0] for x in (run.get("load_average"), run.get("load_average_end")) if x]
-    if loads and max(loads) > cores:
-        out.append(f"BUSY MACHINE: load average {max(loads):.1f} on {cores} cores during the run; other work "
+    start = (run.get("load_average") or [None])[0]  # the end's figure includes this run's own threads
+    if start is not None and start >= max(1.0, cores / 2):
+        out.append(f"BUSY MACHINE: load average {start:.1f} on {cores} cores when the run started; other work "
                    "competed for the CPU, so CPU figures (multi-threaded BLAS above all) are unreliable")
     noisy = [r for r in results if r.noisy]
     if noisy:
