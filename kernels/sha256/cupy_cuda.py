@@ -118,7 +118,7 @@ def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0)
 
 def hash_batch(messages, *, device: int = 0) -> list[bytes]:
     """SHA-256 of each message (any lengths), one message per thread; equal to hashlib's digests."""
-    messages = device_scan.as_messages(messages)
+    messages = ref.message_list(messages)
     if not messages:
         return []
     import cupy

@@ -59,38 +59,6 @@ def _round_t2(a: int, b: int, c: int) -> int:
     return ((_rotr(a, 2) ^ _rotr(a, 13) ^ _rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) & 0xFFFFFFFF
 
 
-def as_messages(messages) -> list[bytes]:
-    """The batch as a list of bytes: a sequence of bytes-like objects, or a 2-D uint8 array of rows.
-
-    Same rules (and messages) as numba_cpu.hash_batch: ValueError names a message that is not bytes-like.
-    """
-    if isinstance(messages, (bytes, bytearray, memoryview, str)):
-        raise ValueError("hash_batch takes a sequence of messages; wrap a single message in a list: [message]")
-    if isinstance(messages, np.ndarray) and messages.ndim == 2 and messages.dtype == np.uint8:
-        return [row.tobytes() for row in messages]
-    try:
-        items = list(messages)
-    except TypeError:
-        raise ValueError(f"hash_batch takes a sequence of bytes-like messages, got {type(messages).__name__}") from None
-    result = []
-    for i, m in enumerate(items):
-        try:
-            result.append(memoryview(m).tobytes())
-        except TypeError:
-            raise ValueError(
-                f"message {i} is {type(m).__name__}, not bytes-like; give bytes (encode text with text.encode())"
-            ) from None
-    return result
-
-
-def validate_target(target) -> int:
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise ValueError(f"target must be an int, got {type(target).__name__}; parse hex with reference.parse_target_hex")
-    if not 0 <= int(target) <= ref.MAX_TARGET:
-        raise ValueError(f"target must be in 0..2**256-1, got {target}")
-    return int(target)
-
-
 def nonce_word(nonce: int) -> int:
     """The message word W3 that a nonce becomes (the header stores it little-endian)."""
     return struct.unpack(">I", struct.pack("<I", nonce))[0]
@@ -99,7 +67,7 @@ def nonce_word(nonce: int) -> int:
 def job(header: bytes, target: int) -> np.ndarray:
     """The nonce-independent words of a scan (layout above), as uint32[JOB_WORDS]."""
     header = ref.validate_header(header)
-    target = validate_target(target)
+    target = ref.validate_target(target)
     mid = [int(x) for x in ref.midstate(header)]
     w = [int(x) for x in ref.tail_words(header)] + [0, 0x80000000] + [0] * 10 + [640]
     w16 = (_ssig1(w[14]) + w[9] + _ssig0(w[1]) + w[0]) & 0xFFFFFFFF

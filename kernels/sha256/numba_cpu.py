@@ -267,20 +267,12 @@ def _scan_range(inv, start, end, top, hits):
     return n, end
 
 
-def _check_target(target) -> int:
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
-        raise ValueError(f"target must be an int, got {type(target).__name__}; parse hex with reference.parse_target_hex")
-    if not 0 <= int(target) <= ref.MAX_TARGET:
-        raise ValueError(f"target must be in 0..2**256-1, got {target}")
-    return int(target)
-
-
 def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0) -> list[int]:
     """Every nonce in [start, start+count) whose sha256d(header with that nonce) <= target, sorted."""
     parse_device_index(device, devices(), "numba-cpu")
     header = ref.validate_header(header)
     ref.validate_range(start, count)
-    target = _check_target(target)
+    target = ref.validate_target(target)
     inv = _invariants(ref.midstate(header), ref.tail_words(header))
     top = u32(target >> 224)
 
@@ -390,11 +382,6 @@ def _join(messages) -> tuple[bytes | np.ndarray, np.ndarray]:
     return joined, lengths
 
 
-def _digests(states: np.ndarray) -> list[bytes]:
-    """uint32[n, 8] final states -> n 32-byte digests (big-endian words), without a Python-level loop."""
-    return states.astype(">u4").view("V32").ravel().tolist()
-
-
 def hash_batch(messages, *, device: int = 0) -> list[bytes]:
     """hashlib.sha256(m).digest() for every message, of any lengths, in parallel over messages.
 
@@ -415,4 +402,4 @@ def hash_batch(messages, *, device: int = 0) -> list[bytes]:
         _hash_groups(data, words, offsets, lengths, order, ref.H0, out, lo // LANES, -(-hi // LANES))
 
     _in_parts(part, 0, len(lengths), LANES, 1024)
-    return _digests(out)
+    return ref.digests_from_states(out)

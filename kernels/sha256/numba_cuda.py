@@ -293,7 +293,7 @@ def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0)
 
 def hash_batch(messages, *, device: int = 0) -> list[bytes]:
     """SHA-256 of each message (any lengths), one message per thread; equal to hashlib's digests."""
-    messages = job_layout.as_messages(messages)
+    messages = ref.message_list(messages)
     if not messages:
         return []
     device = _check_device(device)

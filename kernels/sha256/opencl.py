@@ -149,7 +149,7 @@ def _batch_kernel(device: int):
 
 def hash_batch(messages, *, device: int = 0) -> list[bytes]:
     """SHA-256 of each message (any lengths), one message per work-item; equal to hashlib's digests."""
-    messages = device_scan.as_messages(messages)
+    messages = ref.message_list(messages)
     if not messages:
         return []
     cl = _cl()

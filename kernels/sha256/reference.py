@@ -110,6 +110,39 @@ def parse_target_hex(text: str) -> int:
         raise ValueError("target is not hex; give 64 hex digits, e.g. 00000000ffff" + "0" * 52) from None
 
 
+def validate_target(target) -> int:
+    """A target passed to a backend's scan: an int in 0..2**256-1 (ValueError otherwise)."""
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)):
+        raise ValueError(f"target must be an int, got {type(target).__name__}; parse hex with reference.parse_target_hex")
+    if not 0 <= int(target) <= MAX_TARGET:
+        raise ValueError(f"target must be in 0..2**256-1, got {target}")
+    return int(target)
+
+
+def message_list(messages) -> list[bytes]:
+    """A `hash_batch` argument as a list of bytes: a sequence of bytes-like objects, or a 2-D uint8 array of rows.
+
+    ValueError for a single message passed bare, or one item that is not bytes-like (named by its index).
+    """
+    if isinstance(messages, (bytes, bytearray, memoryview, str)):
+        raise ValueError("hash_batch takes a sequence of messages; wrap a single message in a list: [message]")
+    if isinstance(messages, np.ndarray) and messages.ndim == 2 and messages.dtype == np.uint8:
+        return [row.tobytes() for row in messages]
+    try:
+        items = list(messages)
+    except TypeError:
+        raise ValueError(f"hash_batch takes a sequence of bytes-like messages, got {type(messages).__name__}") from None
+    result = []
+    for i, m in enumerate(items):
+        try:
+            result.append(memoryview(m).tobytes())
+        except TypeError:
+            raise ValueError(
+                f"message {i} is {type(m).__name__}, not bytes-like; give bytes (encode text with text.encode())"
+            ) from None
+    return result
+
+
 def target_hex(target: int) -> str:
     return f"{target:064x}"
 
@@ -252,5 +285,4 @@ def pack_messages(messages) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def digests_from_states(states: np.ndarray) -> list[bytes]:
     """Final states uint32[n, 8] -> list of 32-byte digests (big-endian words)."""
-    raw = np.ascontiguousarray(states, dtype=np.uint32).astype(">u4").tobytes()
-    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+    return np.ascontiguousarray(states, dtype=np.uint32).astype(">u4").view("V32").ravel().tolist()
