@@ -60,17 +60,21 @@ def parse_spec(spec: str) -> tuple[str, int | None]:
     return name, int(index)
 
 
-def module(workload: str, backend: str) -> ModuleType | None:
-    """The backend's module for this workload, or None where the backend has no such kernel."""
-    if workload not in WORKLOADS:
-        raise UsageError(f"unknown workload {workload!r}; choose one of {', '.join(WORKLOADS)}")
-    name = f"{PACKAGES[workload]}.{MODULES[backend]}"
+def import_if_present(name: str) -> ModuleType | None:
+    """The module, or None where its file does not exist; errors inside an existing module still raise."""
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name == name:
             return None
         raise
+
+
+def module(workload: str, backend: str) -> ModuleType | None:
+    """The backend's module for this workload, or None where the backend has no such kernel."""
+    if workload not in WORKLOADS:
+        raise UsageError(f"unknown workload {workload!r}; choose one of {', '.join(WORKLOADS)}")
+    return import_if_present(f"{PACKAGES[workload]}.{MODULES[backend]}")
 
 
 def status(workload: str, backend: str) -> BackendStatus:

@@ -95,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="measuring time per case (default 1, --quick 0.2); tests use tiny ones")
+    p.add_argument("--shape", action="append", metavar="MxNxK", help="gemm: only these shapes (repeatable)")
+    p.add_argument("--dtype", action="append", metavar="NAME",
+                   help="gemm: only these dtypes: fp64, fp32, tf32, fp16, bf16 (repeatable)")
+    p.add_argument("--model", metavar="SPEC",
+                   help="inference: smollm2-135m or llama3-8b-4l, optionally NAME:FIELD=N,... (e.g. smollm2-135m:n_layers=4)")
+    p.add_argument("--prompt", type=_int, metavar="N", help="inference: prompt length in tokens")
+    p.add_argument("--batch", type=_int, action="append", metavar="N", help="inference: batch size (repeatable)")
     p.add_argument("--mpi", action="store_true", help="run as one rank of an MPI job (automatic under mpirun/srun)")
     p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase (default 600)")
     p.set_defaults(func=cmd_run)

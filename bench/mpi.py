@@ -30,7 +30,7 @@ from bench.errors import UsageError, VerificationError
 from bench.mpi_report import Book
 from bench.mpi_team import Team
 from bench.results import Result
-from bench.run_plan import optional_module, plan, select, workload_module
+from bench.run_plan import plan, select, workload_module
 from bench.timing import summarize
 
 DEFAULT_TIMEOUT_S = 600.0  # per phase (one case, one warm-up, the finish); a window gets its length on top
@@ -112,9 +112,9 @@ class Job:
         """What must see the whole host, before binding narrows this rank's view: the run metadata
         (cores, BLAS threads) and the host CPU profile, whose power estimate ranks then share."""
         self.fault = mpi_fault.from_env()
-        profiles = optional_module("bench.profiles")
-        if profiles is not None:
-            profiles.profiles()
+        from bench import profiles
+
+        profiles.profiles()
         if self.book is not None:
             self.book.open()
 

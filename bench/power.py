@@ -179,13 +179,22 @@ def _nvml_module():
     return pynvml
 
 
-def nvml_meter(index: int, nvml=None, interval_s: float = 0.05):
-    """The NVML meter of GPU `index`: the energy counter, else sampled power. Raises where NVML cannot."""
+def nvml_meter(index: int, nvml=None, interval_s: float = 0.05, *, pci_bus_id: str = ""):
+    """The NVML meter of a GPU: the energy counter, else sampled power. Raises where NVML cannot.
+
+    The GPU is found by its PCI address where known (CUDA_VISIBLE_DEVICES, srun --gpus-per-task and
+    OpenCL renumber devices; NVML does not), else by NVML index `index`.
+    """
     nvml = nvml or _nvml_module()
     nvml.nvmlInit()
-    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    if pci_bus_id:
+        handle = nvml.nvmlDeviceGetHandleByPciBusId(pci_bus_id.encode() if isinstance(pci_bus_id, str) else pci_bus_id)
+        where = f"PCI {pci_bus_id}"
+    else:
+        handle = nvml.nvmlDeviceGetHandleByIndex(index)
+        where = f"GPU {index}"
     name = nvml.nvmlDeviceGetName(handle)
-    label = f"GPU {index} ({name.decode() if isinstance(name, bytes) else name})"
+    label = f"{where} ({name.decode() if isinstance(name, bytes) else name})"
     try:
         return NvmlCounterMeter(nvml, handle, label)
     except nvml.NVMLError:
@@ -206,15 +215,18 @@ def _profile_power(profile) -> tuple[float, str]:
 def meter_for(backend: str, device, *, profile=None, nvml=None, rapl_root: Path = RAPL_ROOT):
     """The best energy meter for `device` (a kernels.runtime.DeviceInfo) used by `backend`.
 
-    GPU backends on a GPU: NVML (counter, else sampling). CPU devices (incl. OpenCL on the CPU and the
+    GPUs: NVML (counter, else sampling), found by the device's PCI address (any backend, references such
+    as cuBLAS, OpenCL on an NVIDIA GPU), or by index for the CUDA backends where no address is known.
+    CPU devices (incl. OpenCL on the CPU and the
     CUDA simulator, which runs on the CPU): RAPL. Otherwise an estimate from `profile` (default: the
     profile matching the device, see bench.profiles.for_device). Raises NoEnergySource (exit 2) only for
     an unknown GPU without NVML.
     """
     reasons = []
-    if device.kind == "gpu" and backend in GPU_BACKENDS:
+    bus = getattr(device, "pci_bus_id", "")
+    if device.kind == "gpu" and (bus or backend in GPU_BACKENDS):
         try:
-            return nvml_meter(device.index, nvml)
+            return nvml_meter(device.index, nvml, pci_bus_id=bus)
         except Exception as exc:  # noqa: BLE001 - NVML raises its own error types, or is missing
             reasons.append(f"NVML unavailable ({exc})")
     if device.kind in ("cpu", "simulator"):

@@ -25,7 +25,7 @@ from bench.errors import UsageError, VerificationError
 from bench.files import emit_json
 from bench.results import Energy, Result, energy_dict, from_timing, run_document
 from bench.timing import HostTimer, measure
-from bench.run_plan import optional_module, plan, select, workload_module
+from bench.run_plan import plan, select, workload_module
 from bench.workloads import Case
 
 
@@ -60,6 +60,29 @@ class Options:
     budget_s: float | None = None  # per case; overrides the quick/default budget
     mpi: bool = False  # run as one rank of an MPI job (bench/mpi.py); also detected from mpirun/srun
     mpi_timeout_s: float | None = None  # MPI: deadline of each phase
+    shapes: list[str] | None = None  # gemm: 'MxNxK' texts (--shape)
+    dtypes: list[str] | None = None  # gemm: dtype names (--dtype)
+    model: str | None = None  # inference: model spec (--model)
+    prompt: int | None = None  # inference: prompt tokens (--prompt)
+    batches: list[int] | None = None  # inference: batch sizes (--batch)
+
+    def case_options(self, workload: str) -> dict:
+        """The keyword arguments of `cases()` that the command line set for this workload."""
+        wanted = {
+            "gemm": {"shapes_only": self.shapes, "dtypes_only": self.dtypes},
+            "inference": {"model": self.model, "prompt": self.prompt,
+                          "batches": tuple(self.batches) if self.batches else None},
+        }.get(workload, {})
+        return {k: v for k, v in wanted.items() if v is not None}
+
+    def check_case_options(self) -> None:
+        """A workload option given without its workload is a mistake worth saying (exit 2)."""
+        for flag, value, workload in (("--shape", self.shapes, "gemm"), ("--dtype", self.dtypes, "gemm"),
+                                      ("--model", self.model, "inference"), ("--prompt", self.prompt, "inference"),
+                                      ("--batch", self.batches, "inference")):
+            if value is not None and workload not in self.workloads:
+                raise UsageError(f"{flag} applies to the {workload} workload, which this run does not include; "
+                                 f"add --workload {workload}")
 
     @property
     def budget(self) -> Budget:
@@ -79,8 +102,12 @@ def options_from_args(args) -> Options:
     chosen = list(backends.WORKLOADS) if "all" in workloads else list(dict.fromkeys(workloads))
     if args.budget is not None and not args.budget > 0:
         raise UsageError(f"--budget must be a positive number of seconds, got {args.budget}")
-    return Options(chosen, args.backend, args.quick, args.profile, args.site, args.market, args.json, args.out,
-                   args.budget, getattr(args, "mpi", False), getattr(args, "mpi_timeout", None))
+    options = Options(chosen, args.backend, args.quick, args.profile, args.site, args.market, args.json, args.out,
+                      args.budget, getattr(args, "mpi", False), getattr(args, "mpi_timeout", None),
+                      getattr(args, "shape", None), getattr(args, "dtype", None), getattr(args, "model", None),
+                      getattr(args, "prompt", None), getattr(args, "batch", None))
+    options.check_case_options()
+    return options
 
 
 # --- measure ------------------------------------------------------------------------------------
@@ -89,18 +116,14 @@ def options_from_args(args) -> Options:
 def meter_for(case: Case):
     """The energy meter for the case's device (bench.power), or None where there is none.
 
-    References run under their own names ('hashlib', 'cublas'); on a GPU they are metered like the
-    GPU backends (NVML). A device without any source (an unknown GPU without NVML) is left unmetered
+    References run under their own names ('hashlib', 'cublas'); a GPU is metered through NVML by its PCI
+    address whichever code runs on it. A device without any source (an unknown GPU without NVML) is left unmetered
     rather than stopping the run.
     """
-    power = optional_module("bench.power")
-    if power is None:
-        return None
-    backend = case.backend
-    if backend not in backends.BACKENDS and case.device.kind == "gpu":
-        backend = backends.GPU_BACKENDS[-1]
+    from bench import power
+
     try:
-        return power.meter_for(backend, case.device)
+        return power.meter_for(case.backend, case.device)
     except UsageError:
         return None
 
@@ -233,9 +256,8 @@ def _line(result: Result) -> str:
 
 def economics_of(results: list[Result], options: Options) -> tuple[dict | None, str | None]:
     """The site view from the verified results only, or (None, why not)."""
-    site_view = optional_module("bench.site_view")
-    if site_view is None:
-        return None, "the economics have not landed yet"
+    from bench import site_view
+
     verified = [r for r in results if r.verified]
     return site_view.economics(verified, profiles=options.profiles, site=options.site, market=options.market), None
 
@@ -315,9 +337,6 @@ def priced(meta: dict, results: list[Result], options: Options) -> dict:
 
 def check_site_inputs(options: Options) -> dict | None:
     """Unknown profile/site/market ids fail before anything is measured (exit 2)."""
-    site_view = optional_module("bench.site_view")
-    if site_view is None:
-        if options.profiles or options.site or options.market:
-            raise UsageError("--profile/--site/--market need the economics, which have not landed yet")
-        return None
+    from bench import site_view
+
     return site_view.check_inputs(profiles=options.profiles, site=options.site, market=options.market)

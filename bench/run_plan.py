@@ -8,7 +8,6 @@ here or the run stops with exit 2 before anything is measured (never a silent fa
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Callable
 
@@ -24,19 +23,9 @@ class Plan:
     skipped: list[dict]  # backends not run: {"workload", "backend", "reason"}
 
 
-def optional_module(full: str):
-    """The module, or None where its file does not exist (yet); errors inside it still raise."""
-    try:
-        return importlib.import_module(full)
-    except ModuleNotFoundError as exc:
-        if exc.name == full:
-            return None
-        raise
-
-
 def workload_module(name: str):
     """bench.workloads.<name>, or None where that workload has not landed yet."""
-    return optional_module(f"bench.workloads.{name}")
+    return backends.import_if_present(f"bench.workloads.{name}")
 
 
 def select(workload: str, specs: list[str] | None, skipped: list[dict]) -> list[backends.Selected]:
@@ -85,7 +74,7 @@ def plan(options, load: Callable[[str], object] = workload_module, choose=select
         if not selected:
             skipped.append({"workload": workload, "backend": "*", "reason": "no backend selected runs it"})
             continue
-        found = mod.cases(selected, quick=options.quick)
+        found = mod.cases(selected, quick=options.quick, **options.case_options(workload))
         seen = {c.key for c in cases}
         for case in sorted(found, key=lambda c: not c.is_reference):
             if case.key not in seen:

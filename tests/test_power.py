@@ -40,6 +40,10 @@ class FakeNvml:
     def nvmlDeviceGetHandleByIndex(self, index):
         return ("handle", index)
 
+    def nvmlDeviceGetHandleByPciBusId(self, bus):
+        assert isinstance(bus, bytes)
+        return ("handle", bus.decode())
+
     def nvmlDeviceGetName(self, handle):
         return b"NVIDIA H100 80GB HBM3"
 
@@ -71,6 +75,20 @@ def test_nvml_unsupported_counter_falls_back_to_sampling():
     assert e.source == "nvml" and e.watts == pytest.approx(250.0)
     assert e.joules == pytest.approx(250.0 * e.seconds) and e.seconds > 0.05
     assert "sampled" in e.detail and "unsupported" in e.detail
+
+
+def test_nvml_finds_the_gpu_by_pci_address_whatever_its_cuda_index():
+    """CUDA_VISIBLE_DEVICES / srun renumber GPUs: CUDA device 0 may be NVML device 3."""
+    nvml = FakeNvml([0, 0])
+    gpu = DeviceInfo(0, "NVIDIA H100 80GB HBM3", "gpu", pci_bus_id="0000:c1:00.0")
+    meter = power.meter_for("cupy", gpu, nvml=nvml)
+    assert meter.handle == ("handle", "0000:c1:00.0") and "PCI 0000:c1:00.0" in meter.label
+    # any code on that GPU is metered the same way: the cuBLAS reference, OpenCL on an NVIDIA device
+    assert power.meter_for("cublas", gpu, nvml=nvml).handle == ("handle", "0000:c1:00.0")
+    assert power.meter_for("opencl", gpu, nvml=nvml).handle == ("handle", "0000:c1:00.0")
+    # without an address, only the CUDA backends may trust their index to be NVML's
+    assert power.meter_for("numba-cuda", H100, nvml=nvml).handle == ("handle", 0)
+    assert isinstance(power.meter_for("opencl", H100, nvml=nvml), power.EstimateMeter)
 
 
 def _zone(root: Path, name: str, uj: int, max_uj: int, label: str = "package-0") -> Path:

@@ -20,6 +20,7 @@ class DeviceInfo:
     compute: str = ""  # compute capability ("sm_90") or OpenCL version
     driver: str = ""
     units: int | None = None  # multiprocessors / compute units / cores
+    pci_bus_id: str = ""  # "0000:1b:00.0" where known: how NVML finds the same GPU whatever the index
 
     def to_dict(self) -> dict:
         return asdict(self)

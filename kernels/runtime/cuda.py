@@ -43,6 +43,7 @@ def cupy_devices() -> list[DeviceInfo]:
     result = []
     for i in range(runtime.getDeviceCount()):
         props = runtime.getDeviceProperties(i)
+        bus = str(cupy.cuda.Device(i).pci_bus_id).lower()  # "0000:1b:00.0"
         name = props["name"].decode() if isinstance(props["name"], bytes) else str(props["name"])
         result.append(
             DeviceInfo(
@@ -53,6 +54,7 @@ def cupy_devices() -> list[DeviceInfo]:
                 compute=f"sm_{props['major']}{props['minor']}",
                 driver=f"CUDA driver {driver // 1000}.{driver % 1000 // 10}",
                 units=int(props["multiProcessorCount"]),
+                pci_bus_id=bus,
             )
         )
     return result
@@ -87,6 +89,7 @@ def numba_cuda_devices() -> list[DeviceInfo]:
         with dev:
             ctx_dev = cuda.get_current_device()
             cc = ctx_dev.compute_capability
+            bus = f"{ctx_dev.PCI_DOMAIN_ID:04x}:{ctx_dev.PCI_BUS_ID:02x}:{ctx_dev.PCI_DEVICE_ID:02x}.0"
             free, total = cuda.current_context().get_memory_info()
             result.append(
                 DeviceInfo(
@@ -97,6 +100,7 @@ def numba_cuda_devices() -> list[DeviceInfo]:
                     compute=f"sm_{cc[0]}{cc[1]}",
                     driver="",
                     units=int(ctx_dev.MULTIPROCESSOR_COUNT),
+                    pci_bus_id=bus,
                 )
             )
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import warnings
 from functools import lru_cache
 
 from kernels.runtime import DeviceInfo, parse_device_index
@@ -63,9 +64,21 @@ def devices() -> list[DeviceInfo]:
                 compute=d.version.strip(),
                 driver=f"{d.platform.name.strip()} {d.driver_version.strip()}",
                 units=int(d.max_compute_units),
+                pci_bus_id=_nvidia_pci_bus_id(d),
             )
         )
     return result
+
+
+def _nvidia_pci_bus_id(d) -> str:
+    """PCI address of an NVIDIA OpenCL device (cl_nv_device_attribute_query), so NVML can meter it."""
+    if "cl_nv_device_attribute_query" not in d.extensions:
+        return ""
+    try:
+        bus, slot = int(d.pci_bus_id_nv), int(d.pci_slot_id_nv)
+    except Exception:  # noqa: BLE001 - older drivers/pyopencl lack the query
+        return ""
+    return f"0000:{bus:02x}:{slot >> 3:02x}.{slot & 7}"
 
 
 def device(index: int = 0):
@@ -95,6 +108,9 @@ def program(index: int, source: str, options: str = ""):
         prog = _programs.get(key)
         if prog is None:
             ctx, _ = context_and_queue(index)
-            prog = _cl().Program(ctx, source).build(options=options)
+            cl = _cl()
+            with warnings.catch_warnings():  # PoCL's build log is chatty; a failed build still raises
+                warnings.simplefilter("ignore", cl.CompilerWarning)
+                prog = cl.Program(ctx, source).build(options=options)
             _programs[key] = prog
     return prog
