@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
 
 from bench import backends, console
@@ -21,18 +22,18 @@ def show_backends(args) -> int:
         rows = [s for s in statuses if s.backend == name]
         runs = [s.workload for s in rows if s.available]
         devices = next((s.devices for s in rows if s.available), [])
-        device_lines = "\n".join(
+        device_lines = escape("\n".join(
             f"{name}:{d.index} {d.name} ({d.kind}, {console.bytes_h(d.memory_bytes)}"
             + (f", {d.compute}" if d.compute else "")
             + (f", {d.units} units" if d.units else "")
             + ")"
             for d in devices
-        )
+        ))
         reasons = sorted({s.reason for s in rows if not s.available and "has no" not in s.reason})
         missing = [s.workload for s in rows if not s.available and "has no" in s.reason]
         status = "[green]ready[/]" if runs else "[red]unavailable[/]"
         if reasons:
-            status += "\n" + "\n".join(reasons)
+            status += "\n" + escape("\n".join(reasons))
         if runs and missing:
             status += f"\nno {', '.join(missing)} kernel"
         table.add_row(name, ", ".join(runs) or "—", device_lines or "—", status)

@@ -6,6 +6,7 @@ When `--json -` owns stdout, everything human-readable goes to stderr.
 
 from __future__ import annotations
 
+import math
 import sys
 
 from rich.console import Console
@@ -39,3 +40,16 @@ def bytes_h(n: int | None) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return str(n)
+
+
+def usd(value) -> str:
+    """12345678 -> '$12.3M' (3 significant digits); None, NaN or inf -> '—'."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    sign = "-" if value < 0 else ""
+    v = float(f"{abs(value):.3g}")  # round first: 999,600 is $1.00M, not $1000k
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if v >= scale:
+            x = v / scale
+            return f"{sign}${x:.{2 if x < 10 else 1 if x < 100 else 0}f}{suffix}"  # 3 significant digits
+    return f"{sign}${v:.0f}"

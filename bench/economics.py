@@ -401,7 +401,7 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
     uses["tokens"].notes.append(f"{tokens_per_s_per_gpu:,.0f} tok/s per GPU ({tokens_basis})")
     ratio = uses["gpuaas"].revenue_usd_per_year / mining_r.revenue_usd_per_year
     assumptions = [
-        f"PUE applied: " + ", ".join(f"{u} {p:g}" for u, p in pues.items())
+        "PUE applied: " + ", ".join(f"{u} {p:g}" for u, p in pues.items())
         + (" (--pue override)" if pue is not None else f" (site {site.id})"),
         f"power ${price:g}/MWh on facility MWh; mining uptime {site.uptime:.0%} (curtailment), AI and hosting on firm power",
         f"mining: {asic.name} {asic.j_per_th:.1f} J/TH, BTC ${btc:,.0f}, difficulty {diff / 1e12:.2f} T, "

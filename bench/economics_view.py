@@ -9,6 +9,7 @@ from rich.table import Table
 
 from bench import console, economics, profiles
 from bench.errors import UsageError
+from bench.console import usd
 from bench.files import emit_json
 
 # flag -> (attribute, rule, test)
@@ -34,17 +35,6 @@ def _overrides(args) -> dict:
             raise UsageError(f"{flag}: must be {rule} (got {value:g})")
         given[attr] = value
     return given
-
-
-def _usd(x: float | None) -> str:
-    if x is None or not math.isfinite(x):
-        return "—"
-    sign = "-" if x < 0 else ""
-    x = abs(x)
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if x >= scale:
-            return f"{sign}${x / scale:.2f}{suffix}"
-    return f"{sign}${x:.0f}"
 
 
 def _years(x: float | None) -> str:
@@ -106,14 +96,14 @@ def render(cmp, sens) -> list:
                       f"{tok.units:,.0f} {cmp.gpu}"]),
         ("output", [f"{mine.output:,.1f} PH/s", f"{gpu.output / 1e6:,.2f} M GPU-h", f"{host.output:,.0f} kW",
                     f"{tok.output / 1e12:,.2f} T tokens"]),
-        ("revenue", [_usd(u.revenue_usd_per_year) for u in order]),
-        ("power cost", [_usd(u.power_cost_usd_per_year) for u in order]),
-        ("margin (revenue - power)", [_usd(u.margin_usd_per_year) for u in order]),
-        ("capex", [_usd(u.capex_usd) for u in order]),
+        ("revenue", [usd(u.revenue_usd_per_year) for u in order]),
+        ("power cost", [usd(u.power_cost_usd_per_year) for u in order]),
+        ("margin (revenue - power)", [usd(u.margin_usd_per_year) for u in order]),
+        ("capex", [usd(u.capex_usd) for u in order]),
         ("payback at today's prices", [_years(u.payback_years) for u in order]),
         (f"NPV, {cmp.inputs['horizon_years']:g} yr at {cmp.inputs['discount_rate']:.0%} (notes)",
-         [_usd(u.npv_usd) for u in order]),
-        (f"site revenue ({cmp.site_mw:g} MW)", [_usd(u.revenue_usd_per_year * cmp.site_mw) for u in order]),
+         [usd(u.npv_usd) for u in order]),
+        (f"site revenue ({cmp.site_mw:g} MW)", [usd(u.revenue_usd_per_year * cmp.site_mw) for u in order]),
     ]
     for label, cells in rows:
         table.add_row(label, *cells)

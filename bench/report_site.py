@@ -6,24 +6,11 @@ re-renders exactly as it was priced, whatever the profiles say today.
 
 from __future__ import annotations
 
-from bench.console import si
+from bench.console import si, usd
 from bench.report_data import Table
 
 USE_NAMES = {"mining": "Bitcoin mining", "gpuaas": "GPU-as-a-service", "hosting": "Hosting / colocation",
              "tokens": "Token sales"}
-
-
-def usd(value) -> str:
-    """12345678 -> '$12.35M'; None -> '—'."""
-    if value is None:
-        return "—"
-    sign = "-" if value < 0 else ""
-    v = float(f"{abs(value):.3g}")  # round first: 999,600 is $1.00M, not $1000k
-    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if v >= scale:
-            x = v / scale
-            return f"{sign}${x:.{2 if x < 10 else 1 if x < 100 else 0}f}{suffix}"  # 3 significant digits
-    return f"{sign}${v:.0f}"
 
 
 def uses_table(economics: dict) -> Table:

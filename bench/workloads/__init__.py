@@ -12,7 +12,7 @@ meters energy, verifies the output and turns it into a `bench.results.Result`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from kernels.runtime import DeviceInfo

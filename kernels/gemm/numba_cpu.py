@@ -182,7 +182,7 @@ def _blocked(a, strip, panels, c, n, mcp, ncp, kc):
                 for j in range(j0, j1):
                     nr_valid = min(nr, n - j * nr)
                     bp = panels[j, p0 : p0 + kk]
-                    _micro(kk, av, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)
+                    _micro(kk, av, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)  # noqa: F821 - bound per dtype by _specialise
 
 
 def _specialise(func, dtype: str):
