@@ -243,3 +243,10 @@ def test_parameter_counts():
     # SmolLM2-135M: 134.5M weights (tied embedding counted once); Llama-3-8B has 218M per layer.
     assert config.SMOLLM2_135M.params() == 134_515_008
     assert config.LLAMA3_8B_4L.layer_params() == 218_112_000
+
+
+def test_reference_over_several_sequences_equals_one_at_a_time(small_weights):
+    tokens = np.random.default_rng(3).integers(0, SMALL.vocab, size=(3, 7))
+    many = reference.forward_many(small_weights, tokens)
+    for b in range(3):
+        np.testing.assert_array_equal(many[b], reference.forward(small_weights, tokens[b]))

@@ -116,10 +116,17 @@ class Workbench:
             self._model_key = key
         return self._model
 
-    def reference(self, row: int) -> np.ndarray:
-        """float64 logits (2, vocab) of sequence `row`: after its prompt, and after its decoded token."""
+    def reference(self, row: int, batch: int) -> np.ndarray:
+        """float64 logits (2, vocab) of sequence `row`: after its prompt, and after its decoded token.
+
+        The rows this batch and the largest batch verify are computed together (one float64 pass over the
+        weights) and kept for the other cases.
+        """
         if row not in self._ref:
-            self._ref[row] = reference.forward(self.weights, self.tokens[row])[-2:]
+            wanted = set(self.verify_rows(batch)) | set(self.verify_rows(len(self.tokens))) | {row}
+            todo = sorted(r for r in wanted if r not in self._ref)
+            for r, logits in zip(todo, reference.forward_many(self.weights, self.tokens[todo])):
+                self._ref[r] = logits[-2:]
         return self._ref[row]
 
     def verify(self, logits, batch: int, phase: str, dtype: str) -> tuple[bool, str, float]:
@@ -131,7 +138,7 @@ class Workbench:
         which = 0 if phase == "prefill" else 1
         errors = []
         for r in rows:
-            ref = self.reference(r)[which]
+            ref = self.reference(r, batch)[which]
             errors.append(float(np.max(np.abs(logits[r] - ref)) / max(np.max(np.abs(ref)), 1e-30)))
         err = max(errors)
         tol = TOLERANCE[dtype]

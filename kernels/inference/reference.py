@@ -31,33 +31,45 @@ def silu(x: np.ndarray) -> np.ndarray:
 
 def forward(weights: Weights, tokens) -> np.ndarray:
     """Logits (T, vocab) in float64 for one sequence of token ids, every position attending causally."""
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1:
+        raise ValueError(f"reference.forward takes one non-empty sequence of token ids, got shape {tokens.shape}")
+    return forward_many(weights, tokens[None, :])[0]
+
+
+def forward_many(weights: Weights, tokens) -> np.ndarray:
+    """Logits (B, T, vocab) for B independent sequences of equal length T (each weight converted once)."""
     c = weights.config
     tokens = np.asarray(tokens)
-    if tokens.ndim != 1 or len(tokens) == 0:
-        raise ValueError(f"reference.forward takes one non-empty sequence of token ids, got shape {tokens.shape}")
-    if len(tokens) > c.max_context:
-        raise ValueError(f"sequence of {len(tokens)} tokens is longer than the context of {c.max_context}")
+    if tokens.ndim != 2 or tokens.size == 0:
+        raise ValueError(f"reference.forward_many takes (sequences, tokens) ids, got shape {tokens.shape}")
+    B, T = tokens.shape
+    if T > c.max_context:
+        raise ValueError(f"sequence of {T} tokens is longer than the context of {c.max_context}")
     f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
-    T, hd = len(tokens), c.head_dim
+    hd = c.head_dim
     pos = np.arange(T)
     causal = np.tril(np.ones((T, T), dtype=bool))
-    x = f64(weights.embed[tokens])  # rows first: the table itself may be gigabytes
+    x = f64(weights.embed[tokens.reshape(-1)])  # rows first: the table itself may be gigabytes
     for layer in weights.layers:
         h = rms_norm(x, f64(layer.attn_norm), c.rms_eps)
-        q = rotary((h @ f64(layer.wq).T).reshape(T, c.n_heads, hd), pos, c.rope_theta)
-        k = rotary((h @ f64(layer.wk).T).reshape(T, c.n_kv_heads, hd), pos, c.rope_theta)
-        v = (h @ f64(layer.wv).T).reshape(T, c.n_kv_heads, hd)
+        q = (h @ f64(layer.wq).T).reshape(B, T, c.n_heads, hd)
+        k = (h @ f64(layer.wk).T).reshape(B, T, c.n_kv_heads, hd)
+        v = (h @ f64(layer.wv).T).reshape(B, T, c.n_kv_heads, hd)
         heads = []
-        for head in range(c.n_heads):
-            kv = head // c.group
-            scores = q[:, head, :] @ k[:, kv, :].T / np.sqrt(hd)
-            scores = np.where(causal, scores, -np.inf)
-            p = np.exp(scores - scores.max(axis=-1, keepdims=True))
-            heads.append((p / p.sum(axis=-1, keepdims=True)) @ v[:, kv, :])
-        x = x + np.concatenate(heads, axis=-1) @ f64(layer.wo).T
+        for s in range(B):
+            qs, ks = rotary(q[s], pos, c.rope_theta), rotary(k[s], pos, c.rope_theta)
+            for head in range(c.n_heads):
+                kv = head // c.group
+                scores = qs[:, head, :] @ ks[:, kv, :].T / np.sqrt(hd)
+                scores = np.where(causal, scores, -np.inf)
+                p = np.exp(scores - scores.max(axis=-1, keepdims=True))
+                heads.append((p / p.sum(axis=-1, keepdims=True)) @ v[s, :, kv, :])
+        attended = np.stack(heads).reshape(B, c.n_heads, T, hd).transpose(0, 2, 1, 3).reshape(B * T, -1)
+        x = x + attended @ f64(layer.wo).T
         h = rms_norm(x, f64(layer.ffn_norm), c.rms_eps)
         x = x + (silu(h @ f64(layer.w_gate).T) * (h @ f64(layer.w_up).T)) @ f64(layer.w_down).T
-    return rms_norm(x, f64(weights.final_norm), c.rms_eps) @ f64(weights.head).T
+    return (rms_norm(x, f64(weights.final_norm), c.rms_eps) @ f64(weights.head).T).reshape(B, T, -1)
 
 
 def greedy_predictions(weights: Weights, prompt, generated) -> np.ndarray:
