@@ -180,11 +180,11 @@ class Job:
 
         self.team.begin(f"sha256d {case.backend} window", self.window_s + self.timeout_s)
         self.team.barrier()
-        t0 = self.MPI.Wtime()
         status = warm if "error" in warm else _attempt(lambda: self.window(case, scan, layout, warm), case)
         got = self.team.gather(status)
+        gathered = self.MPI.Wtime()
         if self.book is not None:
-            self.book.window(got, layout, backend=case.backend, elapsed=lambda: self.MPI.Wtime() - t0)
+            self.book.window(got, layout, backend=case.backend, elapsed=lambda: self.MPI.Wtime() - gathered)
             self.check_present(got)
         self.team.decide("go")
 

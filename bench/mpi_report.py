@@ -100,8 +100,9 @@ class Book:
             self.msg.print(escape(_line(result)), soft_wrap=True)
 
     def window(self, got, layout, *, backend: str, elapsed) -> None:
-        """One SHA-256d window: every rank's hits checked, its rows and total added, and the time from
-        the window's end (the longest rank's) to all that done, measured as `elapsed()` - longest."""
+        """One SHA-256d window: every rank's hits checked, its rows and total added. `elapsed()` is rank 0's
+        time since every rank's result arrived: the aggregation overhead (re-hashing the hits, totals).
+        How far the ranks' windows drifted apart (barrier exit, stragglers) is `window_spread_s`."""
         hits = []
         for r, s in got.values.items():
             if "result" in s:
@@ -115,7 +116,7 @@ class Book:
         seconds = [s["done"]["seconds"] for s in got.values.values() if "done" in s]
         group = self.collect(got)
         # Meaningless when rank 0 waited for a rank that never came.
-        aggregation_s = None if got.missing else elapsed() - max(seconds, default=0.0)
+        aggregation_s = None if got.missing else elapsed()
         summary = {"layout": layout.to_dict(), "hits": hits, "aggregation_s": aggregation_s,
                    "aggregation_fraction": None if aggregation_s is None else aggregation_s / self.window_s,
                    "window_spread_s": max(seconds) - min(seconds) if seconds else None}
