@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bench.errors import NotLanded, UsageError, VerificationError
+from bench.errors import UsageError, VerificationError
 
 PROG = "python -m bench"
 
@@ -164,9 +164,9 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except UsageError as exc:
-        return _fail(str(exc), 2)
+        return _fail(str(exc), exc.exit_code)
     except VerificationError as exc:
-        return _fail(f"verification failed: {exc}", 1)
+        return _fail(f"verification failed: {exc}", exc.exit_code)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -175,4 +175,4 @@ def main(argv=None) -> int:
         return 0
 
 
-__all__ = ["main", "build_parser", "NotLanded"]
+__all__ = ["main", "build_parser"]

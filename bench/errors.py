@@ -12,6 +12,3 @@ class VerificationError(Exception):
 
     exit_code = 1
 
-
-class NotLanded(UsageError):
-    """A CLI verb whose implementation has not landed yet; it says so instead of pretending."""
