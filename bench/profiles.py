@@ -475,20 +475,6 @@ def for_device(device) -> GpuProfile | CpuProfile | None:
 WATTS_PER_CORE_ESTIMATE = 6.0  # a server core's share of package power (360 W / 96 cores = 3.75; 350 W / 56 = 6.25)
 
 
-def _max_clock_ghz() -> float | None:
-    try:
-        khz = Path("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq").read_text().strip()
-        return int(khz) / 1e6
-    except (OSError, ValueError):
-        pass
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            mhz = [float(line.split(":", 1)[1]) for line in f if line.startswith("cpu MHz")]
-        return max(mhz) / 1e3 if mhz else None
-    except (OSError, ValueError):
-        return None
-
-
 def flops_per_cycle(model: str, flags: set[str]) -> dict[str, float]:
     """Peak FLOP (int8: ops) per cycle per core from the vector flags, assuming two FMA pipes.
 
@@ -521,10 +507,15 @@ def host_cpu(model: str | None = None, flags=None, cores: int | None = None, ghz
     model = model if model is not None else cpu.cpu_model()
     flags = set(flags if flags is not None else cpu.cpu_flags())
     cores = cores if cores is not None else cpu.usable_cores()
-    ghz = ghz if ghz is not None else _max_clock_ghz()  # 0.0: unknown
+    if ghz is None:
+        from bench import cpu_clock
+
+        ghz, how = cpu_clock.max_ghz()
+    else:
+        how = "given"
     per_cycle = flops_per_cycle(model, flags)
     peaks = {k: cores * ghz * v for k, v in per_cycle.items()} if ghz and math.isfinite(ghz) else {}
-    clock = f"{ghz:.2f} GHz" if ghz else "unknown clock (no peak derived)"
+    clock = f"{ghz:.2f} GHz ({how})" if ghz else "unknown clock (no peak derived)"
     return CpuProfile(
         id="host",
         name=model,
