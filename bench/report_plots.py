@@ -35,24 +35,26 @@ def _png(fig) -> bytes:
 
 
 def revenue_margin(economics: dict | None) -> bytes | None:
+    """Horizontal bars, one group per use and profile (there can be dozens), best margin on top."""
     rows = [r for r in (economics or {}).get("uses") or [] if r.get("revenue_usd_per_mw_year") is not None]
     if not rows:
         return None
-    fig = _figure(9, 4.8)
+    rows.sort(key=lambda r: r.get("margin_usd_per_mw_year") or 0.0)
+    fig = _figure(9, max(3.5, 0.32 * len(rows) + 1.5))
     ax = fig.add_subplot()
-    labels = [_text(f"{USE_NAMES.get(r.get('use'), r.get('use'))}\n{r.get('name') or r.get('profile') or ''}")
+    labels = [_text(f"{USE_NAMES.get(r.get('use'), r.get('use'))}: {r.get('name') or r.get('profile') or ''}")
               for r in rows]
     series = (("revenue", "revenue_usd_per_mw_year", "#4c72b0"), ("power cost", "power_cost_usd_per_mw_year", "#c44e52"),
               ("margin", "margin_usd_per_mw_year", "#55a868"))
-    width = 0.27
+    height = 0.27
     for i, (name, key, colour) in enumerate(series):
-        xs = [j + (i - 1) * width for j in range(len(rows))]
-        ax.bar(xs, [(r.get(key) or 0.0) / 1e6 for r in rows], width, label=name, color=colour)
-    ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_xticks(range(len(rows)), labels, rotation=45, ha="right", fontsize=7)
-    ax.set_ylabel("million USD per MW of facility power per year")
+        ys = [j + (1 - i) * height for j in range(len(rows))]
+        ax.barh(ys, [(r.get(key) or 0.0) / 1e6 for r in rows], height, label=name, color=colour)
+    ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), labels, fontsize=7)
+    ax.set_xlabel("million USD per MW of facility power per year")
     ax.set_title("Revenue, power cost and margin per MW by use")
-    ax.legend()
+    ax.legend(loc="lower right")
     return _png(fig)
 
 
@@ -71,7 +73,8 @@ def efficiency(economics: dict | None) -> bytes | None:
     ax.set_xlabel("SHA-256d hashes per joule (log scale; higher is better)")
     ax.set_title("Mining throughput per watt: ASIC vs GPU vs CPU")
     for kind, colour in KIND_COLOURS.items():
-        ax.bar([0], [0], color=colour, label=kind.upper(), width=0)
+        if any(r.get("kind") == kind for r in rows):
+            ax.bar([0], [0], color=colour, label=kind.upper(), width=0)
     ax.legend(loc="lower right")
     return _png(fig)
 
@@ -90,6 +93,8 @@ def sensitivity(economics: dict | None) -> bytes | None:
     fig.colorbar(mesh, ax=ax, label=_text(grid.get("z_label", "difference, million USD per MW-year")))
     if np.nanmin(z) < 0 < np.nanmax(z):
         ax.contour(xs, ys, z, levels=[0.0], colors="black", linewidths=1.5)
+    if grid.get("y_scale") == "log":
+        ax.set_yscale("log")
     ax.set_xlabel(_text(grid.get("x_label", "x")))
     ax.set_ylabel(_text(grid.get("y_label", "y")))
     ax.set_title(_text(grid.get("title", "Sensitivity (black line: break-even)")))

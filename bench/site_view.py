@@ -23,7 +23,10 @@ from bench import scaling
 from bench.errors import UsageError
 from bench.results import Result
 
-GRID = np.linspace(0.25, 2.5, 40)  # sensitivity axes, as multiples of today's BTC and GPU-hour prices
+# Sensitivity axes as multiples of today's prices: BTC linear; GPU-hour geometric from near zero, because
+# GPUaaS breaks even with mining far below today's GPU-hour prices (shown on a log axis).
+BTC_GRID = np.linspace(0.25, 2.5, 40)
+GPU_HOUR_GRID = np.geomspace(0.02, 2.5, 40)
 
 
 def _profiles(ids: list[str] | None, ps: prof.ProfileSet) -> tuple[list, list]:
@@ -48,6 +51,14 @@ def check_inputs(*, profiles=None, site=None, market=None) -> dict:
     m = ps.find("market", market) if market else ps.latest_market()
     asics, gpus = _choose(ps, m, profiles)
     return {"site": s.id, "market": m.id, "asics": [a.id for a in asics], "gpus": [g.id for g in gpus]}
+
+
+def _base_pair(site, asics: list, gpus: list):
+    """The ASIC and GPU the headline comparison and the sensitivity use: the site's defaults where they are
+    among those priced (as `bench economics` does), else the most efficient ASIC and the first GPU."""
+    asic = next((a for a in asics if a.id == site.default_asic), asics[0])
+    gpu = next((g for g in gpus if g.id == site.default_gpu), gpus[0])
+    return asic, gpu
 
 
 def _choose(ps, market, ids) -> tuple[list, list]:
@@ -116,12 +127,12 @@ def gemm_scaling(gpus, results: list[Result]) -> list[dict]:
 
 def _sensitivity(cmp: econ.Comparison, market, site) -> dict:
     btc, gph = cmp.inputs["btc_price_usd"], cmp.inputs["gpu_hour_usd"]
-    sens = econ.sensitivity(cmp, GRID * btc, GRID * gph, block_height=market.block_height,
+    sens = econ.sensitivity(cmp, BTC_GRID * btc, GPU_HOUR_GRID * gph, block_height=market.block_height,
                             horizon_years=site.horizon_years)
     return {
         "xs": sens.btc_prices.tolist(), "ys": sens.gpu_hour_prices.tolist(),
         "z": sens.advantage.T.tolist(),  # rows follow ys (GPU-hour price), columns xs (BTC price)
-        "x_label": "BTC price (USD)", "y_label": f"GPU-hour price (USD, {cmp.gpu})",
+        "x_label": "BTC price (USD)", "y_label": f"GPU-hour price (USD, {cmp.gpu}, log scale)", "y_scale": "log",
         "z_label": "GPUaaS margin minus mining margin, million USD per MW-year",
         "title": f"GPUaaS ({cmp.gpu}) vs mining ({cmp.asic}); black line: break-even",
         "mining_breakeven_btc": sens.mining_breakeven_btc,
@@ -138,13 +149,13 @@ def economics(results: list[Result], *, profiles=None, site=None, market=None, r
     results = [r for r in results if r.verified]
     try:
         uses, assumptions = [], []
-        base = None
+        asic, gpu = _base_pair(s, asics, gpus)
+        base = econ.compare_uses(s, m, asic, gpu)
         for a in asics:
-            cmp = econ.compare_uses(s, m, a, gpus[0])
-            base = base or cmp
+            cmp = econ.compare_uses(s, m, a, gpu)
             uses.append(_row(cmp.uses["mining"], a.id, a.name, f"nameplate {a.j_per_th:.1f} J/TH"))
         for g in gpus:
-            cmp = econ.compare_uses(s, m, asics[0], g)
+            cmp = econ.compare_uses(s, m, asic, g)
             price = cmp.inputs["gpu_hour_usd"]
             uses.append(_row(cmp.uses["gpuaas"], g.id, g.name, f"${price:g}/GPU-hour, {s.gpu_utilization:.0%} sold"))
             tokens = _row(cmp.uses["tokens"], g.id, g.name, f"{g.ref_tokens_per_s:,.0f} tok/s/GPU published, "
@@ -154,7 +165,7 @@ def economics(results: list[Result], *, profiles=None, site=None, market=None, r
         uses.append(_row(base.uses["hosting"], "", "colocation",
                          f"${base.inputs['hosting_usd_per_kw_month']:g}/kW-month of IT load"))
         assumptions = list(base.assumptions)
-        sensitivity = _sensitivity(econ.compare_uses(s, m, asics[0], gpus[0]), m, s)
+        sensitivity = _sensitivity(base, m, s)
     except ValueError as exc:
         raise UsageError(f"economics: {exc}") from None
     assumptions.append("token sales use each GPU profile's published serving throughput; this run's inference "
