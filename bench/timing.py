@@ -6,11 +6,13 @@ below 1% of a sample; that overhead (an empty step through the same loop and tim
 recorded as a fraction of a call. Repeats stop when the spread settles (CV of the samples <= `target_cv`,
 after `min_repeats`), or when `budget_s` or `max_repeats` runs out; which one stopped it is recorded.
 A slow step may end the budget before `min_repeats`; it never ends it before `FLOOR_REPEATS` samples.
-GPU work is timed with device events (`cupy_event_timer`, `numba_event_timer`) after synchronisation.
+GPU work is timed with device events (`cupy_event_timer(device)`, `numba_event_timer(device)`) after
+synchronisation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 import time
@@ -70,31 +72,56 @@ class HostTimer:
 
 
 class _EventTimer:
-    """Seconds between two device events recorded on the current stream (set up by subclasses)."""
+    """Seconds between two device events recorded on the current stream of the timer's GPU.
+
+    Subclasses create the events on that GPU and make it current (`_on_device`) around every record:
+    an event recorded while another GPU is current would time that GPU's (empty) stream instead.
+    """
+
+    def _on_device(self):
+        return contextlib.nullcontext()
 
     def start(self) -> None:
-        self._begin.record()
+        with self._on_device():
+            self._begin.record()
 
     def stop(self) -> float:
-        self._end.record()
-        self._end.synchronize()
-        return self._elapsed_ms() / 1e3
+        with self._on_device():
+            self._end.record()
+            self._end.synchronize()
+            return self._elapsed_ms() / 1e3
 
 
 class cupy_event_timer(_EventTimer):
-    def __init__(self):
+    """CuPy events on GPU `device` (a CuPy device index)."""
+
+    def __init__(self, device: int = 0):
         import cupy
 
-        self._begin, self._end = cupy.cuda.Event(), cupy.cuda.Event()
+        self._device = device
+        self._cuda = cupy.cuda
+        with self._on_device():
+            self._begin, self._end = cupy.cuda.Event(), cupy.cuda.Event()
         self._elapsed_ms = lambda: cupy.cuda.get_elapsed_time(self._begin, self._end)
+
+    def _on_device(self):
+        return self._cuda.Device(self._device)
 
 
 class numba_event_timer(_EventTimer):
-    def __init__(self):
+    """Numba events on GPU `device` (a Numba device index), recorded on the default stream."""
+
+    def __init__(self, device: int = 0):
         from numba import cuda
 
-        self._begin, self._end = cuda.event(timing=True), cuda.event(timing=True)
+        self._device = device
+        self._cuda = cuda
+        with self._on_device():
+            self._begin, self._end = cuda.event(timing=True), cuda.event(timing=True)
         self._elapsed_ms = lambda: cuda.event_elapsed_time(self._begin, self._end)
+
+    def _on_device(self):
+        return self._cuda.gpus[self._device]
 
 
 @dataclass

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from kernels.gemm import cupy_cuda, verify
+from tests import nvrtc
 
 NVCC = shutil.which("nvcc")
 
@@ -40,6 +41,18 @@ def test_wmma_ptx_uses_tensor_cores_and_async_copies(sm90_ptx):
     assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.bf16.bf16.f32" in ptx
     assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.f32" in ptx  # the fp16 kernel, fp32 accumulate
     assert "cp.async.cg.shared.global" in ptx and "cp.async.wait_group" in ptx
+
+
+@pytest.mark.skipif(nvrtc.nvrtc() is None, reason="cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
+def test_wmma_source_compiles_with_nvrtc_as_cupy_does():
+    """CuPy's RawModule uses NVRTC and the CUDA headers next to libnvrtc (the pip wheels' include folder):
+    <mma.h> there needs crt/mma.h from nvidia-cuda-crt, which the cuda and test extras install."""
+    built = nvrtc.compile_like_cupy(cupy_cuda.SOURCE.read_text(encoding="utf-8"), cupy_cuda.WMMA_OPTIONS)
+    assert built.ok, (built.options, built.log)
+    assert built.cubin_bytes > 0
+    for name in cupy_cuda.WMMA_FUNCTIONS.values():
+        assert f".entry {name}" in built.ptx
+    assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.bf16.bf16.f32" in built.ptx
 
 
 def test_shared_memory_size_matches_the_tiles():

@@ -22,6 +22,7 @@ from bench import backends
 from kernels.sha256 import device_scan
 from kernels.sha256 import reference as ref
 from tests import headers as H
+from tests import nvrtc
 from tests.cli import ROOT, assert_usage_error, run_cli
 
 GENESIS = ref.parse_header_hex(H.GENESIS)
@@ -83,36 +84,17 @@ def test_cuda_c_source_compiles_for_sm90_without_spills(tmp_path):
     assert ptx.stdout.count("shf.r.wrap.b32") > 900 and "ld.local" not in ptx.stdout
 
 
-def _nvrtc():
-    try:
-        from cuda.bindings import nvrtc
-
-        return nvrtc
-    except ImportError:
-        return None
-
-
-@pytest.mark.skipif(_nvrtc() is None, reason="cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
+@pytest.mark.skipif(nvrtc.nvrtc() is None, reason="cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
 def test_cuda_c_source_compiles_with_nvrtc_as_cupy_does():
-    """CuPy's RawModule compiles with NVRTC, not nvcc: the same source and options, minus the GPU."""
-    nvrtc = _nvrtc()
+    """CuPy's RawModule compiles with NVRTC, not nvcc: the same source and options (CuPy's own added), minus the GPU."""
     from kernels.sha256 import cupy_cuda
 
-    source = device_scan.source(cupy_cuda.SOURCE)
-    err, prog = nvrtc.nvrtcCreateProgram(source.encode(), b"sha256d.cu", 0, [], [])
-    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS
-    options = [o.encode() for o in (*cupy_cuda.module_options(), "-arch=compute_90")]
-    (err,) = nvrtc.nvrtcCompileProgram(prog, len(options), options)
-    _, size = nvrtc.nvrtcGetProgramLogSize(prog)
-    log = b" " * size
-    nvrtc.nvrtcGetProgramLog(prog, log)
-    assert err == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.decode()
-    _, size = nvrtc.nvrtcGetPTXSize(prog)
-    ptx = b" " * size
-    nvrtc.nvrtcGetPTX(prog, ptx)
-    for name in (b".entry sha256d_scan", b".entry sha256_batch", b".const .align 4 .b8 c_job"):
-        assert name in ptx, name
-    assert ptx.count(b"shf.r.wrap.b32") > 900
+    built = nvrtc.compile_like_cupy(device_scan.source(cupy_cuda.SOURCE), cupy_cuda.module_options())
+    assert built.ok, (built.options, built.log)
+    assert built.cubin_bytes > 0
+    for name in (".entry sha256d_scan", ".entry sha256_batch", ".const .align 4 .b8 c_job"):
+        assert name in built.ptx, name
+    assert built.ptx.count("shf.r.wrap.b32") > 900
 
 
 def test_modules_import_without_their_packages():

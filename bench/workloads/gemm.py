@@ -15,6 +15,7 @@ GPUs get device-resident operands (upload excluded; the OpenCL CPU kernel's pack
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -128,15 +129,15 @@ def gemm_case(api: Api, device, shape: shapes.Shape, dtype: str, *, is_reference
 
 
 def _timer(backend: str, device):
-    """GPU work is timed with device events; everything else with the host clock after a sync."""
+    """GPU work is timed with events on its own GPU; everything else with the host clock after a sync."""
     if device.kind != "gpu":
         return None
     from bench import timing
 
     if backend in ("cupy", "cublas"):
-        return timing.cupy_event_timer
+        return partial(timing.cupy_event_timer, device.index)
     if backend == "numba-cuda":
-        return timing.numba_event_timer
+        return partial(timing.numba_event_timer, device.index)
     return None
 
 

@@ -270,9 +270,12 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
 
     timer = None
     if sel.device.kind == "gpu" and sel.backend in ("cupy", "numba-cuda"):
-        from bench.timing import cupy_event_timer
+        from bench import timing
 
-        timer = cupy_event_timer
+        # Events on the case's own GPU. Numba's events also time the CuPy work between the products
+        # (both run on the default stream), and need no CuPy where numba-cuda runs without it.
+        events = timing.cupy_event_timer if sel.backend == "cupy" else timing.numba_event_timer
+        timer = functools.partial(events, sel.device.index)
     return Case(
         workload="inference", backend=sel.backend, device=sel.device,
         params={"model": cfg.name, "phase": phase, "batch": batch, "dtype": dtype, "prompt": prompt},

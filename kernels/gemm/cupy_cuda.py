@@ -76,7 +76,8 @@ def _cupy():
 
 
 def available() -> tuple[bool, str]:
-    return runtime.cupy_status()
+    """CuPy with a GPU, and cuBLAS: `matmul`'s default kernel and the inference decoder need it."""
+    return runtime.cublas_status()
 
 
 def devices():
@@ -175,17 +176,29 @@ def cublas_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
                       compute_type, CUBLAS_GEMM_DEFAULT)
 
 
+@lru_cache(maxsize=1)
 def wmma_shared_bytes() -> int:
-    """Dynamic shared memory the own kernel needs, as stated in gemm_wmma.cu."""
+    """Dynamic shared memory the own kernel needs, as stated in gemm_wmma.cu (read once, not per launch)."""
     return int(re.search(r"SMEM_BYTES = .* = (\d+)", SOURCE.read_text(encoding="utf-8")).group(1))
+
+
+WMMA_OPTIONS = ("-std=c++17",)  # NVRTC options of the RawModule (CuPy adds -arch and the CUDA include dir)
+HEADERS_HINT = ("NVRTC could not find a CUDA header that gemm_wmma.cu includes (mma.h needs crt/mma.h): "
+                "pip install 'cuda-toolkit[crt]==13.*' (part of pip install -e '.[cuda]'), or point CUDA_PATH "
+                "at a full CUDA toolkit")
 
 
 @lru_cache(maxsize=None)
 def _wmma_function(device: int, dtype: str):
     cp = _cupy()
     with cp.cuda.Device(device):
-        module = cp.RawModule(code=SOURCE.read_text(encoding="utf-8"), options=("-std=c++17",))
-        function = module.get_function(WMMA_FUNCTIONS[dtype])
+        module = cp.RawModule(code=SOURCE.read_text(encoding="utf-8"), options=WMMA_OPTIONS)
+        try:
+            function = module.get_function(WMMA_FUNCTIONS[dtype])
+        except cp.cuda.compiler.CompileException as exc:
+            if "cannot open source file" in str(exc) or "could not open source file" in str(exc):
+                raise RuntimeError(f"{HEADERS_HINT}; NVRTC said: {str(exc).strip().splitlines()[0]}") from exc
+            raise
         function.max_dynamic_shared_size_bytes = wmma_shared_bytes()
     return function
 

@@ -53,7 +53,13 @@ class CupyOperands:
 
 
 class NumbaOperands:
-    """float32 CuPy arrays <-> Numba device arrays, zero-copy through __cuda_array_interface__."""
+    """float32 CuPy arrays <-> Numba device arrays, zero-copy through __cuda_array_interface__.
+
+    Numba launches on the default stream; so does CuPy unless a stream is made current. On the default
+    stream the order of the two libraries' work is already guaranteed, so the import skips the stream
+    synchronisation Numba would otherwise do (a host stall before every product); on any other CuPy
+    stream it keeps it.
+    """
 
     def __init__(self, xp):
         from numba import cuda
@@ -61,7 +67,9 @@ class NumbaOperands:
         self.xp, self._as_numba = xp, cuda.as_cuda_array
 
     def operand(self, x):
-        return self._as_numba(self.xp.ascontiguousarray(x, dtype=np.float32))
+        cuda = self.xp.cuda
+        same_stream = cuda.get_current_stream() == cuda.Stream.null
+        return self._as_numba(self.xp.ascontiguousarray(x, dtype=np.float32), sync=not same_stream)
 
     def result(self, c):
         return self.xp.asarray(c)

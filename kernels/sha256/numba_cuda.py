@@ -201,7 +201,6 @@ def _funnel_rotr():
 
 
 @lru_cache(maxsize=1)
-@lru_cache(maxsize=1)
 def _source() -> SimpleNamespace:
     """The generated kernels as Python functions with their signatures, not yet compiled."""
     from numba import cuda, uint32
