@@ -1,15 +1,22 @@
-"""Compile CUDA C with NVRTC the way CuPy's RawModule does, without a GPU (and without CuPy).
+"""Compile CUDA code the way the libraries do on a GPU machine, without a GPU.
+
+`compile_like_cupy`: CUDA C with NVRTC as CuPy's RawModule does (and without CuPy).
 
 CuPy 14 hands NVRTC the module's own options plus `-I<CUDA root>/include`, `-ftz=true`, `-arch=sm_XX`
 and `--device-as-default-execution-space`. It takes the CUDA root from where libnvrtc was loaded: with
 the pip CUDA wheels that is `site-packages/nvidia/cu13`, whose include folder holds only the headers of
 the wheels installed (mma.h, for one, needs crt/ from nvidia-cuda-crt). These tests compile against
 that same folder, so a header missing there fails here rather than on the first GPU.
+
+`link_like_numba`: Numba's PTX to a cubin with nvJitLink, as numba-cuda links before loading (its NVVM
+writes a PTX ISA newer than a CUDA 13.0 driver can JIT; the linked cubin loads on any 13.x driver), with
+ptxas's register and spill report.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 
@@ -68,3 +75,24 @@ def compile_like_cupy(source: str, options: tuple[str, ...], arch: str = "sm_90"
     lib.nvrtcDestroyProgram(prog)
     return Compiled(err == lib.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace").rstrip("\x00 "),
                     ptx.decode(errors="replace"), int(cubin_bytes), all_options)
+
+
+@dataclass
+class Linked:
+    registers: int
+    spill_bytes: int  # spill stores + spill loads
+    local_bytes: int
+    log: str
+
+
+def link_like_numba(ptx: str, arch: str = "sm_90") -> Linked:
+    """Link PTX to a cubin through cuda.core's Linker (nvJitLink), as numba-cuda does; ptxas's figures."""
+    from cuda.core import Linker, LinkerOptions, ObjectCode
+
+    linker = Linker(ObjectCode.from_ptx(ptx.encode(), name="numba"), options=LinkerOptions(arch=arch, verbose=True))
+    linker.link("cubin")
+    log = linker.get_info_log()
+    spills = sum(int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", log))
+    registers = max(int(n) for n in re.findall(r"Used (\d+) registers", log))
+    local = max(int(n) for n in re.findall(r"(\d+) bytes lmem", log))
+    return Linked(registers, spills, local, log)

@@ -14,6 +14,7 @@ import pytest
 
 from kernels.gemm import numba_cuda, verify
 from kernels.runtime import cuda as cuda_runtime
+from tests import nvrtc
 from tests.cli import ROOT
 
 SIMULATED = """
@@ -64,6 +65,8 @@ def test_ptx_for_sm_90_uses_shared_tiles_and_register_fmas():
     assert len(re.findall(r"\bfma\.rn\.f32\b", ptx)) >= numba_cuda.TM * numba_cuda.TN
     assert "ld.shared.f32" in ptx and "st.shared.f32" in ptx and "bar.sync" in ptx
     assert not re.search(r"\b(ld|st)\.local\b", ptx), "the register tile spilled to local memory"
+    sass = nvrtc.link_like_numba(ptx)  # what numba-cuda loads: nvJitLink's cubin, no driver JIT
+    assert sass.spill_bytes == 0 and sass.local_bytes == 0, sass.log
 
 
 def _real_gpu() -> tuple[bool, str]:

@@ -61,6 +61,9 @@ def test_numba_scan_kernel_ptx_for_sm90():
     assert "ld.local" not in ptx and "st.local" not in ptx  # message schedule and state in registers
     assert "atom.global.add" in ptx  # hits through the atomic counter
     assert ptx.count("ld.param.u32") >= device_scan.JOB_WORDS  # the job is kernel parameters (constant bank)
+    sass = nvrtc.link_like_numba(ptx)  # what numba-cuda loads: nvJitLink's cubin, no driver JIT
+    assert sass.spill_bytes == 0 and sass.local_bytes == 0, sass.log
+    assert sass.registers <= 255 // 2, sass.log  # at least 2 blocks of 256 threads resident per SM
 
 
 NVCC = shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if os.path.exists("/usr/local/cuda/bin/nvcc") else None)
