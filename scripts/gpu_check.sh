@@ -13,6 +13,8 @@
 #   3. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of two real headers, per GPU backend;
 #                             the step fails unless the block's real nonce is among the nonces found
 #   4. bench-sha256.txt       the SHA-256d device benchmarks (scan GH/s, hash_batch msg/s, compile times)
+#      bench-gemm.txt         cuBLAS fp32/tf32/fp16/bf16 vs the own WMMA kernel and numba-cuda, up to 8192^3
+#      bench-inference.txt    SmolLM2-135M prefill/decode tok/s on cupy and numba-cuda
 #   5. run-quick.txt          `python -m bench run --quick` on the GPU backends
 # and summary.txt with every step's exit status. Exit status: 0 only if every step passed; 2 when no GPU
 # backend can run here (every gpu test would be skipped, proving nothing).
@@ -91,6 +93,10 @@ for backend in cupy numba-cuda; do
 done
 step bench-sha256 bench-sha256.txt "$PY" -m pytest tests/benchmarks/test_sha256_device_bench.py --benchmark-enable \
     -p no:cacheprovider -ra --benchmark-json "$OUT/bench-sha256.json"
+step bench-gemm bench-gemm.txt "$PY" -m pytest tests/benchmarks/test_gemm_bench.py --benchmark-enable \
+    -k "cublas or numba_cuda" -p no:cacheprovider -ra --benchmark-json "$OUT/bench-gemm.json"
+step bench-inference bench-inference.txt "$PY" -m pytest tests/benchmarks/test_inference_bench.py --benchmark-enable \
+    -k "cupy or numba-cuda" -p no:cacheprovider -ra --benchmark-json "$OUT/bench-inference.json"
 step run-quick run-quick.txt "$PY" -m bench run --quick --backend numba-cuda --backend cupy --out "$OUT/run"
 
 echo "results in $OUT" | tee -a "$SUMMARY"
