@@ -88,8 +88,13 @@ def sensitivity(economics: dict | None) -> bytes | None:
     xs, ys, z = np.asarray(grid["xs"], float), np.asarray(grid["ys"], float), np.asarray(grid["z"], float)
     fig = _figure(7, 5)
     ax = fig.add_subplot()
-    limit = float(np.nanmax(np.abs(z))) or 1.0
-    mesh = ax.pcolormesh(xs, ys, z / 1e6, cmap="RdBu", vmin=-limit / 1e6, vmax=limit / 1e6, shading="auto")
+    from matplotlib.colors import TwoSlopeNorm
+
+    low, high = float(np.nanmin(z)) / 1e6, float(np.nanmax(z)) / 1e6
+    limit = max(abs(low), abs(high)) or 1.0
+    # white at zero; each sign gets its own full colour range, so a small losing corner still shows red
+    norm = TwoSlopeNorm(0.0, min(low, -limit * 1e-3), max(high, limit * 1e-3))
+    mesh = ax.pcolormesh(xs, ys, z / 1e6, cmap="RdBu", norm=norm, shading="auto")
     fig.colorbar(mesh, ax=ax, label=_text(grid.get("z_label", "difference, million USD per MW-year")))
     if np.nanmin(z) < 0 < np.nanmax(z):
         ax.contour(xs, ys, z, levels=[0.0], colors="black", linewidths=1.5)

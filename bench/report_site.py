@@ -32,7 +32,10 @@ def uses_table(economics: dict) -> Table:
         ], "bad" if isinstance(margin, (int, float)) and margin < 0 else "")
     ratio = economics.get("ai_to_mining_revenue")
     if isinstance(ratio, (int, float)):
-        table.notes.append(f"AI / mining revenue per MW: {ratio:.1f}x (GPUaaS vs mining with the first profiles)")
+        pair = economics.get("headline") or {}
+        basis = (f"GPUaaS on {pair['gpu']} vs mining on {pair['asic']}" if pair.get("asic") and pair.get("gpu")
+                 else "GPUaaS vs mining, the run's headline pair")
+        table.notes.append(f"AI / mining revenue per MW: {ratio:.1f}x ({basis})")
     table.notes.extend(str(a) for a in economics.get("assumptions") or [])
     return table
 

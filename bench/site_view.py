@@ -178,6 +178,7 @@ def economics(results: list[Result], *, profiles=None, site=None, market=None, r
         "per": "facility MW per year",
         "uses": uses,
         "ai_to_mining_revenue": base.ai_to_mining_revenue,
+        "headline": {"asic": asic.id, "gpu": gpu.id},  # the pair behind the ratio and the sensitivity
         "mining_efficiency": mining_efficiency(list(ps.by_kind["asic"].values()), results),
         "gemm_scaling": gemm_scaling(list(ps.by_kind["gpu"].values()), results),
         "sensitivity": sensitivity,
