@@ -3,19 +3,14 @@
 The simulator must be switched on before numba.cuda is first imported, so it runs in a subprocess.
 """
 
-import json
-import os
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from kernels.gemm import numba_cuda, verify
 from kernels.runtime import cuda as cuda_runtime
-from tests import nvrtc
-from tests.cli import ROOT
+from tests import nvrtc, simulator
 
 SIMULATED = """
 import json
@@ -37,11 +32,7 @@ print(json.dumps(out))
 
 
 def test_kernel_in_the_cuda_simulator():
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", SIMULATED], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = simulator.run_script(SIMULATED)
     assert out["available"] == [True, ""] and out["devices"] == ["simulator"]
     for m, n, k, ok, kind in out["checks"]:
         assert ok, (m, n, k)

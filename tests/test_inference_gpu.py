@@ -7,9 +7,6 @@ reference on the same tokens, and the workload's own cases run with their verifi
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 
 import numpy as np
@@ -20,7 +17,7 @@ from bench.workloads import inference as wl
 from kernels.inference import config, reference, weights
 from kernels.inference.model import Model
 from kernels.runtime import cuda as cuda_runtime
-from tests.cli import ROOT
+from tests import simulator
 
 SIMULATED = """
 import json
@@ -43,11 +40,7 @@ print(json.dumps({"on_device": m.on_device, "types": [type(pre).__name__, type(d
 
 
 def test_numba_cuda_backend_in_the_simulator():
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", SIMULATED], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out = simulator.run_script(SIMULATED)
     assert out["on_device"] is False  # no CuPy in the simulator: the host runs the rest
     assert out["types"] == ["ndarray", "ndarray"]
     assert max(out["errors"]) < 1e-5

@@ -14,7 +14,6 @@ import random
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -22,18 +21,16 @@ from bench import backends
 from kernels.sha256 import device_scan
 from kernels.sha256 import reference as ref
 from tests import headers as H
-from tests import nvrtc
-from tests.cli import ROOT, assert_usage_error, run_cli
+from tests import nvrtc, simulator
+from tests.cli import assert_usage_error, run_cli
 
 GENESIS = ref.parse_header_hex(H.GENESIS)
 BLOCK_125552 = ref.parse_header_hex(H.BLOCK_125552)
 
 
 def test_numba_kernels_pass_the_backend_suite_in_the_simulator():
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(ROOT)}
-    args = [sys.executable, "-m", "pytest", "tests/test_sha256_backends.py", "-k", "numba-cuda", "-q", "-rs",
-            "-p", "no:cacheprovider"]
-    proc = subprocess.run(args, capture_output=True, text=True, env=env, cwd=ROOT, timeout=900)
+    proc = simulator.run(["-m", "pytest", "tests/test_sha256_backends.py", "-k", "numba-cuda", "-q", "-rs",
+                          "-p", "no:cacheprovider"])
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     summary = proc.stdout.strip().splitlines()[-1]
     assert re.search(r"\d+ passed", summary) and "skipped" not in summary, summary
