@@ -16,6 +16,10 @@ from kernels.inference import gguf_loader
 def available() -> tuple[bool, str]:
     if importlib.util.find_spec("llama_cpp") is None:
         return False, "llama_cpp is not importable (pip install llama-cpp-python, a source build here)"
+    try:
+        import llama_cpp  # noqa: F401 - installed with --no-deps it can lack its own imports (diskcache)
+    except Exception as exc:  # noqa: BLE001 - a broken build fails in many ways
+        return False, f"llama_cpp is installed but does not import ({type(exc).__name__}: {exc})"
     return gguf_loader.available()
 
 
