@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
 # The one command that validates the GPU backends on a machine with an NVIDIA GPU:
 #
-#   scripts/gpu_check.sh            (or OUT=/some/dir scripts/gpu_check.sh)
+#   scripts/gpu_check.sh            (or OUT=/some/dir DEADLINE_S=450 scripts/gpu_check.sh)
 #
-# It installs nothing and needs no network: it runs from the checkout with PYTHONPATH=. and whatever
-# Python is first on PATH (numba, numba-cuda, cupy, nvidia-ml-py, rich, pytest, pytest-benchmark; no
-# pyopencl needed). Steps, each logged under $OUT (default reports/gpu-check-<time>/):
+# It installs nothing and needs no network: it runs from the checkout with PYTHONPATH=. (prepended to any
+# PYTHONPATH already set) and $PYTHON or the python first on PATH (numba, numba-cuda, cupy, nvidia-ml-py,
+# rich, pydantic, pytest, pytest-benchmark; no pyopencl needed). Steps, in order of value, each logged
+# under $OUT (default reports/gpu-check-<time>/):
 #   0. gpu.txt, env.txt       nvidia-smi; driver and package versions, where CuPy finds cuBLAS and the CUDA
 #                             headers (the [cuda] extra needs a driver for CUDA 13, i.e. R580 or newer)
 #   1. backends.json          what `python -m bench backends` finds (devices, or why a backend cannot run)
-#   2. pytest-gpu.txt         `pytest -m gpu`: every GPU-marked test (SHA-256d, GEMM, inference, timers, NVML)
-#   3. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of two real headers, per GPU backend;
-#                             the step fails unless the block's real nonce is among the nonces found
-#   4. bench-sha256.txt       the SHA-256d device benchmarks (scan GH/s, hash_batch msg/s, compile times)
-#      bench-gemm.txt         cuBLAS fp32/tf32/fp16/bf16 vs the own WMMA kernel and numba-cuda, up to 8192^3
-#      bench-inference.txt    SmolLM2-135M prefill/decode tok/s on cupy and numba-cuda
-#   5. run-quick.txt          `python -m bench run --quick` on the GPU backends
-# and summary.txt with every step's exit status. Exit status: 0 only if every step passed; 2 when no GPU
-# backend can run here (every gpu test would be skipped, proving nothing).
+#   2. pytest-gpu.txt         `pytest -m gpu --benchmark-enable`, one process (Numba CUDA compiles once):
+#                             every GPU correctness test (SHA-256d, GEMM, inference, timers, NVML) and the
+#                             GPU benchmarks (scan GH/s, hash_batch msg/s, cuBLAS vs the own WMMA kernel and
+#                             numba-cuda at 8192^3, SmolLM2-135M prefill/decode tok/s); pytest-gpu.json
+#   3. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline
+#   4. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of a real header; the step
+#                             fails unless the block's real nonce is among the nonces found
+# and summary.txt with every step's exit status. DEADLINE_S (seconds, default none) bounds the whole
+# check: each step runs under `timeout` with what is left, and a step with under 20 s left is skipped.
+# Exit status: 0 only if every step passed; 2 when no GPU backend can run here (every gpu test would be
+# skipped, proving nothing).
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export PYTHONPATH=.
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 PY=${PYTHON:-python}
 OUT=${OUT:-reports/gpu-check-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
@@ -28,13 +31,27 @@ SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 failed=0
 
-step() {  # step NAME LOGFILE COMMAND...: run, tee the output to LOGFILE, record the exit status
-    local name=$1 log=$2
+DEADLINE_S=${DEADLINE_S:-0}
+step() {  # step NAME LOGFILE COMMAND...: run (under the deadline), tee the output to LOGFILE, record the exit status
+    local name=$1 log=$2 limit=()
     shift 2
+    if [ "$DEADLINE_S" -gt 0 ]; then
+        local left=$((DEADLINE_S - SECONDS))
+        if [ "$left" -lt 20 ]; then
+            echo "== $name: skipped, ${left}s left of DEADLINE_S=$DEADLINE_S" | tee -a "$SUMMARY"
+            failed=1
+            return
+        fi
+        limit=(timeout -k 10 "$left")
+    fi
     echo "== $name: $*" | tee -a "$SUMMARY"
-    "$@" 2>&1 | tee "$OUT/$log"
+    local t0=$SECONDS
+    if [ ${#limit[@]} -gt 0 ] && declare -F "$1" >/dev/null; then  # timeout runs programs, not functions
+        set -- bash -c '"$@"' "$1" "$@"
+    fi
+    "${limit[@]}" "$@" 2>&1 | tee "$OUT/$log"
     local rc=${PIPESTATUS[0]}
-    echo "   exit $rc" | tee -a "$SUMMARY"
+    echo "   exit $rc in $((SECONDS - t0)) s$([ "$rc" -eq 124 ] && echo ' (deadline)')" | tee -a "$SUMMARY"
     [ "$rc" -eq 0 ] || failed=1
 }
 
@@ -81,23 +98,21 @@ then
     echo "no GPU backend can run here: nothing to check (see $OUT/backends.json)" | tee -a "$SUMMARY"
     exit 2
 fi
-step pytest-gpu pytest-gpu.txt "$PY" -m pytest -m gpu -ra -p no:cacheprovider
+step pytest-gpu pytest-gpu.txt "$PY" -m pytest -m gpu --benchmark-enable -ra -p no:cacheprovider \
+    --benchmark-json "$OUT/pytest-gpu.json"
+step run-quick run-quick.txt "$PY" -m bench run --quick --backend cupy --backend numba-cuda --backend numpy \
+    --out "$OUT/run"
 mine() {  # mine BACKEND NAME HEADER NONCE: scan all 2**32 nonces; the real nonce must be among those found
     "$PY" -m bench mine --backend "$1" --header "$3" --json "$OUT/mine-$1-$2.json" || return $?
     "$PY" -c 'import json, sys; found = [f["nonce"] for f in json.load(open(sys.argv[1]))["found"]]
 print("found", found); sys.exit(0 if int(sys.argv[2]) in found else 1)' "$OUT/mine-$1-$2.json" "$4"
 }
-for backend in cupy numba-cuda; do
-    step "mine $backend genesis" "mine-$backend-genesis.log" mine "$backend" genesis "$GENESIS" 2083236893
-    step "mine $backend 125552" "mine-$backend-125552.log" mine "$backend" 125552 "$BLOCK_125552" 2504433986
-done
-step bench-sha256 bench-sha256.txt "$PY" -m pytest tests/benchmarks/test_sha256_device_bench.py --benchmark-enable \
-    -p no:cacheprovider -ra --benchmark-json "$OUT/bench-sha256.json"
-step bench-gemm bench-gemm.txt "$PY" -m pytest tests/benchmarks/test_gemm_bench.py --benchmark-enable \
-    -k "cublas or numba_cuda" -p no:cacheprovider -ra --benchmark-json "$OUT/bench-gemm.json"
-step bench-inference bench-inference.txt "$PY" -m pytest tests/benchmarks/test_inference_bench.py --benchmark-enable \
-    -k "cupy or numba-cuda" -p no:cacheprovider -ra --benchmark-json "$OUT/bench-inference.json"
-step run-quick run-quick.txt "$PY" -m bench run --quick --backend numba-cuda --backend cupy --out "$OUT/run"
+export -f mine
+export PY OUT
+step "mine cupy genesis" mine-cupy-genesis.log mine cupy genesis "$GENESIS" 2083236893
+step "mine cupy 125552" mine-cupy-125552.log mine cupy 125552 "$BLOCK_125552" 2504433986
+step "mine numba-cuda 125552" mine-numba-cuda-125552.log mine numba-cuda 125552 "$BLOCK_125552" 2504433986
+step "mine numba-cuda genesis" mine-numba-cuda-genesis.log mine numba-cuda genesis "$GENESIS" 2083236893
 
 echo "results in $OUT" | tee -a "$SUMMARY"
 exit "$failed"

@@ -58,7 +58,8 @@ def record(figures, name, tokens, flop, nbytes):
         figures.record(f"{name}_fraction_of_measured_bandwidth", nbytes / seconds / m["measured_read_bytes_per_s"], "")
 
 
-BACKENDS = ["numpy", "numba-cpu", "opencl", "cupy", "numba-cuda"]  # the GPU ones skip without a GPU
+GPU = pytest.mark.gpu  # the GPU ones skip without a GPU; `pytest -m gpu` selects them
+BACKENDS = ["numpy", "numba-cpu", "opencl", pytest.param("cupy", marks=GPU), pytest.param("numba-cuda", marks=GPU)]
 
 
 def synced(m, call):

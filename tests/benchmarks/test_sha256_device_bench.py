@@ -16,7 +16,8 @@ from kernels.sha256 import reference as ref
 from tests import headers as H
 
 GENESIS = ref.parse_header_hex(H.GENESIS)
-DEVICE_BACKENDS = ["opencl", "numba-cuda", "cupy"]
+GPU = pytest.mark.gpu
+DEVICE_BACKENDS = ["opencl", pytest.param("numba-cuda", marks=GPU), pytest.param("cupy", marks=GPU)]
 
 
 def _backend(name):
