@@ -6,6 +6,10 @@
   CPUs; 16 uint32 / float32 lanes per zmm register doubled SGEMM speed in a prototype.
 - `OMP_WAIT_POLICY=PASSIVE`: Numba's OpenMP threads and OpenBLAS's threads otherwise busy-wait against
   each other when interleaved on few cores.
+- `numpy.row_stack` put back as the alias of `numpy.vstack` it always was, where NumPy >= 2.5 removed it:
+  numba-cuda 0.30 (in maintenance, NVIDIA/numba-cuda#907 closed unfixed) registers an overload for it at
+  its first compile, so without the alias every Numba CUDA kernel fails with AttributeError (seen on an
+  H100 image with NumPy 2.5.2).
 
 A user's own setting of any of these variables wins (set it before running).
 """
@@ -26,7 +30,20 @@ def host_features_512() -> str:
     return features
 
 
+def restore_row_stack() -> bool:
+    """Alias numpy.row_stack to numpy.vstack where NumPy removed it; True if the alias was added."""
+    import numpy as np
+
+    try:
+        np.row_stack  # noqa: B018 - the attribute access is the test
+        return False
+    except AttributeError:
+        np.row_stack = np.vstack
+        return True
+
+
 def configure() -> None:
+    restore_row_stack()
     os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "NUMBA_CPU_FEATURES" not in os.environ:

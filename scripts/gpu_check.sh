@@ -81,6 +81,8 @@ try:
     print(f"CuPy CUDA root {root}; crt/mma.h {'present' if crt else 'MISSING (the WMMA kernel will not compile)'}")
     from kernels.runtime import cuda
     print("cuBLAS:", cuda.cublas_status()[1] or "loads")
+    from kernels.gemm import cupy_cuda
+    print("WMMA NVRTC options:", " ".join(cupy_cuda._wmma_module_options()))
 except Exception as exc:
     print(f"CuPy not usable: {exc}")
 EOF

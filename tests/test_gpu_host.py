@@ -138,8 +138,29 @@ def test_wmma_compile_error_for_a_missing_header_names_the_package(monkeypatch):
     cupy.RawModule = RawModule
     cupy.cuda.compiler = SimpleNamespace(CompileException=CompileException)
     install(monkeypatch, cupy)
+    monkeypatch.setattr(cupy_cuda, "_wmma_module_options", lambda: cupy_cuda.WMMA_OPTIONS)
     with pytest.raises(RuntimeError, match=r"cuda-toolkit\[crt\].*crt/mma\.h"):
         cupy_cuda._wmma_function.__wrapped__(0, "bf16")
+
+
+def _include(root, major, crt=True):
+    include = root / "include"
+    (include / "crt").mkdir(parents=True)
+    (include / "cuda.h").write_text(f"#define CUDA_VERSION {major * 1000}\n")
+    if crt:
+        (include / "crt" / "mma.h").write_text("")
+    return include
+
+
+def test_wmma_options_add_a_toolkit_of_the_same_major_when_cupys_headers_lack_crt(tmp_path):
+    from kernels.gemm import cupy_cuda
+
+    wheels = _include(tmp_path / "wheels", 13, crt=False)  # pip CUDA wheels without nvidia-cuda-crt
+    old, toolkit = _include(tmp_path / "cuda-12", 12), _include(tmp_path / "cuda-13", 13)
+    assert cupy_cuda.wmma_options(wheels, 13, [old, toolkit]) == (*cupy_cuda.WMMA_OPTIONS, f"-I{toolkit}")
+    assert cupy_cuda.wmma_options(wheels, 13, [old]) == cupy_cuda.WMMA_OPTIONS  # a 12.x crt would not match
+    assert cupy_cuda.wmma_options(toolkit, 13, [old]) == cupy_cuda.WMMA_OPTIONS  # CuPy's own headers suffice
+    assert cupy_cuda.wmma_options(None, 13, [toolkit]) == (*cupy_cuda.WMMA_OPTIONS, f"-I{toolkit}")
 
 
 # --- event timers ----------------------------------------------------------------------------------------

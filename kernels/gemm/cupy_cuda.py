@@ -168,6 +168,7 @@ def cublas_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
     m, n, k = c.rows, c.cols, a.cols
     with cp.cuda.Device(c.device):
         handle = cp.cuda.device.get_cublas_handle()
+        cublas.setStream(handle, cp.cuda.get_current_stream().ptr)  # CuPy sets it only in its own calls
         # Column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m).
         cublas.gemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
                       alpha.ctypes.data, b.data.data.ptr, data_type, b.ld,
@@ -188,11 +189,61 @@ HEADERS_HINT = ("NVRTC could not find a CUDA header that gemm_wmma.cu includes (
                 "at a full CUDA toolkit")
 
 
+def _cuda_major(include: Path) -> int | None:
+    """CUDA_VERSION's major number from include/cuda.h (13000 -> 13); None when unreadable."""
+    try:
+        found = re.search(r"#define\s+CUDA_VERSION\s+(\d+)", (include / "cuda.h").read_text(errors="replace"))
+    except OSError:
+        return None
+    return int(found.group(1)) // 1000 if found else None
+
+
+def toolkit_include_dirs() -> list[Path]:
+    """Include folders of full CUDA toolkits here: $CUDA_HOME, $CUDA_PATH, beside nvcc, /usr/local/cuda."""
+    import os
+    import shutil
+
+    roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    nvcc = shutil.which("nvcc")
+    roots += [str(Path(nvcc).resolve().parent.parent) if nvcc else None, "/usr/local/cuda"]
+    seen, out = set(), []
+    for root in filter(None, roots):
+        include = Path(root) / "include"
+        if include.is_dir() and include.resolve() not in seen:
+            seen.add(include.resolve())
+            out.append(include)
+    return out
+
+
+def wmma_options(cupy_include: Path | None, nvrtc_major: int, candidates: list[Path] | None = None) -> tuple[str, ...]:
+    """NVRTC options for gemm_wmma.cu: WMMA_OPTIONS, plus -I a toolkit's include folder when CuPy's own
+    (`cupy_include`, e.g. the pip CUDA wheels without nvidia-cuda-crt, as in PyTorch images) lacks
+    crt/mma.h. Only a toolkit of NVRTC's major version is used, so mma.h and crt/mma.h stay one release.
+    """
+    if cupy_include is not None and (cupy_include / "crt" / "mma.h").is_file():
+        return WMMA_OPTIONS
+    for include in toolkit_include_dirs() if candidates is None else candidates:
+        if (include / "crt" / "mma.h").is_file() and _cuda_major(include) == nvrtc_major:
+            return (*WMMA_OPTIONS, f"-I{include}")
+    return WMMA_OPTIONS  # NVRTC will name the missing header; _wmma_function adds HEADERS_HINT
+
+
+@lru_cache(maxsize=1)
+def _wmma_module_options() -> tuple[str, ...]:
+    cp = _cupy()
+    root = cp.cuda.get_cuda_path()
+    try:
+        major = cp.cuda.nvrtc.getVersion()[0]
+    except Exception:  # an NVRTC without the query: the runtime CuPy was built for
+        major = cp.cuda.runtime.runtimeGetVersion() // 1000
+    return wmma_options(Path(root) / "include" if root else None, major)
+
+
 @lru_cache(maxsize=None)
 def _wmma_function(device: int, dtype: str):
     cp = _cupy()
     with cp.cuda.Device(device):
-        module = cp.RawModule(code=SOURCE.read_text(encoding="utf-8"), options=WMMA_OPTIONS)
+        module = cp.RawModule(code=SOURCE.read_text(encoding="utf-8"), options=_wmma_module_options())
         try:
             function = module.get_function(WMMA_FUNCTIONS[dtype])
         except cp.cuda.compiler.CompileException as exc:

@@ -1,0 +1,28 @@
+"""kernels/numba_env.py: the settings and compatibility fixes applied before Numba compiles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kernels import numba_env
+
+
+def test_row_stack_is_restored_as_vstack_where_numpy_removed_it(monkeypatch):
+    monkeypatch.delattr(np, "row_stack", raising=False)  # as NumPy >= 2.5 ships
+    assert numba_env.restore_row_stack() is True
+    assert np.row_stack is np.vstack
+    assert numba_env.restore_row_stack() is False  # present now: left alone
+
+
+def test_row_stack_left_alone_where_numpy_has_it(monkeypatch):
+    original = object()
+    monkeypatch.setattr(np, "row_stack", original, raising=False)
+    assert numba_env.restore_row_stack() is False
+    assert np.row_stack is original
+
+
+def test_importing_kernels_configures_numba():
+    import os
+
+    assert os.environ.get("NUMBA_SLP_VECTORIZE") is not None
+    assert hasattr(np, "row_stack")
