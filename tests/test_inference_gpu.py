@@ -17,7 +17,7 @@ from bench.workloads import inference as wl
 from kernels.inference import config, reference, weights
 from kernels.inference.model import Model
 from kernels.runtime import cuda as cuda_runtime
-from tests import simulator
+from tests import nvrtc, simulator
 
 SIMULATED = """
 import json
@@ -96,6 +96,82 @@ def test_real_gpu_workload_cases_verify(backend):
         timing = measure(case.prepare(), timer=case.timer() if case.timer else None, budget_s=0.2, min_repeats=2)
         ok, what = case.verify(timing.output)
         assert ok, what
+
+
+@pytest.mark.skipif(nvrtc.nvrtc() is None, reason="cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
+def test_decoder_kernels_compile_with_nvrtc_as_cupy_does():
+    from kernels.inference import cuda_ops
+
+    built = nvrtc.compile_like_cupy(cuda_ops.SOURCE.read_text(encoding="utf-8"), ("-std=c++17",))
+    assert built.ok, (built.options, built.log)
+    for name in ("rms_norm", "rope_store", "attend_one", "swiglu"):
+        assert f".entry {name}" in built.ptx
+    assert "local" not in built.ptx.split(".entry attend_one")[1].split(".entry")[0]  # no stack arrays
+
+
+def _cupy_or_skip():
+    ok, why = _gpu("cupy")
+    if not ok:
+        pytest.skip(f"needs a CUDA GPU: {why}")
+    import cupy
+
+    return cupy
+
+
+@pytest.mark.gpu
+def test_real_gpu_fused_kernels_match_the_array_code():
+    """Each kernel of decoder_ops.cu against the array code it replaces, on random inputs."""
+    cp = _cupy_or_skip()
+    from kernels.inference import cuda_ops
+    from kernels.inference.model import ArrayOps, KVCache, rope_tables
+
+    cfg = config.SMOLLM2_135M.with_(n_layers=2, max_context=64)
+    cos, sin = (cp.asarray(t) for t in rope_tables(cfg.head_dim, cfg.max_context, cfg.rope_theta))
+    fused, plain = cuda_ops.CudaOps(cfg, cos, sin, cp, 0), ArrayOps(cfg, cos, sin, cp)
+    rng = np.random.default_rng(7)
+    rand = lambda *shape: cp.asarray(rng.standard_normal(shape).astype(np.float32))  # noqa: E731
+    close = lambda got, want, tol=2e-6: float(cp.abs(got - want).max() / cp.abs(want).max()) < tol  # noqa: E731
+
+    x, w = rand(5, cfg.d_model), rand(cfg.d_model)
+    assert close(fused.rms_norm(x, w), plain.rms_norm(x, w))
+    gu = rand(3, 2 * cfg.d_ffn)
+    assert close(fused.swiglu(gu), plain.swiglu(gu))
+    B, T, start, layer = 2, 3, 4, 1
+    qkv = rand(B * T, cfg.d_model + 2 * cfg.kv_dim)
+    caches = [KVCache(cfg, B, 16, cp) for _ in range(2)]
+    for c in caches:
+        c.k[...], c.v[...] = rand(*c.k.shape), rand(*c.v.shape)
+    caches[1].k[...], caches[1].v[...] = caches[0].k, caches[0].v
+    q_fused = fused.rope_store(qkv, caches[0], layer, B, T, start, fused.at(B, T, start))
+    q_plain = plain.rope_store(qkv, caches[1], layer, B, T, start, plain.at(B, T, start))
+    assert close(q_fused, q_plain.reshape(B * T, -1))
+    assert close(caches[0].k, caches[1].k)  # rotated K: rounding may differ (FMA)
+    assert bool((caches[0].v == caches[1].v).all())  # V: copied as is
+    q = rand(B, cfg.n_heads * cfg.head_dim)
+    for position in (0, 7, 15):
+        got = fused.attention(q, caches[0], layer, B, 1, position, fused.at(B, 1, position))
+        want = plain.attention(q, caches[0], layer, B, 1, position, None)
+        assert close(got, want.reshape(B, -1), 1e-5), position
+
+
+@pytest.mark.gpu
+def test_real_gpu_graph_decode_matches_the_reference_over_advancing_positions():
+    cp = _cupy_or_skip()
+    cfg = config.SMOLLM2_135M.with_(n_layers=2, vocab=512, max_context=64)
+    w = weights.random_weights(cfg, 5)
+    m = Model(w, backends.module("inference", "cupy"))
+    assert m.ops.fused and m.use_graphs, m.graph_reason
+    tokens = np.random.default_rng(5).integers(0, cfg.vocab, (2, 20))
+    cache = m.new_cache(2, 20)
+    m.prefill(tokens[:, :10], cache)
+    steps = [m.to_host(m.decode(tokens[:, p], cache, p)) for p in range(10, 20)]
+    assert m.graph_error is None and len(cache.graphs) == 1  # one capture served every position
+    again = m.to_host(m.decode(cp.asarray(tokens[:, 19]), cache, 19))  # a replay with device tokens
+    assert np.array_equal(again, steps[-1])
+    for b in range(2):
+        ref = reference.forward(w, tokens[b])
+        for p, got in zip(range(10, 20), steps):
+            assert np.abs(got[b] - ref[p]).max() / np.abs(ref[p]).max() < wl.TOLERANCE["fp32"], p
 
 
 # --- the CuPy <-> backend operand conversions, run with NumPy standing in for CuPy -----------------
@@ -189,6 +265,7 @@ def test_on_device_path_with_stand_ins(monkeypatch, dtype, tol):
     w = weights.random_weights(cfg, 4)
     m = Model(w, fake_cupy_backend(), dtype=dtype)
     assert m.on_device and m.xp.__name__ == "cupy"
+    assert not m.ops.fused and not m.use_graphs and "no fused CUDA kernels" in m.graph_reason
     tokens = np.random.default_rng(3).integers(0, cfg.vocab, (2, 9))
     cache = m.new_cache(2, 9)
     m.prefill(tokens[:, :8], cache)

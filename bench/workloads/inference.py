@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,7 +23,8 @@ import numpy as np
 from bench.errors import UsageError
 from bench.workloads import Case
 from kernels.inference import config as configs
-from kernels.inference import gguf_loader, llama_cpp_peer, reference, weights as weight_sources
+from kernels.inference import gguf_loader, llama_cpp_peer, reference
+from kernels.inference import weights as weight_sources
 from kernels.inference.config import ModelConfig
 from kernels.inference.model import Model
 
@@ -232,6 +234,17 @@ def roofline(device, dtype: str, flop_s: float, bytes_s: float | None) -> dict:
 # --- cases --------------------------------------------------------------------------------------------
 
 
+def launch_path(model, phase: str) -> str | None:
+    """How a GPU step reaches the device: one CUDA graph, or kernel by kernel (and why); None on the host."""
+    if not model.on_device:
+        return None
+    kernels = "fused kernels" if model.ops.fused else "array kernels"
+    if phase == "decode" and model.use_graphs:
+        return f"CUDA graph replay ({kernels})"
+    why = model.graph_error or model.graph_reason if phase == "decode" else "prefill is launched eagerly"
+    return f"kernel by kernel ({kernels}; {why})"
+
+
 def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_key: str | None) -> Case:
     cfg, prompt = bench.cfg, bench.prompt
     state: dict = {}
@@ -240,6 +253,8 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
 
     def prepare():
         model = bench.model(sel.module, dtype, sel.device.index)
+        state["model"] = weakref.ref(model)
+        state["launches"] = launch_path(model, phase)
         # Only the step holds the model, so its (GPU) memory goes once the case is measured.
         state["to_host"] = model.xp.asnumpy if model.on_device else np.asarray
         state["sync"] = functools.partial(sel.module.synchronize, sel.device.index)
@@ -255,6 +270,9 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
     def verify(output):
         ok, what, err = bench.verify(state["to_host"](output), batch, phase, dtype)
         state["error"] = err
+        model = state["model"]() if "model" in state else None
+        if model is not None:  # a graph capture that failed during timing fell back to kernel launches
+            state["launches"] = launch_path(model, phase)
         return ok, what
 
     def sync():
@@ -266,7 +284,7 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
         bytes_s = decode_bytes(cfg, batch, prompt, weight_bytes) / seconds if phase == "decode" else None
         return {"weights": bench.weights.source, "prompt_tokens": prompt, "flop_per_call": flop, "flop_per_s": flop_s,
                 "bytes_per_s": bytes_s, "max_rel_error": state.get("error"), "tolerance": TOLERANCE[dtype],
-                **roofline(sel.device, dtype, flop_s, bytes_s)}
+                "launches": state.get("launches"), **roofline(sel.device, dtype, flop_s, bytes_s)}
 
     timer = None
     if sel.device.kind == "gpu" and sel.backend in ("cupy", "numba-cuda"):

@@ -88,6 +88,41 @@ def swiglu(gate_up, d_ffn: int, xp=np):
     return g / (1 + xp.exp(-g)) * u
 
 
+class ArrayOps:
+    """The steps between the matrix products as array code in `xp`: NumPy on the host, CuPy (or a stand-in)
+    where kernels/inference/cuda_ops.py's fused kernels are not at hand. `at(B, T, start)` is what the
+    rotary and attention steps need of the positions: here the cos/sin rows, tiled over the batch once
+    per forward pass."""
+
+    fused = False
+
+    def __init__(self, config: ModelConfig, cos, sin, xp=np):
+        self.c, self.cos, self.sin, self.xp = config, cos, sin, xp
+
+    def at(self, B: int, T: int, start: int):
+        cos, sin = self.cos[start : start + T], self.sin[start : start + T]
+        return self.xp.tile(cos, (B, 1)), self.xp.tile(sin, (B, 1))  # rows follow x: batch-major, then position
+
+    def rms_norm(self, x, w):
+        return rms_norm(x, w, self.c.rms_eps, self.xp)
+
+    def rope_store(self, qkv, cache, layer: int, B: int, T: int, start: int, at):
+        """Rotated Q (B*T, nh, hd); rotated K and V written into the cache at start..start+T-1."""
+        c, xp = self.c, self.xp
+        d, nh, nkv, hd = c.d_model, c.n_heads, c.n_kv_heads, c.head_dim
+        qk = rope(qkv[:, : d + c.kv_dim].reshape(B * T, nh + nkv, hd), *at, xp)
+        cache.k[layer, :, :, start : start + T] = qk[:, nh:].reshape(B, T, nkv, hd).transpose(0, 2, 1, 3)
+        cache.v[layer, :, :, start : start + T] = qkv[:, d + c.kv_dim :].reshape(B, T, nkv, hd).transpose(0, 2, 1, 3)
+        return qk[:, :nh]
+
+    def attention(self, q, cache, layer: int, B: int, T: int, start: int, at):
+        c = self.c
+        return attention(q.reshape(B, T, c.n_heads, c.head_dim), cache.k[layer], cache.v[layer], start, self.xp)
+
+    def swiglu(self, gu):
+        return swiglu(gu, self.c.d_ffn, self.xp)
+
+
 # --- the model -------------------------------------------------------------------------------------
 
 
@@ -99,6 +134,7 @@ class KVCache:
         self.k = xp.zeros(shape, dtype=np.float32)
         self.v = xp.zeros(shape, dtype=np.float32)
         self.batch, self.length = batch, length
+        self.graphs: dict = {}  # id(model) -> its captured decode step on this cache (kernels/inference/graph.py)
 
     @property
     def nbytes(self) -> int:
@@ -172,6 +208,14 @@ class Model:
         self.lm_head = resident(weights.head.T)
         cos, sin = rope_tables(c.head_dim, c.max_context, c.rope_theta)
         self.cos, self.sin = xp.asarray(cos), xp.asarray(sin)
+        from kernels.inference import cuda_ops, graph
+
+        if self.on_device and cuda_ops.available(xp):
+            self.ops = cuda_ops.CudaOps(c, self.cos, self.sin, xp, device)
+        else:
+            self.ops = ArrayOps(c, self.cos, self.sin, xp)
+        self.graph_error = None
+        self.use_graphs, self.graph_reason = graph.supported(self)
 
     # --- plumbing ---
 
@@ -227,22 +271,23 @@ class Model:
             )
         if int(tokens.min()) < 0 or int(tokens.max()) >= c.vocab:
             raise ValueError(f"token ids must lie in 0..{c.vocab - 1}")
-        hd, nh, nkv, d = c.head_dim, c.n_heads, c.n_kv_heads, c.d_model
-        cos, sin = self.cos[start : start + T], self.sin[start : start + T]
-        cos, sin = xp.tile(cos, (B, 1)), xp.tile(sin, (B, 1))  # rows follow x: batch-major, then position
+        return self._run(tokens, cache, start, self.ops.at(B, T, start), all_logits)
+
+    def _run(self, tokens, cache: KVCache, start: int, at, all_logits: bool):
+        """The layers on checked tokens (B, T); `at` from self.ops.at (or a graph's position buffer)."""
+        c, xp, ops = self.config, self.xp, self.ops
+        B, T = tokens.shape
         x = self.embed[tokens.reshape(-1)]  # (B*T, d)
         for i, (attn_norm, wqkv, wo, ffn_norm, wgu, wdown) in enumerate(self.layers):
-            qkv = self._mm(rms_norm(x, attn_norm, c.rms_eps, xp), wqkv)
-            qk = rope(qkv[:, : d + c.kv_dim].reshape(B * T, nh + nkv, hd), cos, sin, xp)
-            cache.k[i, :, :, start : start + T] = qk[:, nh:].reshape(B, T, nkv, hd).transpose(0, 2, 1, 3)
-            cache.v[i, :, :, start : start + T] = qkv[:, d + c.kv_dim :].reshape(B, T, nkv, hd).transpose(0, 2, 1, 3)
-            att = attention(qk[:, :nh].reshape(B, T, nh, hd), cache.k[i], cache.v[i], start, xp)
-            x += self._mm(att.reshape(B * T, d), wo)
-            gu = self._mm(rms_norm(x, ffn_norm, c.rms_eps, xp), wgu)
-            x += self._mm(swiglu(gu, c.d_ffn, xp), wdown)
+            qkv = self._mm(ops.rms_norm(x, attn_norm), wqkv)
+            q = ops.rope_store(qkv, cache, i, B, T, start, at)
+            att = ops.attention(q, cache, i, B, T, start, at)
+            x += self._mm(att.reshape(B * T, c.d_model), wo)
+            gu = self._mm(ops.rms_norm(x, ffn_norm), wgu)
+            x += self._mm(ops.swiglu(gu), wdown)
         if not all_logits:
-            x = x.reshape(B, T, d)[:, -1]
-        logits = self._mm(xp.ascontiguousarray(rms_norm(x, self.final_norm, c.rms_eps, xp)), self.lm_head)
+            x = x.reshape(B, T, c.d_model)[:, -1]
+        logits = self._mm(xp.ascontiguousarray(ops.rms_norm(x, self.final_norm)), self.lm_head)
         return logits.reshape(B, T, c.vocab) if all_logits else logits
 
     def prefill(self, tokens, cache: KVCache, *, all_logits: bool = False):
@@ -250,6 +295,18 @@ class Model:
         return self.forward(tokens, cache, 0, all_logits=all_logits)
 
     def decode(self, tokens, cache: KVCache, position: int):
-        """One new token per sequence (B,) at `position` (the number of tokens already cached)."""
+        """One new token per sequence (B,) at `position` (the number of tokens already cached).
+
+        With the cupy GEMM backend on a GPU the step is captured once per cache as a CUDA graph and
+        replayed at every position (kernels/inference/graph.py); `graph_error` says why not, if it failed.
+        """
+        if self.use_graphs:
+            from kernels.inference import graph
+
+            try:
+                with self.current():
+                    return graph.decode(self, tokens, cache, position)
+            except graph.CaptureError as exc:
+                self.use_graphs, self.graph_error = False, str(exc)
         tokens = self.xp.asarray(tokens)
         return self.forward(tokens.reshape(-1, 1), cache, position)
