@@ -258,13 +258,12 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
         # Only the step holds the model, so its (GPU) memory goes once the case is measured.
         state["to_host"] = model.xp.asnumpy if model.on_device else np.asarray
         state["sync"] = functools.partial(sel.module.synchronize, sel.device.index)
-        xp = model.xp
-        prompts = xp.asarray(bench.tokens[:batch, :prompt])
+        prompts = bench.tokens[:batch, :prompt]  # host token ids, as a server gets them: checked there, then copied
         cache = model.new_cache(batch, prompt + 1)
         if phase == "prefill":
             return lambda: model.prefill(prompts, cache)
         model.prefill(prompts, cache)
-        nxt = xp.asarray(bench.tokens[:batch, prompt])
+        nxt = bench.tokens[:batch, prompt]
         return lambda: model.decode(nxt, cache, prompt)
 
     def verify(output):

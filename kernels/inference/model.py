@@ -258,7 +258,9 @@ class Model:
 
     def _forward(self, tokens, cache: KVCache, start: int, all_logits: bool):
         c, xp = self.config, self.xp
-        tokens = xp.asarray(tokens)
+        on_host = not hasattr(tokens, "__cuda_array_interface__")
+        if on_host:
+            tokens = np.asarray(tokens)
         if tokens.ndim != 2 or tokens.shape[1] == 0:
             raise ValueError(f"tokens must be (batch, length) with length >= 1, got shape {tokens.shape}")
         B, T = tokens.shape
@@ -269,8 +271,9 @@ class Model:
                 f"positions {start}..{start + T - 1} do not fit the cache of {cache.length} (context "
                 f"{c.max_context}); shorten the prompt or generate fewer tokens"
             )
-        if int(tokens.min()) < 0 or int(tokens.max()) >= c.vocab:
+        if int(tokens.min()) < 0 or int(tokens.max()) >= c.vocab:  # on the host where they are: no device sync
             raise ValueError(f"token ids must lie in 0..{c.vocab - 1}")
+        tokens = xp.asarray(tokens)
         return self._run(tokens, cache, start, self.ops.at(B, T, start), all_logits)
 
     def _run(self, tokens, cache: KVCache, start: int, at, all_logits: bool):
@@ -308,5 +311,6 @@ class Model:
                     return graph.decode(self, tokens, cache, position)
             except graph.CaptureError as exc:
                 self.use_graphs, self.graph_error = False, str(exc)
-        tokens = self.xp.asarray(tokens)
+        if not hasattr(tokens, "__cuda_array_interface__"):
+            tokens = np.asarray(tokens)
         return self.forward(tokens.reshape(-1, 1), cache, position)
