@@ -363,3 +363,42 @@ def test_real_nvml_meter_reads_energy_of_busy_gpu():
     energy = meter.stop()
     assert energy.source == "nvml" and energy.seconds >= 1.5
     assert energy.joules > 0 and 20 < energy.watts < 2000, energy  # a busy GPU, within any card's range
+
+
+# --- cuBLAS inside a CUDA graph capture ------------------------------------------------------------------
+
+
+def test_cublas_capture_finds_the_library_this_process_loaded(tmp_path):
+    from kernels.runtime import cublas_capture
+
+    maps = tmp_path / "maps"
+    maps.write_text(
+        "7f00-7f10 r-xp 00000000 08:01 1 /site/nvidia/cu13/lib/libcublasLt.so.13\n"
+        "7f10-7f20 r-xp 00000000 08:01 2 /site/nvidia/cu13/lib/libcublas.so.13\n"
+        "7f20-7f30 rw-p 00000000 00:00 0\n")
+    assert cublas_capture.loaded_path(str(maps)) == "/site/nvidia/cu13/lib/libcublas.so.13"
+    assert cublas_capture.loaded_path(str(tmp_path / "absent")) is None
+
+
+def test_products_go_through_ctypes_cublas_only_inside_a_capture(monkeypatch):
+    from kernels.gemm import cupy_cuda
+    from kernels.runtime import cublas_capture
+
+    calls = []
+    cupy = fake_cupy([])
+    cupy.cuda.device = SimpleNamespace(get_cublas_handle=lambda: 77)
+    cupy.cuda.get_current_stream = lambda: SimpleNamespace(ptr=99)
+    cupy.cuda.cublas = SimpleNamespace(setStream=lambda h, s: calls.append(("cupy.setStream", h, s)),
+                                       gemmEx=lambda *args: calls.append(("cupy.gemmEx", args[0])))
+    install(monkeypatch, cupy)
+    monkeypatch.setattr(cublas_capture, "gemm_ex", lambda handle, stream, *args: calls.append(("ctypes", handle, stream)))
+    data = SimpleNamespace(data=SimpleNamespace(ptr=1), shape=(4, 4))
+    a = b = c = cupy_cuda.CupyMatrix(data, 4, 4, "fp32", 0)
+    cupy_cuda.cublas_gemm(a, b, c)
+    assert calls == [("cupy.setStream", 77, 99), ("cupy.gemmEx", 77)]
+    calls.clear()
+    with cublas_capture.active():
+        assert cublas_capture.enabled()
+        cupy_cuda.cublas_gemm(a, b, c)
+    assert not cublas_capture.enabled()
+    assert calls == [("ctypes", 77, 99)]

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.gemm import shapes, verify
+from kernels.runtime import cublas_capture
 from kernels.runtime import cuda as runtime
 from kernels.runtime import parse_device_index
 
@@ -168,7 +169,15 @@ def cublas_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
     m, n, k = c.rows, c.cols, a.cols
     with cp.cuda.Device(c.device):
         handle = cp.cuda.device.get_cublas_handle()
-        cublas.setStream(handle, cp.cuda.get_current_stream().ptr)  # CuPy sets it only in its own calls
+        stream = cp.cuda.get_current_stream().ptr
+        if cublas_capture.enabled():  # inside a CUDA graph capture, which CuPy's bindings refuse
+            cublas_capture.gemm_ex(handle, stream, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
+                                   alpha.ctypes.data, b.data.data.ptr, data_type, b.ld,
+                                   a.data.data.ptr, data_type, a.ld,
+                                   beta.ctypes.data, c.data.data.ptr, data_type, c.ld,
+                                   compute_type, CUBLAS_GEMM_DEFAULT)
+            return
+        cublas.setStream(handle, stream)  # CuPy sets it only in its own calls
         # Column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m).
         cublas.gemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
                       alpha.ctypes.data, b.data.data.ptr, data_type, b.ld,

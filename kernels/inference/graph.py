@@ -5,7 +5,8 @@ launched one by one from Python they cost more host time than the GPU spends on 
 graph, a step is one launch. What makes one graph serve every position: the kernels read the position
 and the tokens from device buffers (filled before each replay), attention covers positions 0..pos[0] of
 a cache whose address never changes, and every temporary comes from a memory pool private to the graph,
-so no other allocation can reuse an address the graph writes to.
+so no other allocation can reuse an address the graph writes to. The products call cuBLAS through
+kernels/runtime/cublas_capture.py: CuPy's own cuBLAS bindings refuse to run while a stream captures.
 
 Correctness does not rest on this file: the workload and the GPU tests compare the logits of every
 decode step with the float64 reference. Set SITEBENCH_CUDA_GRAPHS=0 to run decode steps eagerly.
@@ -54,8 +55,10 @@ class DecodeGraph:
         return self.model._run(self.tokens, self.cache, position, self.position, False)
 
     def _capture(self, position: int) -> None:
+        from kernels.runtime import cublas_capture
+
         cp, stream = self.model.xp, self.stream
-        with cp.cuda.using_allocator(self.pool.malloc), stream:
+        with cp.cuda.using_allocator(self.pool.malloc), stream, cublas_capture.active():
             self._step(position)  # warm-up: compiles, fills the pool; writes the same K/V the graph will
             stream.synchronize()
             stream.begin_capture()

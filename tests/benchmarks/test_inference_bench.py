@@ -47,9 +47,9 @@ def check(w, tokens, logits, phase):
     assert ok, what
 
 
-def record(figures, name, tokens, flop, nbytes):
+def record(figures, name, tokens, flop, nbytes, backend):
     rate = figures.rate(name, tokens, "tok/s")
-    if rate is None:
+    if rate is None or backend in ("cupy", "numba-cuda"):  # the host's BLAS and bandwidth say nothing of a GPU
         return
     m = wl.host_measured()
     seconds = tokens / rate
@@ -84,7 +84,7 @@ def test_decode(benchmark, figures, bench_weights, backend, batch):
     logits = benchmark.pedantic(synced(m, m.decode), (tokens[:, PROMPT], cache, PROMPT), rounds=20, warmup_rounds=2)
     check(bench_weights, tokens, m.to_host(logits), "decode")
     record(figures, f"decode_b{batch}", batch, wl.flop_per_call(cfg, "decode", batch, PROMPT),
-           wl.decode_bytes(cfg, batch, PROMPT, 4 * cfg.matmul_params()))
+           wl.decode_bytes(cfg, batch, PROMPT, 4 * cfg.matmul_params()), backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -96,7 +96,7 @@ def test_prefill(benchmark, figures, bench_weights, backend, batch):
     cache = m.new_cache(batch, PROMPT)
     logits = benchmark.pedantic(synced(m, m.prefill), (tokens[:, :PROMPT], cache), rounds=5, warmup_rounds=1)
     check(bench_weights, tokens, m.to_host(logits), "prefill")
-    record(figures, f"prefill_b{batch}", batch * PROMPT, wl.flop_per_call(cfg, "prefill", batch, PROMPT), None)
+    record(figures, f"prefill_b{batch}", batch * PROMPT, wl.flop_per_call(cfg, "prefill", batch, PROMPT), None, backend)
 
 
 @pytest.mark.skipif(not llama_cpp_peer.available()[0], reason=llama_cpp_peer.available()[1])
