@@ -39,8 +39,18 @@ def folder_name(timestamp: _dt.datetime, host: str) -> str:
     return f"{timestamp.strftime('%Y%m%dT%H%M%SZ')}-{safe_host}"
 
 
+COMMIT_ENV = "SITEBENCH_COMMIT"
+
+
 def git_commit() -> dict:
-    """The checkout's commit and whether it had uncommitted changes; empty where there is no git."""
+    """The checkout's commit and whether it had uncommitted changes; empty where there is no git.
+
+    $SITEBENCH_COMMIT names the commit of a copy whose git metadata did not travel with it (a tree copied
+    to a GPU machine, a CI artifact); its cleanliness is then unknown (None).
+    """
+    if os.environ.get(COMMIT_ENV):
+        return {"commit": os.environ[COMMIT_ENV].strip(), "dirty": None}
+
     def git(*args: str) -> str:
         return subprocess.run(
             ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=5, check=True

@@ -119,19 +119,36 @@ def rapl_zones(root: Path = RAPL_ROOT) -> list[Path]:
 
 
 class NvmlCounterMeter:
-    """Joules from the difference of NVML's total-energy counter (mJ since the driver loaded)."""
+    """Joules from the difference of NVML's total-energy counter (mJ since the driver loaded).
 
-    def __init__(self, nvml, handle, label: str, clock=time.perf_counter):
+    The counter advances in steps every 20-100 ms, so a short window can see no step at all: rather than
+    report 0 J for real work, power is also sampled over the window (where NVML reads power) and used
+    when the counter did not move, with the detail saying so.
+    """
+
+    def __init__(self, nvml, handle, label: str, clock=time.perf_counter, interval_s: float = 0.05):
         self.nvml, self.handle, self.label, self._clock = nvml, handle, label, clock
         nvml.nvmlDeviceGetTotalEnergyConsumption(handle)  # raises where unsupported
+        try:
+            self._power = NvmlSamplingMeter(nvml, handle, label, interval_s=interval_s, clock=clock)
+        except Exception:  # noqa: BLE001 - no power reading: the counter alone
+            self._power = None
 
     def start(self) -> None:
+        if self._power is not None:
+            self._power.start()
         self._mj0 = self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle)
         self._t0 = self._clock()
 
     def stop(self) -> Energy:
         mj = self.nvml.nvmlDeviceGetTotalEnergyConsumption(self.handle) - self._mj0
         seconds = self._clock() - self._t0
+        sampled = self._power.stop() if self._power is not None else None
+        if mj <= 0 and sampled is not None and sampled.joules > 0:
+            return Energy(sampled.joules, sampled.watts, "nvml", sampled.seconds,
+                          f"NVML power sampled every {self._power.interval_s * 1e3:.0f} ms and integrated, "
+                          f"{self.label}: the total-energy counter did not advance in this {seconds:.2f} s window "
+                          "(it steps every 20-100 ms; the power reading is itself averaged by the driver)")
         detail = f"NVML total-energy counter, {self.label}"
         if seconds < NVML_SHORT_WINDOW_S:
             detail += f"; window {seconds:.2f} s is short for a counter updated every 20-100 ms"

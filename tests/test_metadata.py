@@ -28,3 +28,10 @@ def test_benchmark_machine_info_gets_gpus_blas_and_commit():
     conftest.pytest_benchmark_update_machine_info(None, info)
     assert set(info) == {"gpus", "blas", "sitebench_git", "packages"}
     json.dumps(info)
+
+
+def test_commit_of_a_copy_without_git_history_comes_from_the_environment(monkeypatch):
+    from bench import metadata
+
+    monkeypatch.setenv("SITEBENCH_COMMIT", "0123456789abcdef")
+    assert metadata.git_commit() == {"commit": "0123456789abcdef", "dirty": None}

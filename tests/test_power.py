@@ -66,6 +66,17 @@ def test_nvml_counter_difference_in_joules():
     assert "short" in e.detail  # a 0.5 s window is flagged
 
 
+def test_nvml_counter_that_did_not_advance_uses_the_sampled_power_not_zero():
+    nvml = FakeNvml([5_000, 5_000, 5_000], power_mw=300_000)
+    meter = power.NvmlCounterMeter(nvml, ("h", 0), "GPU 0", interval_s=0.01)
+    meter.start()
+    time.sleep(0.08)
+    e = meter.stop()
+    assert e.source == "nvml" and e.watts == pytest.approx(300.0)
+    assert e.joules == pytest.approx(300.0 * e.seconds) and e.joules > 0
+    assert "did not advance" in e.detail
+
+
 def test_nvml_unsupported_counter_falls_back_to_sampling():
     meter = power.nvml_meter(0, FakeNvml(None, power_mw=250_000), interval_s=0.01)
     assert isinstance(meter, power.NvmlSamplingMeter)
