@@ -4,8 +4,9 @@ Per layer: RMSNorm -> fused QKV product -> rotary embeddings -> grouped-query at
 -> output product -> RMSNorm -> fused gate/up product -> SwiGLU -> down product; then the final norm and
 the LM head (tied to the embedding or its own). The weight products — all but a sliver of the FLOPs
 and bytes — go through `gemm.matmul` with weights made resident once by `gemm.to_device`. Everything
-else runs in an array module `xp`: NumPy on the host for CPU and OpenCL backends, CuPy on the device
-for cupy / numba-cuda, so GPU runs never round-trip through the host.
+else runs through `self.ops`: `ArrayOps`, array code in NumPy on the host for CPU and OpenCL backends
+(or in CuPy / a stand-in), and on a real GPU `cuda_ops.CudaOps`, one fused CUDA kernel per step, so GPU
+runs never round-trip through the host. With cupy, decode steps replay a CUDA graph (graph.py).
 
 Weights are fused and transposed once for `x @ W` (A (M,K) times B (K,N)): Q, K and V into one
 (d, d + 2 kv) matrix with Q pre-scaled by 1/sqrt(head_dim), gate and up into one (d, 2 ffn) matrix —
