@@ -48,6 +48,26 @@ class EstimateMeter:
         return Energy(self.watts * seconds, self.watts, "estimate", seconds, f"estimate: {self.detail}")
 
 
+class _Ticker:
+    """Calls `tick` every `interval_s` in a daemon thread, from start() until stop() (restartable)."""
+
+    def __init__(self, tick, interval_s: float, name: str):
+        self.tick, self.interval_s, self.name = tick, interval_s, name
+
+    def start(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.tick()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 # --- RAPL --------------------------------------------------------------------------------------
 
 
@@ -68,6 +88,7 @@ class RaplMeter:
         self._read()  # fail now (e.g. permission denied) rather than at stop()
         self.poll_s, self._clock = poll_s, clock
         self._lock = threading.Lock()
+        self._ticker = _Ticker(self._advance, poll_s, "rapl-poll") if poll_s else None
 
     def _read(self) -> list[int]:
         return [int((z / "energy_uj").read_text()) for z in self.zones]
@@ -82,20 +103,12 @@ class RaplMeter:
     def start(self) -> None:
         self._uj, self._last = 0, self._read()
         self._t0 = self._clock()
-        self._stop = threading.Event()
-        self._thread = None
-        if self.poll_s:
-            self._thread = threading.Thread(target=self._poll, name="rapl-poll", daemon=True)
-            self._thread.start()
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            self._advance()
+        if self._ticker is not None:
+            self._ticker.start()
 
     def stop(self) -> Energy:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        if self._ticker is not None:
+            self._ticker.stop()
         self._advance()
         seconds = self._clock() - self._t0
         joules = self._uj / 1e6
@@ -162,24 +175,18 @@ class NvmlSamplingMeter:
     def __init__(self, nvml, handle, label: str, interval_s: float = 0.05, clock=time.perf_counter):
         self.nvml, self.handle, self.label, self.interval_s, self._clock = nvml, handle, label, interval_s, clock
         nvml.nvmlDeviceGetPowerUsage(handle)  # raises where unsupported
+        self._ticker = _Ticker(self._sample, interval_s, "nvml-power")
 
     def _sample(self) -> None:
         self._samples.append((self._clock(), self.nvml.nvmlDeviceGetPowerUsage(self.handle) / 1e3))
 
     def start(self) -> None:
         self._samples: list[tuple[float, float]] = []
-        self._stop = threading.Event()
         self._sample()
-        self._thread = threading.Thread(target=self._run, name="nvml-power", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
+        self._ticker.start()
 
     def stop(self) -> Energy:
-        self._stop.set()
-        self._thread.join()
+        self._ticker.stop()
         self._sample()
         pts = self._samples
         joules = sum((t1 - t0) * (w0 + w1) / 2 for (t0, w0), (t1, w1) in zip(pts, pts[1:]))

@@ -19,7 +19,9 @@ cupy is optional: it is imported inside functions.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -27,9 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from kernels.gemm import shapes, verify
-from kernels.runtime import cublas_capture
+from kernels.runtime import cublas_capture, parse_device_index
 from kernels.runtime import cuda as runtime
-from kernels.runtime import parse_device_index
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
 KERNELS = ("cublas", "wmma")
@@ -167,23 +168,20 @@ def cublas_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
     data_type, compute_type = CUBLAS_TYPES[c.dtype]
     alpha, beta = np.ones(1, np.float32), np.zeros(1, np.float32)  # host scalars, fp32 for COMPUTE_32F*
     m, n, k = c.rows, c.cols, a.cols
+    # Column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m).
+    args = (CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
+            alpha.ctypes.data, b.data.data.ptr, data_type, b.ld,
+            a.data.data.ptr, data_type, a.ld,
+            beta.ctypes.data, c.data.data.ptr, data_type, c.ld,
+            compute_type, CUBLAS_GEMM_DEFAULT)
     with cp.cuda.Device(c.device):
         handle = cp.cuda.device.get_cublas_handle()
         stream = cp.cuda.get_current_stream().ptr
         if cublas_capture.enabled():  # inside a CUDA graph capture, which CuPy's bindings refuse
-            cublas_capture.gemm_ex(handle, stream, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
-                                   alpha.ctypes.data, b.data.data.ptr, data_type, b.ld,
-                                   a.data.data.ptr, data_type, a.ld,
-                                   beta.ctypes.data, c.data.data.ptr, data_type, c.ld,
-                                   compute_type, CUBLAS_GEMM_DEFAULT)
-            return
-        cublas.setStream(handle, stream)  # CuPy sets it only in its own calls
-        # Column-major view: C^T (n x m) = B^T (n x k) @ A^T (k x m).
-        cublas.gemmEx(handle, CUBLAS_OP_N, CUBLAS_OP_N, n, m, k,
-                      alpha.ctypes.data, b.data.data.ptr, data_type, b.ld,
-                      a.data.data.ptr, data_type, a.ld,
-                      beta.ctypes.data, c.data.data.ptr, data_type, c.ld,
-                      compute_type, CUBLAS_GEMM_DEFAULT)
+            cublas_capture.gemm_ex(handle, stream, *args)
+        else:
+            cublas.setStream(handle, stream)  # CuPy sets it only in its own calls
+            cublas.gemmEx(handle, *args)
 
 
 @lru_cache(maxsize=1)
@@ -209,9 +207,6 @@ def _cuda_major(include: Path) -> int | None:
 
 def toolkit_include_dirs() -> list[Path]:
     """Include folders of full CUDA toolkits here: $CUDA_HOME, $CUDA_PATH, beside nvcc, /usr/local/cuda."""
-    import os
-    import shutil
-
     roots = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
     nvcc = shutil.which("nvcc")
     roots += [str(Path(nvcc).resolve().parent.parent) if nvcc else None, "/usr/local/cuda"]

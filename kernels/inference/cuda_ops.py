@@ -41,16 +41,15 @@ class CudaOps:
     def __init__(self, config, cos, sin, xp, device: int):
         from kernels.inference import model as array_ops
 
-        self.c, self.cos, self.sin, self.xp, self.device = config, cos, sin, xp, device
+        self.c, self.cos, self.sin, self.xp = config, cos, sin, xp
         self._array = array_ops.ArrayOps(config, cos, sin, xp)
         module = _module(device)
         self._rms, self._rope, self._attend, self._swiglu = (
             module.get_function(name) for name in ("rms_norm", "rope_store", "attend_one", "swiglu"))
         self._attend_limit = DEFAULT_SHARED
-        max_shared = xp.cuda.Device(device).attributes.get("MaxSharedMemoryPerBlockOptin", DEFAULT_SHARED)
         if (config.head_dim + config.max_context) * 4 > DEFAULT_SHARED:
-            self._attend.max_dynamic_shared_size_bytes = max_shared
-            self._attend_limit = max_shared
+            self._attend_limit = xp.cuda.Device(device).attributes.get("MaxSharedMemoryPerBlockOptin", DEFAULT_SHARED)
+            self._attend.max_dynamic_shared_size_bytes = self._attend_limit
 
     @staticmethod
     def _grid(n: int) -> tuple[int]:
@@ -84,22 +83,26 @@ class CudaOps:
             i32(B * T), i32(T), i32(c.n_heads), i32(c.n_kv_heads), i32(c.head_dim), i32(cache.length)))
         return q
 
+    def _attend_shared(self, cache) -> int:
+        """attend_one's dynamic shared memory on `cache`: the query and one score per cached position."""
+        return (self.c.head_dim + cache.length) * 4
+
     def decodes_on_device(self, cache) -> bool:
         """Whether a decode step on `cache` runs attend_one (its scores fit in shared memory), reading the
         position from device memory only: what a CUDA graph replayed at other positions needs."""
-        return (self.c.head_dim + cache.length) * 4 <= self._attend_limit
+        return self._attend_shared(cache) <= self._attend_limit
 
     def attention(self, q, cache, layer: int, B: int, T: int, start: int, pos):
         """(B*T, nh*hd) attention output; one kernel for a decode step, matrix products for a prompt."""
         c = self.c
-        shared = (c.head_dim + cache.length) * 4
         if T > 1 or not self.decodes_on_device(cache):
             return self._array.attention(q, cache, layer, B, T, start, pos)
         out = self.xp.empty((B, c.n_heads * c.head_dim), dtype=np.float32)
         i32 = np.int32
         self._attend((B * c.n_heads,), (THREADS,), (
             q, cache.k[layer], cache.v[layer], pos, out,
-            i32(c.n_heads), i32(c.n_kv_heads), i32(c.head_dim), i32(cache.length)), shared_mem=shared)
+            i32(c.n_heads), i32(c.n_kv_heads), i32(c.head_dim), i32(cache.length)),
+            shared_mem=self._attend_shared(cache))
         return out
 
     def swiglu(self, gu):

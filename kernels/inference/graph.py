@@ -75,7 +75,7 @@ class DecodeGraph:
         caller = cp.cuda.get_current_stream()
         self.inputs_ready.record(caller)  # the cache as the caller's earlier work (prefill) left it
         stream.wait_event(self.inputs_ready)
-        self.tokens.set(tokens.reshape(self.tokens.shape), stream=stream)
+        self.tokens.set(tokens, stream=stream)  # (B, 1) int64, as decode() made it
         self.position.set(np.array([position], dtype=np.int32), stream=stream)
         if self.graph is None:
             self._capture(position)
@@ -86,22 +86,14 @@ class DecodeGraph:
 
 
 def decode(model, tokens, cache, position: int):
-    """model.decode through the cache's graph for this model (captured on first use)."""
-    cfg = model.config
-    host = model.xp.asnumpy(tokens) if hasattr(tokens, "__cuda_array_interface__") else np.asarray(tokens)
-    host = np.ascontiguousarray(host.reshape(-1), dtype=np.int64)
-    if host.shape[0] != cache.batch:
-        raise ValueError(f"{host.shape[0]} sequences for a cache made for batch {cache.batch}")
-    if not 0 <= position < cache.length:
-        raise ValueError(
-            f"position {position} does not fit the cache of {cache.length} (context {cfg.max_context}); "
-            "shorten the prompt or generate fewer tokens")
-    if host.size and (host.min() < 0 or host.max() >= cfg.vocab):
-        raise ValueError(f"token ids must lie in 0..{cfg.vocab - 1}")
+    """model.decode of tokens (B, 1) through the cache's graph for this model (captured on first use)."""
+    tokens = model._checked(tokens, cache, position)
+    host = model.xp.asnumpy(tokens) if hasattr(tokens, "__cuda_array_interface__") else tokens
+    host = np.ascontiguousarray(host, dtype=np.int64)
     step = cache.graphs.get(id(model))
-    if step is None and not model.ops.decodes_on_device(cache):
-        raise CaptureError(f"a cache of {cache.length} positions does not fit the attention kernel's shared memory")
     if step is None:
+        if not model.ops.decodes_on_device(cache):
+            raise CaptureError(f"a cache of {cache.length} positions does not fit the attention kernel's shared memory")
         step = cache.graphs[id(model)] = DecodeGraph(model, cache)
     try:
         return step(host, position)

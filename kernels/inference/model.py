@@ -257,10 +257,11 @@ class Model:
         with self.current():
             return self._forward(tokens, cache, start, all_logits)
 
-    def _forward(self, tokens, cache: KVCache, start: int, all_logits: bool):
-        c, xp = self.config, self.xp
-        on_host = not hasattr(tokens, "__cuda_array_interface__")
-        if on_host:
+    def _checked(self, tokens, cache: KVCache, start: int):
+        """tokens (B, T) checked against the cache and the vocabulary, where they arrived: ids on the host
+        stay there, so the check costs no device sync."""
+        c = self.config
+        if not hasattr(tokens, "__cuda_array_interface__"):
             tokens = np.asarray(tokens)
         if tokens.ndim != 2 or tokens.shape[1] == 0:
             raise ValueError(f"tokens must be (batch, length) with length >= 1, got shape {tokens.shape}")
@@ -272,10 +273,14 @@ class Model:
                 f"positions {start}..{start + T - 1} do not fit the cache of {cache.length} (context "
                 f"{c.max_context}); shorten the prompt or generate fewer tokens"
             )
-        if int(tokens.min()) < 0 or int(tokens.max()) >= c.vocab:  # on the host where they are: no device sync
+        if int(tokens.min()) < 0 or int(tokens.max()) >= c.vocab:
             raise ValueError(f"token ids must lie in 0..{c.vocab - 1}")
-        tokens = xp.asarray(tokens)
-        return self._run(tokens, cache, start, self.ops.at(B, T, start), all_logits)
+        return tokens
+
+    def _forward(self, tokens, cache: KVCache, start: int, all_logits: bool):
+        tokens = self._checked(tokens, cache, start)
+        B, T = tokens.shape
+        return self._run(self.xp.asarray(tokens), cache, start, self.ops.at(B, T, start), all_logits)
 
     def _run(self, tokens, cache: KVCache, start: int, at, all_logits: bool):
         """The layers on checked tokens (B, T); `at` from self.ops.at (or a graph's position buffer)."""
@@ -304,6 +309,9 @@ class Model:
         With the cupy GEMM backend on a GPU the step is captured once per cache as a CUDA graph and
         replayed at every position (kernels/inference/graph.py); `graph_error` says why not, if it failed.
         """
+        if not hasattr(tokens, "__cuda_array_interface__"):
+            tokens = np.asarray(tokens)
+        tokens = tokens.reshape(-1, 1)
         if self.use_graphs:
             from kernels.inference import graph
 
@@ -312,6 +320,4 @@ class Model:
                     return graph.decode(self, tokens, cache, position)
             except graph.CaptureError as exc:
                 self.use_graphs, self.graph_error = False, str(exc)
-        if not hasattr(tokens, "__cuda_array_interface__"):
-            tokens = np.asarray(tokens)
-        return self.forward(tokens.reshape(-1, 1), cache, position)
+        return self.forward(tokens, cache, position)

@@ -69,11 +69,9 @@ def _check(status: int, what: str) -> None:
         raise RuntimeError(f"{what} returned cublasStatus_t {status}")
 
 
-def gemm_ex(handle: int, stream: int, transa: int, transb: int, m: int, n: int, k: int, alpha: int,
-            a: int, a_type: int, lda: int, b: int, b_type: int, ldb: int, beta: int, c: int, c_type: int,
-            ldc: int, compute_type: int, algo: int) -> None:
-    """cublasSetStream + cublasGemmEx with raw pointers (host alpha/beta, device A/B/C)."""
+def gemm_ex(handle: int, stream: int, *gemm_args) -> None:
+    """cublasSetStream, then cublasGemmEx(handle, *gemm_args): cuBLAS's argument order from transa to algo,
+    raw pointers (host alpha/beta, device A/B/C), as CuPy's `cublas.gemmEx` takes them after the handle."""
     lib = library()
     _check(lib.cublasSetStream_v2(handle, stream), "cublasSetStream")
-    _check(lib.cublasGemmEx(handle, transa, transb, m, n, k, alpha, a, a_type, lda, b, b_type, ldb, beta, c,
-                            c_type, ldc, compute_type, algo), "cublasGemmEx")
+    _check(lib.cublasGemmEx(handle, *gemm_args), "cublasGemmEx")
