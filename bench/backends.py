@@ -2,8 +2,10 @@
 
 A backend is a file, `kernels/<workload package>/<module>.py`, found by name; adding a backend means
 adding a file and its name below. Every backend module exposes `available() -> (bool, reason)` and
-`devices() -> list[DeviceInfo]`, and imports its optional packages lazily, so a missing package makes
-that backend unavailable with its reason and never breaks the others.
+`devices() -> list[DeviceInfo]` (the devices that really run kernels: OpenCL probes each with a build), and
+may expose `unusable_devices() -> [(DeviceInfo, reason)]` for devices found that cannot; it imports its
+optional packages lazily, so a missing package makes that backend unavailable with its reason and never
+breaks the others. Any exception from a backend's discovery becomes a reason, never a traceback.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class BackendStatus:
     available: bool
     reason: str = ""
     devices: list[DeviceInfo] = field(default_factory=list)
+    unusable: list[tuple[DeviceInfo, str]] = field(default_factory=list)  # found, but cannot run: why
 
     def to_dict(self) -> dict:
         return {
@@ -44,6 +47,7 @@ class BackendStatus:
             "available": self.available,
             "reason": self.reason,
             "devices": [d.to_dict() for d in self.devices],
+            "unusable_devices": [{**d.to_dict(), "reason": why} for d, why in self.unusable],
         }
 
 
@@ -84,11 +88,28 @@ def status(workload: str, backend: str) -> BackendStatus:
     try:
         ok, reason = mod.available()
         found = list(mod.devices()) if ok else []
+        unusable = list(getattr(mod, "unusable_devices", list)())
     except Exception as exc:  # noqa: BLE001 - a broken driver must not break discovery
-        return BackendStatus(backend, workload, False, f"{backend}: {type(exc).__name__}: {exc}")
+        return BackendStatus(backend, workload, False, f"{backend}: {type(exc).__name__}: {first_line(exc)}")
     if ok and not found:
-        return BackendStatus(backend, workload, False, f"{backend}: no device found")
-    return BackendStatus(backend, workload, ok, reason, found)
+        return BackendStatus(backend, workload, False, f"{backend}: no device found", unusable=unusable)
+    return BackendStatus(backend, workload, ok, reason, found, unusable)
+
+
+def failure(label: str, exc: BaseException) -> UsageError:
+    """A backend's compile, launch or driver error as the one-line UsageError (exit 2) the CLI prints."""
+    return UsageError(f"{label} failed: {type(exc).__name__}: {first_line(exc)}; "
+                      "`python -m bench backends` shows what runs here, or choose another --backend")
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one line: driver errors can span pages (a build log after the first line),
+    so the first line is kept with the log's first 'error' line, where there is one."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    detail = next((line for line in lines[1:] if line.lower().startswith("error")), "")
+    return f"{lines[0]} ({detail[:200]})" if detail else lines[0]
 
 
 def discover(workloads=WORKLOADS, backends=BACKENDS) -> list[BackendStatus]:
@@ -122,5 +143,8 @@ def require(workload: str, spec: str) -> list[Selected]:
     for d in st.devices:
         if d.index == index:
             return [Selected(backend, module(workload, backend), d)]
+    for d, why in st.unusable:
+        if d.index == index:
+            raise UsageError(f"{backend}:{index} ({d.name}) cannot run {workload} here: {why}")
     valid = ", ".join(f"{backend}:{d.index}" for d in st.devices)
     raise UsageError(f"backend {backend} has no device {index}; devices here: {valid}")

@@ -22,14 +22,13 @@ def show_backends(args) -> int:
         rows = [s for s in statuses if s.backend == name]
         runs = [s.workload for s in rows if s.available]
         devices = next((s.devices for s in rows if s.available), [])
+        unusable = next((s.unusable for s in rows if s.unusable), [])
         device_lines = escape("\n".join(
-            f"{name}:{d.index} {d.name} ({d.kind}, {console.bytes_h(d.memory_bytes)}"
-            + (f", {d.compute}" if d.compute else "")
-            + (f", {d.units} units" if d.units else "")
-            + ")"
-            for d in devices
+            [_describe(name, d) for d in devices] + [_describe(name, d) + " — cannot run" for d, _ in unusable]
         ))
         reasons = sorted({s.reason for s in rows if not s.available and "has no" not in s.reason})
+        if any(s.available for s in rows):
+            reasons += [f"{name}:{d.index}: {why}" for d, why in unusable]
         missing = [s.workload for s in rows if not s.available and "has no" in s.reason]
         status = "[green]ready[/]" if runs else "[red]unavailable[/]"
         if reasons:
@@ -39,3 +38,10 @@ def show_backends(args) -> int:
         table.add_row(name, ", ".join(runs) or "—", device_lines or "—", status)
     console.out(args.json == "-").print(table)
     return 0
+
+
+def _describe(name: str, d) -> str:
+    return (f"{name}:{d.index} {d.name} ({d.kind}, {console.bytes_h(d.memory_bytes)}"
+            + (f", {d.compute}" if d.compute else "")
+            + (f", {d.units} units" if d.units else "")
+            + ")")

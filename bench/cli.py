@@ -7,8 +7,10 @@ does not exist or cannot run here (one line on stderr, never a traceback); 130 i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from bench import __version__
 from bench.errors import UsageError, VerificationError
 
 PROG = "python -m bench"
@@ -79,6 +81,7 @@ def cmd_compare(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="SHA-256d mining vs GEMM / AI inference: speed, energy, $ per MW")
+    parser.add_argument("--version", action="version", version=f"sitebench {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     verbs.required = True
 
@@ -173,6 +176,12 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
         sys.stderr.close()
         return 0
+    except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, never a traceback (unless asked)
+        if os.environ.get("SITEBENCH_TRACEBACK"):
+            raise
+        line = next((x.strip() for x in str(exc).splitlines() if x.strip()), "")
+        return _fail(f"internal error {type(exc).__name__}: {line} (a bug; set SITEBENCH_TRACEBACK=1 "
+                     "to see where, and please report it)", 1)
 
 
 __all__ = ["main", "build_parser"]

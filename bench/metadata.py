@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -85,6 +86,41 @@ def blas() -> list[dict]:
     return [{k: info.get(k) for k in keys} for info in threadpool_info() if info.get("user_api") == "blas"]
 
 
+BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # force an OpenBLAS kernel other than the CPU's own
+_BLAS_PROBE = ("import json, numpy; from threadpoolctl import threadpool_info; "
+               "print(json.dumps([i.get('architecture') for i in threadpool_info() if i.get('user_api') == 'blas']))")
+
+
+def blas_check(found: list[dict] | None = None) -> dict:
+    """The OpenBLAS kernel NumPy runs here against the one this CPU gets without overrides, and a warning
+    where they differ: `OPENBLAS_CORETYPE=Haswell` on an AVX-512 CPU halved SGEMM (221 vs 420 GFLOP/s on a
+    Zen 5), which inflates every ratio to the BLAS baseline. The CPU's own kernel is read in a child
+    process with the overrides removed (only when an override is set)."""
+    found = blas() if found is None else found
+    running = next((b.get("architecture") for b in found if b.get("internal_api") == "openblas"), None)
+    overrides = {k: os.environ[k] for k in BLAS_OVERRIDES if os.environ.get(k)}
+    check = {"kernel": running, "overrides": overrides, "native_kernel": running, "warning": ""}
+    if running is None or not overrides:
+        return check
+    env = {k: v for k, v in os.environ.items() if k not in BLAS_OVERRIDES}
+    try:
+        out = subprocess.run([sys.executable, "-c", _BLAS_PROBE], env=env, capture_output=True, text=True,
+                             timeout=60, check=True).stdout
+        native = next(iter(json.loads(out)), None)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        native = None
+    check["native_kernel"] = native
+    settings = ", ".join(f"{k}={v}" for k, v in overrides.items())
+    if native is None:
+        check["warning"] = (f"{settings} is set: OpenBLAS may run another kernel than this CPU's best (which could "
+                            "not be read), so ratios to the numpy baseline may be inflated")
+    elif str(native).lower() != str(running).lower():
+        check["warning"] = (f"{settings} makes OpenBLAS run its {running} kernel instead of this CPU's {native}: "
+                            "the numpy baseline is slower than a user's would be, so ratios to it are inflated; "
+                            "unset the variable to compare against the BLAS a user has")
+    return check
+
+
 def gpus() -> list[dict]:
     """GPU names, memory and driver from NVML; from CuPy where NVML is absent; [] on a machine without."""
     found = _nvml_gpus()
@@ -132,6 +168,19 @@ def _cupy_gpus() -> list[dict]:
     ]
 
 
+def opencl_runtimes() -> dict:
+    """Which OpenCL runtimes were registered and which devices build here (it changes between machines)."""
+    from kernels.runtime import opencl
+
+    ok, why = opencl.available()
+    return {
+        "registration": opencl.register_runtimes() if ok or "pyopencl is not installed" not in why else "",
+        "devices": [{"index": d.index, "name": d.name, "driver": d.driver} for d in opencl.devices()],
+        "unusable": [{"index": d.index, "name": d.name, "driver": d.driver, "reason": r} for d, r in opencl.unusable()],
+        "reason": why,
+    }
+
+
 def load_average() -> list[float] | None:
     """1, 5 and 15-minute load averages (None where the OS has none): a busy machine skews every figure."""
     try:
@@ -161,8 +210,11 @@ def collect(timestamp: _dt.datetime | None = None) -> dict:
             "memory_bytes": cpu.memory_bytes(),
             "flags": list(cpu.cpu_flags()),
         },
+        "vector_bits": cpu.vector_bits(),
         "gpus": gpus(),
-        "blas": blas(),
+        "blas": (found_blas := blas()),
+        "blas_check": blas_check(found_blas),
+        "opencl": opencl_runtimes(),
         "load_average": load_average(),
         "packages": package_versions(),
     }

@@ -54,13 +54,18 @@ class _Chunks:
 def mine(args) -> int:
     header, start, count, target = parse_inputs(args)
     selected = backends.require("sha256d", args.backend)[0]
-    scan = selected.module.scan
     quiet = args.json == "-"
     msg = console.err()
     out = console.out(quiet)
 
+    def scan(*window):
+        try:
+            return selected.module.scan(*window, device=selected.device.index)
+        except Exception as exc:  # noqa: BLE001 - a compile, launch or driver error: one line, exit 2
+            raise backends.failure(selected.label, exc) from None
+
     t0 = time.perf_counter()
-    scan(header, 0, 64, ref.MAX_TARGET, device=selected.device.index)  # JIT / compile / upload
+    scan(header, 0, 64, ref.MAX_TARGET)  # JIT / compile / upload
     compile_s = time.perf_counter() - t0
 
     found: list[int] = []
@@ -82,7 +87,7 @@ def mine(args) -> int:
         with progress:
             while (chunk := chunks.take()) is not None:
                 c0 = time.perf_counter()
-                hits = scan(header, chunk[0], chunk[1], target, device=selected.device.index)
+                hits = scan(header, chunk[0], chunk[1], target)
                 elapsed = time.perf_counter() - c0
                 done += chunk[1]
                 chunks.adapt(chunk[1] / max(elapsed, 1e-9))

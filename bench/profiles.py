@@ -19,6 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from bench.errors import UsageError
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "hardware_profiles"
+BUILTIN_DIR = Path(str(resources.files("hardware_profiles")))  # package data: works from a wheel as from a checkout
 ENV_VAR = "SITEBENCH_PROFILES"
 FOLDERS = {"asic": "asic", "gpu": "gpu", "cpu": "cpu", "site": "sites", "market": "market"}
 USES = ("mining", "gpuaas", "hosting", "tokens")

@@ -171,6 +171,9 @@ def warnings(doc: dict, results: list[Result]) -> list[str]:
     if start is not None and start >= max(1.0, cores / 2):
         out.append(f"BUSY MACHINE: load average {start:.1f} on {cores} cores when the run started; other work "
                    "competed for the CPU, so CPU figures (multi-threaded BLAS above all) are unreliable")
+    blas_warning = (run.get("blas_check") or {}).get("warning")
+    if blas_warning:
+        out.append(f"BLAS BASELINE: {blas_warning}")
     noisy = [r for r in results if r.noisy]
     if noisy:
         out.append(f"{len(noisy)} result(s) NOISY (CV > 5%): the machine was busy or the case is too short")

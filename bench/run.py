@@ -289,6 +289,8 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
     meta["missing_workloads"] = the_plan.missing
     meta["skipped_backends"] = the_plan.skipped
     folder = out_dir(options, meta)
+    if meta["blas_check"]["warning"]:
+        msg.print(f"[yellow]warning:[/] {escape(meta['blas_check']['warning'])}")
     if site_check:
         meta["site_inputs"] = site_check
 

@@ -34,6 +34,7 @@ def select(workload: str, specs: list[str] | None, skipped: list[dict]) -> list[
     chosen: list[backends.Selected] = []
     if specs is None:
         for st in backends.discover([workload]):
+            _skip_unusable(workload, st, skipped)
             if not st.available:
                 if "has no" not in st.reason:
                     skipped.append({"workload": workload, "backend": st.backend, "reason": st.reason})
@@ -46,12 +47,23 @@ def select(workload: str, specs: list[str] | None, skipped: list[dict]) -> list[
                 chosen.append(backends.Selected(st.backend, backends.module(workload, st.backend), dev))
         return chosen
     for spec in specs:
-        name, _ = backends.parse_spec(spec)
+        name, index = backends.parse_spec(spec)
         if backends.module(workload, name) is None:
             skipped.append({"workload": workload, "backend": name, "reason": f"{name} has no {workload} kernel"})
             continue
-        chosen.extend(s for s in backends.require(workload, spec) if s.label not in {c.label for c in chosen})
+        picked = backends.require(workload, spec)
+        if index is None:  # all devices of a backend: say which could not run
+            _skip_unusable(workload, backends.status(workload, name), skipped)
+        chosen.extend(s for s in picked if s.label not in {c.label for c in chosen})
     return chosen
+
+
+def _skip_unusable(workload: str, st: backends.BackendStatus, skipped: list[dict]) -> None:
+    """Devices a backend found but cannot run on (e.g. OpenCL that builds nothing) go to 'Not run here'."""
+    if not st.available:  # the backend's own reason already names every device
+        return
+    for device, why in st.unusable:
+        skipped.append({"workload": workload, "backend": f"{st.backend}:{device.index}", "reason": why})
 
 
 def plan(options, load: Callable[[str], object] = workload_module, choose=select) -> Plan:

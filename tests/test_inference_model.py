@@ -8,13 +8,22 @@ import pytest
 from bench import backends
 from kernels.inference import config, generate, model, reference, weights
 from kernels.inference.model import Model
+from tests import opencl_devices
 
 # SmolLM2's layer shapes (d 576, 9 query / 3 KV heads of 64, ffn 1536) with 2 layers and a small vocabulary.
 SMALL = config.SMOLLM2_135M.with_(n_layers=2, vocab=512, max_context=64)
 # A different grouping (4 query heads per KV head), an untied LM head and odd sizes.
 OTHER = config.ModelConfig("other", n_layers=3, d_model=96, d_ffn=200, n_heads=8, n_kv_heads=2, vocab=301,
                            rope_theta=10000.0, tied_embeddings=False, max_context=40)
-CPU_BACKENDS = ["numpy", "numba-cpu", "opencl"]
+# The host backends, and OpenCL on every device that builds (index None: skipped, or a failure in CI).
+CPU_BACKENDS = [("numpy", 0), ("numba-cpu", 0)] + [
+    pytest.param(("opencl", p.values[0]), id=f"opencl-{p.id}", marks=p.marks) for p in opencl_devices.params()]
+
+
+def on_device(spec: tuple[str, int | None]) -> dict:
+    """Model(...) keyword arguments for a (backend, device) of CPU_BACKENDS."""
+    name, index = spec
+    return {"gemm": gemm(name), "device": opencl_devices.checked(index) if name == "opencl" else index}
 
 
 def gemm(name: str):
@@ -40,7 +49,7 @@ def rel_err(got, ref) -> float:
 @pytest.mark.parametrize("cfg", [SMALL, OTHER], ids=["smollm2-shape", "other"])
 def test_prefill_logits_match_float64_reference(backend, cfg):
     w = weights.random_weights(cfg, seed=3)
-    m = Model(w, gemm(backend))
+    m = Model(w, **on_device(backend))
     tokens = np.random.default_rng(0).integers(0, cfg.vocab, (3, 11))
     logits = m.prefill(tokens, m.new_cache(3, 16), all_logits=True)
     assert logits.shape == (3, 11, cfg.vocab)
@@ -58,7 +67,7 @@ def test_fp64_matches_reference_closely(backend, small_weights):
 
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_kv_cache_decode_equals_recomputing_the_sequence(backend, small_weights):
-    m = Model(small_weights, gemm(backend))
+    m = Model(small_weights, **on_device(backend))
     seq = np.random.default_rng(5).integers(0, SMALL.vocab, (2, 12))
     cache = m.new_cache(2, 12)
     m.prefill(seq[:, :7], cache)

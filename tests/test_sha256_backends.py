@@ -2,6 +2,7 @@
 
 Backends are found as `bench` finds them (bench.backends.status); one that cannot run here is skipped
 with its reason (e.g. "cupy: no CUDA device found"), so a GPU machine runs the same module on its GPUs.
+OpenCL runs on every device that builds (tests/opencl_devices.py), the others on their first device.
 """
 
 from __future__ import annotations
@@ -17,21 +18,37 @@ from hypothesis import strategies as st
 from bench import backends
 from kernels.sha256 import reference as ref
 from tests import headers as H
+from tests import opencl_devices
 
 NAMES = [b for b in backends.BACKENDS if backends.module("sha256d", b) is not None]
+
+
+def _targets() -> list:
+    """(backend, device index or None for its first device) for every backend; OpenCL on each device."""
+    found = []
+    for name in NAMES:
+        if name == "opencl":
+            found += [pytest.param((name, p.values[0]), id=f"{name}-{p.id}", marks=p.marks)
+                      for p in opencl_devices.params()]
+        else:
+            found.append(pytest.param((name, None), id=name))
+    return found
 GENESIS = ref.parse_header_hex(H.GENESIS)
 BLOCK_125552 = ref.parse_header_hex(H.BLOCK_125552)
 HEADERS = [(GENESIS, H.GENESIS_NONCE), (BLOCK_125552, H.BLOCK_125552_NONCE)]
 
 
-@pytest.fixture(scope="module", params=NAMES)
+@pytest.fixture(scope="module", params=_targets())
 def backend(request):
-    """(module, device index, device kind) of the first device of each available backend."""
-    status = backends.status("sha256d", request.param)
+    """(module, device index, device kind) of each device tested (see _targets)."""
+    name, index = request.param
+    if name == "opencl":
+        index = opencl_devices.checked(index)
+    status = backends.status("sha256d", name)
     if not status.available:
         pytest.skip(status.reason)
-    device = status.devices[0]
-    return backends.module("sha256d", request.param), device.index, device.kind
+    device = next(d for d in status.devices if index is None or d.index == index)
+    return backends.module("sha256d", name), device.index, device.kind
 
 
 def sha(messages):

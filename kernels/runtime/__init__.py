@@ -30,7 +30,7 @@ def parse_device_index(index, devices: list[DeviceInfo], backend: str) -> int:
     """Check a device index against the devices found; ValueError names the valid ones."""
     if not devices:
         raise ValueError(f"{backend}: no device found")
-    if not isinstance(index, int) or not 0 <= index < len(devices):
+    if not isinstance(index, int) or index not in {d.index for d in devices}:
         valid = ", ".join(f"{backend}:{d.index}" for d in devices)
         raise ValueError(f"{backend}: no device {index}; devices here: {valid}")
     return index

@@ -23,14 +23,26 @@ def cpu_model() -> str:
 
 @lru_cache(maxsize=1)
 def cpu_flags() -> tuple[str, ...]:
+    """The CPU's feature flags as Linux lists them ('flags' on x86, 'Features' on Arm: neon is 'asimd')."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.startswith("flags"):
+                if line.startswith(("flags", "Features")):
                     return tuple(line.split(":", 1)[1].split())
     except OSError:
         pass
     return ()
+
+
+def vector_bits(flags: tuple[str, ...] | None = None) -> int:
+    """Width of the CPU's integer/float vector registers that the kernels fill: 512 (AVX-512), 256 (AVX2),
+    else 128 (SSE, Arm NEON; SVE on Grace / Neoverse V2 is 128 bits too)."""
+    flags = set(cpu_flags() if flags is None else flags)
+    if {"avx512f", "avx512vl", "avx512bw", "avx512dq"} <= flags:
+        return 512
+    if "avx2" in flags:
+        return 256
+    return 128
 
 
 def usable_cores() -> int:

@@ -1,7 +1,8 @@
-"""SHA-256 and the SHA-256d nonce scan on the CPU with Numba: 16 lanes per AVX-512 register, all cores.
+"""SHA-256 and the SHA-256d nonce scan on the CPU with Numba: one uint32 lane per vector slot, all cores.
 
-The hot code is straight-line SHA-256 for one lane inside a 16-iteration lane loop, which LLVM's loop
-vectoriser turns into 16-lane zmm code (one uint32 lane per nonce or message). Writing 125 rounds out
+The hot code is straight-line SHA-256 for one lane inside a LANES-iteration lane loop, which LLVM's loop
+vectoriser turns into full-width vector code (one uint32 lane per nonce or message). LANES follows the
+CPU's vector width (`kernels.runtime.cpu.vector_bits`): 16 on AVX-512 (zmm), 8 on AVX2, 4 on NEON/SSE. Writing 125 rounds out
 by hand would be unreadable, so a small generator below emits them from the FIPS 180-4 round function
 and folds as it goes:
 - values known when the code is generated (padding words, K, the second hash's initial state) become
@@ -32,7 +33,7 @@ from numba import get_num_threads, njit
 from kernels.runtime import cpu, parse_device_index
 from kernels.sha256 import reference as ref
 
-LANES = 16  # uint32 lanes in one zmm register
+LANES = cpu.vector_bits() // 32  # uint32 lanes in one vector register of this CPU
 u32 = np.uint32  # the cast that keeps Numba's widened integer arithmetic at 32 bits
 _MASK = 0xFFFFFFFF
 _HIT_SLOTS = 256  # candidate slots per kernel call; a call that fills them returns and is resumed

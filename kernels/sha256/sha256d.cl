@@ -3,8 +3,9 @@
  * Build options:
  *   -DLANES=16 (or 8, 4)  CPU devices: PoCL does not vectorise across work-items, so each work-item
  *                         carries LANES nonces in vector lanes (16 = AVX-512, 8 = AVX2 registers).
- *   -DLANES=1             GPUs, and sha256_batch everywhere: one nonce or message per work-item.
- *   -DGPU=1               rotations with the rotate() builtin; on CPUs plain shift/or instead (PoCL
+ *   -DLANES=1             GPUs, Intel's CPU runtime (it vectorises across work-items itself), and
+ *                         sha256_batch everywhere: one nonce or message per work-item.
+ *   -DWIDE=1              rotations with the rotate() builtin; with PoCL's lanes plain shift/or instead (PoCL
  *                         calls rotate() out of line, and on uint16 it spilled registers in the PyPI PoCL).
  *   -DAVX512=1            compile the scan loop for AVX-512 whatever CPU PoCL's LLVM thinks it runs on.
  */
@@ -31,7 +32,7 @@
 #else
 #error "LANES must be 1, 4, 8 or 16"
 #endif
-#if GPU
+#if WIDE
 #define ROTR(x, n) rotate((x), (uint)(32 - (n)))
 #else
 #define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from kernels.gemm import numba_cpu, numpy_blas, opencl, verify
+from tests import opencl_devices
 
 ROUNDS = 5
 
@@ -71,20 +72,24 @@ def test_numba_cpu_llama_projection_with_resident_weight(benchmark, figures, siz
                  lambda: x @ w, 2 * m * n * k, size(1, ROUNDS))
 
 
-@pytest.mark.skipif(not opencl.available()[0], reason=f"no OpenCL device: {opencl.available()[1]}")
+@pytest.mark.parametrize("device", opencl_devices.params())
 @pytest.mark.parametrize("n_full", [1024, 2048])
-def test_opencl_square_vs_openblas(benchmark, figures, size, n_full):
+def test_opencl_square_vs_openblas(benchmark, figures, size, n_full, device):
+    """Every OpenCL device that builds (target: >= 0.5x OpenBLAS at 2048^3 on the same CPU)."""
+    device = opencl_devices.checked(device)
     n = size(96, n_full)
     a, b = _operands(n, n, n)
-    ad, bd = opencl.to_device(a), opencl.to_device(b)
-    assert verify.check(opencl.to_host(opencl.matmul(ad, bd)), a, b, "fp32").ok  # builds; packs B once
+    ad, bd = opencl.to_device(a, device=device), opencl.to_device(b, device=device)
+    assert verify.check(opencl.to_host(opencl.matmul(ad, bd, device=device)), a, b, "fp32").ok  # builds; packs B
 
     def ours():
-        opencl.matmul(ad, bd)
-        opencl.synchronize()
+        opencl.matmul(ad, bd, device=device)
+        opencl.synchronize(device)
 
-    _versus_blas(benchmark, figures, f"opencl_fp32_{n}", ours, lambda: a @ b, 2 * n**3, size(1, ROUNDS))
-    benchmark.extra_info["opencl_layout"] = opencl.layout(0).options or opencl.layout(0).variant
+    _versus_blas(benchmark, figures, f"opencl{device}_fp32_{n}", ours, lambda: a @ b, 2 * n**3, size(1, ROUNDS))
+    lay = opencl.layout(device)
+    benchmark.extra_info["opencl_layout"] = lay.options or lay.variant
+    benchmark.extra_info["opencl_device"] = next(d.driver for d in opencl.devices() if d.index == device)
 
 
 # --- GPUs (run where a GPU machine is at hand) -----------------------------------------------------
