@@ -25,6 +25,7 @@ MODULES = {
     "cupy": "cupy_cuda",
     "opencl": "opencl",
 }
+DEFAULT_CPU = "numba-cpu"  # what `bench mine` runs when no --backend is given: the fastest CPU scan
 WORKLOADS = ("sha256d", "gemm", "inference")
 # Inference runs its matrix products on the GEMM backends, so it shares their modules.
 PACKAGES = {"sha256d": "kernels.sha256", "gemm": "kernels.gemm", "inference": "kernels.gemm"}

@@ -1,7 +1,9 @@
-"""`python -m bench VERB`: one parser, one `cmd_<verb>(args)` per verb, errors turned into exit codes.
+"""`python -m bench VERB` and `sitebench VERB`: one parser built from the verb modules, errors as exit codes.
 
-Exit codes (DESIGN.md): 0 success; 1 a result failed verification; 2 bad input or a backend/profile that
-does not exist or cannot run here (one line on stderr, never a traceback); 130 interrupted.
+Each verb is a module in bench/verbs/ with HELP, EPILOG, add_arguments(parser) and main(args) -> exit code;
+adding a verb is adding its module to VERBS. Exit codes: 0 success; 1 a result failed verification; 2 bad
+input or a backend/profile that does not exist or cannot run here (one line on stderr, never a traceback);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,8 +14,18 @@ import sys
 
 from bench import __version__
 from bench.errors import UsageError, VerificationError
+from bench.verbs import backends, compare, economics, mine, profiles, report, run
 
 PROG = "python -m bench"
+VERBS = {"run": run, "mine": mine, "backends": backends, "profiles": profiles, "economics": economics,
+         "report": report, "compare": compare}
+ENVIRONMENT = """environment variables read:
+  SITEBENCH_PROFILES    extra profile folders (joined with os.pathsep) beside the built-in ones
+  SITEBENCH_CACHE_DIR   the suite's cache folder (default ~/.cache/sitebench)
+  SITEBENCH_TRACEBACK   set to 1 to see the traceback of an internal error
+  NUMBA_NUM_THREADS, OMP_NUM_THREADS   threads of the CPU kernels; OPENBLAS_CORETYPE is reported if set
+  OCL_ICD_VENDORS, OCL_ICD_FILENAMES   OpenCL drivers to load (the suite registers pip-installed ones if unset)
+  NUMBA_ENABLE_CUDASIM  1 runs the Numba CUDA kernels in the (slow) simulator"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,137 +35,17 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def _int(text: str) -> int:
-    try:
-        value = int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    return value
-
-
-# --- verbs -------------------------------------------------------------------------------------
-
-
-def cmd_mine(args) -> int:
-    from bench.mine import mine
-
-    return mine(args)
-
-
-def cmd_backends(args) -> int:
-    from bench.backends_view import show_backends
-
-    return show_backends(args)
-
-
-def cmd_run(args) -> int:
-    from bench.run import options_from_args, run
-
-    return run(options_from_args(args))
-
-
-def cmd_profiles(args) -> int:
-    from bench.profiles_view import show_profiles
-
-    return show_profiles(args)
-
-
-def cmd_economics(args) -> int:
-    from bench.economics_view import show_economics
-
-    return show_economics(args)
-
-
-def cmd_report(args) -> int:
-    from bench.report import show
-
-    return show(args)
-
-
-def cmd_compare(args) -> int:
-    from bench.compare import compare
-
-    return compare(args)
-
-
-# --- parser ------------------------------------------------------------------------------------
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="SHA-256d mining vs GEMM / AI inference: speed, energy, $ per MW")
+    parser = _Parser(prog=PROG, description="SHA-256d mining vs GEMM / AI inference: speed, energy, $ per MW",
+                     epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sitebench {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     verbs.required = True
-
-    p = verbs.add_parser("run", help="the main job: every workload on every backend here, then the report")
-    p.add_argument("--workload", action="append", choices=["sha256d", "gemm", "inference", "all"],
-                   help="workload to run (repeatable; default all)")
-    p.add_argument("--backend", action="append", metavar="NAME[:INDEX]",
-                   help="numpy, numba-cpu, numba-cuda, cupy, opencl (repeatable; default: all available)")
-    p.add_argument("--quick", action="store_true", help="small sizes and short budgets (CI, smoke tests)")
-    p.add_argument("--profile", action="append", metavar="ID", help="hardware profile to scale to (repeatable)")
-    p.add_argument("--site", metavar="ID", help="site profile (default: the default site)")
-    p.add_argument("--market", metavar="ID", help="market snapshot (default: the newest)")
-    p.add_argument("--json", metavar="PATH|-", help="write the run JSON here ('-' = stdout, nothing else there)")
-    p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
-    p.add_argument("--budget", type=float, metavar="SECONDS",
-                   help="measuring time per case (default 1, --quick 0.2); tests use tiny ones")
-    p.add_argument("--shape", action="append", metavar="MxNxK", help="gemm: only these shapes (repeatable)")
-    p.add_argument("--dtype", action="append", metavar="NAME",
-                   help="gemm: only these dtypes: fp64, fp32, tf32, fp16, bf16 (repeatable)")
-    p.add_argument("--model", metavar="SPEC",
-                   help="inference: smollm2-135m or llama3-8b-4l, optionally NAME:FIELD=N,... (e.g. smollm2-135m:n_layers=4)")
-    p.add_argument("--prompt", type=_int, metavar="N", help="inference: prompt length in tokens")
-    p.add_argument("--batch", type=_int, action="append", metavar="N", help="inference: batch size (repeatable)")
-    p.add_argument("--mpi", action="store_true", help="run as one rank of an MPI job (automatic under mpirun/srun)")
-    p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase (default 600)")
-    p.set_defaults(func=cmd_run)
-
-    p = verbs.add_parser("mine", help="scan a nonce window of a real 80-byte block header")
-    p.add_argument("--header", required=True, metavar="HEX160", help="the 80-byte header as 160 hex digits")
-    p.add_argument("--start", type=_int, default=0, metavar="N", help="first nonce (default 0)")
-    p.add_argument("--count", type=_int, default=None, metavar="N",
-                   help="nonces to scan (default: all from --start to 2**32-1)")
-    p.add_argument("--target", metavar="HEX64", help="256-bit target, 64 hex digits (default: from the header's bits)")
-    p.add_argument("--backend", default="numba-cpu", metavar="NAME[:INDEX]", help="default numba-cpu")
-    p.add_argument("--json", metavar="PATH|-", help="write the result as JSON ('-' = stdout)")
-    p.set_defaults(func=cmd_mine)
-
-    p = verbs.add_parser("backends", help="list backends, their devices, and why a backend cannot run")
-    p.add_argument("--json", metavar="PATH|-", help="write the list as JSON ('-' = stdout)")
-    p.set_defaults(func=cmd_backends)
-
-    p = verbs.add_parser("profiles", help="list the hardware, site and market profiles")
-    p.add_argument("--json", metavar="PATH|-", help="write the list as JSON ('-' = stdout)")
-    p.set_defaults(func=cmd_profiles)
-
-    p = verbs.add_parser("economics", help="revenue and margin per MW: mining vs GPUaaS vs hosting vs tokens")
-    p.add_argument("--site", metavar="ID")
-    p.add_argument("--market", metavar="ID")
-    p.add_argument("--pue", type=float, metavar="X", help="override the site's PUE (>= 1)")
-    p.add_argument("--power-price", type=float, metavar="USD_PER_MWH")
-    p.add_argument("--btc-price", type=float, metavar="USD")
-    p.add_argument("--difficulty", type=float, metavar="D")
-    p.add_argument("--fees-btc-per-block", type=float, metavar="F")
-    p.add_argument("--asic", metavar="ID")
-    p.add_argument("--gpu", metavar="ID")
-    p.add_argument("--gpu-hour-price", type=float, metavar="USD")
-    p.add_argument("--hosting-price", type=float, metavar="USD_PER_KW_MONTH")
-    p.add_argument("--json", metavar="PATH|-")
-    p.set_defaults(func=cmd_economics)
-
-    p = verbs.add_parser("report", help="re-render a saved run")
-    p.add_argument("run_json", metavar="RUN.json")
-    p.add_argument("--out", metavar="DIR", help="write report.md/report.html/plots here")
-    p.set_defaults(func=cmd_report)
-
-    p = verbs.add_parser("compare", help="compare two saved runs: ratios and significance")
-    p.add_argument("a", metavar="A.json")
-    p.add_argument("b", metavar="B.json")
-    p.add_argument("--fail-threshold", type=float, default=None, metavar="FRACTION",
-                   help="exit 1 when a significant regression is larger than this (e.g. 0.05)")
-    p.add_argument("--json", metavar="PATH|-")
-    p.set_defaults(func=cmd_compare)
+    for name, module in VERBS.items():
+        p = verbs.add_parser(name, help=module.HELP, description=module.HELP, epilog=module.EPILOG,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(main=module.main)
     return parser
 
 
@@ -165,7 +57,7 @@ def _fail(message: str, code: int) -> int:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return int(args.func(args) or 0)
+        return int(args.main(args) or 0)
     except UsageError as exc:
         return _fail(str(exc), exc.exit_code)
     except VerificationError as exc:

@@ -9,15 +9,9 @@ than `--fail-threshold` (e.g. 0.05 = 5%) makes the command exit 1.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from rich.table import Table
-from rich.text import Text
-
-from bench import console
-from bench.errors import UsageError
-from bench.files import emit_json
-from bench.results import Result, check_document, load_run
+from bench.results import Result, check_document
 
 ALPHA = 0.05
 
@@ -86,40 +80,3 @@ def compare_docs(doc_a: dict, doc_b: dict) -> list[Pair]:
 def regressions(pairs: list[Pair], threshold: float) -> list[Pair]:
     """Significant slowdowns larger than `threshold` (a fraction: 0.05 = 5% slower)."""
     return [p for p in pairs if p.verdict == "slower" and p.ratio is not None and 1 - p.ratio > threshold]
-
-
-def table(pairs: list[Pair], name_a: str, name_b: str) -> Table:
-    out = Table(title=Text(f"B = {name_b} vs A = {name_a}"), title_justify="left")
-    for col in ("workload", "backend", "params", "A", "B", "B/A", "p (Mann-Whitney U)", "verdict"):
-        out.add_column(col, overflow="fold")
-    styles = {"faster": "green", "slower": "bold red"}
-    for p in pairs:
-        out.add_row(
-            Text(p.workload), Text(p.backend), Text(" ".join(f"{k}={v}" for k, v in (p.params or {}).items())),
-            Text(console.si(p.a, p.unit)), Text(console.si(p.b, p.unit)),
-            Text(f"{p.ratio:.3f}" if p.ratio is not None else "—"),
-            Text(f"{p.p_value:.3g}" if p.p_value is not None else "—"),
-            Text(p.verdict), style=styles.get(p.verdict),
-        )
-    out.caption = Text(f"significant at p < {ALPHA}; every metric is a rate, so B/A < 1 is slower", style="dim")
-    return out
-
-
-def compare(args) -> int:
-    threshold = args.fail_threshold
-    if threshold is not None and not 0 <= threshold < 1:
-        raise UsageError(f"--fail-threshold is a fraction in [0, 1), e.g. 0.05 for 5%; got {threshold}")
-    pairs = compare_docs(load_run(args.a), load_run(args.b))
-    bad = regressions(pairs, threshold) if threshold is not None else []
-    if args.json:
-        emit_json({"a": args.a, "b": args.b, "alpha": ALPHA, "fail_threshold": threshold,
-                   "pairs": [{**asdict(p), "change": p.change} for p in pairs],
-                   "regressions": [p.key for p in bad]}, args.json)
-    out = console.out(args.json == "-")
-    out.print(table(pairs, args.a, args.b))
-    if bad:
-        console.err().print(Text(
-            f"{len(bad)} significant regression(s) beyond {threshold:.1%}: "
-            + "; ".join(f"{p.key} {p.ratio:.3f}x" for p in bad)))
-        return 1
-    return 0

@@ -23,9 +23,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from bench import cpu_clock
 from bench.errors import UsageError
+from kernels.runtime import cpu
 
 BUILTIN_DIR = Path(str(resources.files("hardware_profiles")))  # package data: works from a wheel as from a checkout
 ENV_VAR = "SITEBENCH_PROFILES"
@@ -365,11 +375,64 @@ def profile_dirs() -> list[Path]:
     return dirs
 
 
+class _CpuProfiles(dict):
+    """The CPU profiles by id, with the host's (`cpu/host`) made on first look: deriving its peak may time
+    the clock (about a second), which `economics` and `plan` never need."""
+
+    def __init__(self, make_host=None):
+        super().__init__()
+        self.make_host = make_host
+
+    def _host(self) -> None:
+        if self.make_host is not None:
+            make, self.make_host = self.make_host, None
+            dict.__setitem__(self, "host", make())
+
+    def __getitem__(self, key):
+        if key == "host":
+            self._host()
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        if key == "host":
+            self._host()
+        return super().__contains__(key)
+
+    def __iter__(self):
+        self._host()
+        return super().__iter__()
+
+    def __len__(self):
+        self._host()
+        return super().__len__()
+
+    def get(self, key, default=None):
+        if key == "host":
+            self._host()
+        return super().get(key, default)
+
+    def values(self):
+        self._host()
+        return super().values()
+
+    def items(self):
+        self._host()
+        return super().items()
+
+    def keys(self):
+        self._host()
+        return super().keys()
+
+
 @dataclass
 class ProfileSet:
     """Every profile found, by kind, with lookups. Build one with `load()`."""
 
     by_kind: dict[str, dict[str, Profile]] = field(default_factory=lambda: {k: {} for k in FOLDERS})
+
+    def lookup(self, profile_id: str) -> list[Profile]:
+        """Every hardware profile (ASIC, GPU, CPU, the host included) with this id."""
+        return [self.by_kind[k][profile_id] for k in ("asic", "gpu", "cpu") if profile_id in self.by_kind[k]]
 
     def add(self, profile: Profile) -> None:
         known = self.by_kind[profile.kind]
@@ -433,10 +496,11 @@ class ProfileSet:
         self.default_site()
 
 
-def load(dirs: list[Path] | None = None, *, host: CpuProfile | None = None) -> ProfileSet:
-    """Read and validate every profile in `dirs` (default: `profile_dirs()`), plus the host CPU."""
+def load(dirs: list[Path] | None = None, *, host: CpuProfile | None = None, measure_clock: bool = True) -> ProfileSet:
+    """Read and validate every profile in `dirs` (default: `profile_dirs()`); the host CPU's profile is `host`
+    or made on first use (its clock measured only with `measure_clock`)."""
     result = ProfileSet()
-    result.add(host or host_cpu())
+    result.by_kind["cpu"] = _CpuProfiles((lambda: host) if host else (lambda: host_cpu(measure_clock=measure_clock)))
     for folder in dirs if dirs is not None else profile_dirs():
         for kind, sub in FOLDERS.items():
             for path in sorted((Path(folder) / sub).glob("*.toml")):
@@ -501,22 +565,24 @@ def flops_per_cycle(model: str, flags: set[str]) -> dict[str, float]:
     return result
 
 
-def host_cpu(model: str | None = None, flags=None, cores: int | None = None, ghz: float | None = None) -> CpuProfile:
-    """The profile of this machine's CPU (id 'host'): detected model/cores/flags, derived peaks, estimated TDP."""
-    from kernels.runtime import cpu
-
+def host_cpu(model: str | None = None, flags=None, cores: int | None = None, ghz: float | None = None,
+             *, measure_clock: bool = True) -> CpuProfile:
+    """The profile of this machine's CPU (id 'host'): detected model/cores/flags, derived peaks, estimated TDP.
+    Without `measure_clock` the clock comes from cpufreq only (no timing), else the peak is left underived."""
     model = model if model is not None else cpu.cpu_model()
     flags = set(flags if flags is not None else cpu.cpu_flags())
     cores = cores if cores is not None else cpu.usable_cores()
-    if ghz is None:
-        from bench import cpu_clock
-
+    if ghz is not None:
+        how = "given"
+    elif measure_clock:
         ghz, how = cpu_clock.max_ghz()
     else:
-        how = "given"
+        ghz, how = cpu_clock.kernel_max_ghz(), "cpufreq cpuinfo_max_freq"
+        if ghz is None:
+            how = "not measured (`python -m bench profiles --clock` times it)"
     per_cycle = flops_per_cycle(model, flags)
     peaks = {k: cores * ghz * v for k, v in per_cycle.items()} if ghz and math.isfinite(ghz) else {}
-    clock = f"{ghz:.2f} GHz ({how})" if ghz else "unknown clock (no peak derived)"
+    clock = f"{ghz:.2f} GHz ({how})" if ghz else f"unknown clock (no peak derived{'' if how == 'given' else '; ' + how})"
     return CpuProfile(
         id="host",
         name=model,

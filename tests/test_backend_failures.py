@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from bench import backends, cli
-from bench import run as R
+from bench import runner as R
 from bench.errors import UsageError, VerificationError
 from bench.results import load_run
+from bench.runner import planner
 from kernels.runtime import DeviceInfo, cache
 from kernels.runtime import opencl as runtime
 from tests import headers as H
@@ -96,11 +97,9 @@ def test_a_broken_device_is_listed_and_refused_by_index(second_device_broken):
 
 
 def test_a_broken_device_goes_to_not_run_here(second_device_broken):
-    from bench import run_plan
-
     first, total = second_device_broken
     skipped: list[dict] = []
-    chosen = run_plan.select("sha256d", None, skipped)
+    chosen = planner.select("sha256d", None, skipped)
     assert [s.device.index for s in chosen if s.backend == "opencl"] == [first]
     broken = [s for s in skipped if s["backend"].startswith("opencl:")]
     assert len(broken) == total - 1 and all(ZEN5_ERROR in s["reason"] for s in broken)
@@ -245,11 +244,8 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch, capsys):
     def boom(args):
         raise np.linalg.LinAlgError("planted bug\nwith a second line")
 
-    monkeypatch.setattr(cli, "cmd_backends", boom)
+    monkeypatch.setattr(cli.VERBS["backends"], "main", boom)
     monkeypatch.delenv("SITEBENCH_TRACEBACK", raising=False)
-    parser = cli.build_parser()
-    monkeypatch.setattr(cli, "build_parser", lambda: parser)
-    parser._subparsers._group_actions[0].choices["backends"].set_defaults(func=boom)
     assert cli.main(["backends"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error LinAlgError: planted bug" in err

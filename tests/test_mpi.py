@@ -16,9 +16,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from bench import mpi_bind, mpi_env, mpi_fault, mpi_results, mpi_scan
 from bench.errors import UsageError
-from bench.mpi_team import Team
+from bench.mpi import bind as mpi_bind
+from bench.mpi import env as mpi_env
+from bench.mpi import fault as mpi_fault
+from bench.mpi import results as mpi_results
+from bench.mpi import scan as mpi_scan
+from bench.mpi.team import Team
 from bench.results import Result, load_run
 from bench.workloads import sha256d as W
 from kernels.runtime import DeviceInfo

@@ -8,9 +8,12 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bench import report, report_data, report_markdown, report_plots
+from bench import report
 from bench.errors import UsageError
 from bench.files import dumps
+from bench.report import build as report_data
+from bench.report import markdown as report_markdown
+from bench.report import plots as report_plots
 from bench.results import Result, check_document, load_run
 from tests.cli import assert_usage_error, run_cli
 from tests.fixtures.make_runs import EVIL

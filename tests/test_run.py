@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from bench import run as R
-from bench import run_plan as P
+from bench import runner as R
 from bench.errors import UsageError, VerificationError
 from bench.results import load_run
+from bench.runner import planner as P
 from kernels.runtime import DeviceInfo
 from tests import fake_workload as F
 from tests.cli import ROOT, assert_usage_error, run_cli

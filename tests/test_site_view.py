@@ -4,7 +4,8 @@ import copy
 
 import pytest
 
-from bench import profiles, site_view
+from bench import pricing as site_view
+from bench import profiles
 from bench.errors import UsageError
 from bench.results import check_document, load_run
 from tests.test_report import FULL

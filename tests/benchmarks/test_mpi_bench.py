@@ -20,7 +20,7 @@ import sys
 
 import pytest
 
-from bench import mpi_env
+from bench.mpi import env as mpi_env
 from tests.cli import ROOT
 
 LAUNCHER = mpi_env.find_launcher()

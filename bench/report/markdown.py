@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 
-from bench.report_data import Report, Table
+from bench.report.model import Report, Table
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from bench.report_data import Report, Table
+from bench.report.model import Report, Table
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 80em; color: #222; }

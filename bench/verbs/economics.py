@@ -8,9 +8,29 @@ import numpy as np
 from rich.table import Table
 
 from bench import console, economics, profiles
-from bench.errors import UsageError
 from bench.console import usd
+from bench.errors import UsageError
 from bench.files import emit_json
+
+HELP = "revenue and margin per MW: mining vs GPUaaS vs hosting vs tokens"
+EPILOG = """examples:
+  python -m bench economics
+  python -m bench economics --btc-price 120000 --power-price 45 --json -"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--site", metavar="ID", help="site profile id (default: the site marked default)")
+    p.add_argument("--market", metavar="ID", help="market snapshot id (default: the newest)")
+    p.add_argument("--pue", type=float, metavar="X", help="override the site's PUE (facility power / IT power, 1-3)")
+    p.add_argument("--power-price", type=float, metavar="USD_PER_MWH", help="power price in $/MWh (e.g. 45, not 0.045)")
+    p.add_argument("--btc-price", type=float, metavar="USD", help="bitcoin price in $")
+    p.add_argument("--difficulty", type=float, metavar="D", help="network difficulty, the full number (148.26 T = 148.26e12)")
+    p.add_argument("--fees-btc-per-block", type=float, metavar="F", help="transaction fees per block in BTC")
+    p.add_argument("--asic", metavar="ID", help="ASIC profile for the mining row (default: the site's)")
+    p.add_argument("--gpu", metavar="ID", help="GPU profile for the AI rows (default: the site's)")
+    p.add_argument("--gpu-hour-price", type=float, metavar="USD", help="GPU rental price in $ per GPU-hour")
+    p.add_argument("--hosting-price", type=float, metavar="USD_PER_KW_MONTH", help="hosting rent in $ per kW-month")
+    p.add_argument("--json", metavar="PATH|-", help="write every figure as JSON to PATH ('-' = stdout)")
 
 # flag -> (attribute, rule, test)
 _RULES = {
@@ -120,7 +140,7 @@ def render(cmp, sens) -> list:
     return [table, *lines]
 
 
-def show_economics(args) -> int:
+def main(args) -> int:
     cmp, sens = build(args)
     if args.json:
         emit_json(to_json(cmp, sens), args.json)

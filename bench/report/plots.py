@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 from collections import defaultdict
 
-from bench.report_site import USE_NAMES
+from bench.report.site import USE_NAMES
 from bench.results import Result
 
 KIND_COLOURS = {"asic": "#e69f00", "gpu": "#009e73", "cpu": "#0072b2"}

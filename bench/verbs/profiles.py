@@ -7,13 +7,24 @@ from rich.table import Table
 from bench import console, profiles
 from bench.files import emit_json
 
+HELP = "list the hardware, site and market profiles"
+EPILOG = """examples:
+  python -m bench profiles
+  SITEBENCH_PROFILES=~/my-profiles python -m bench profiles --json -"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--json", metavar="PATH|-", help="write the list as JSON to PATH ('-' = stdout)")
+    p.add_argument("--clock", action="store_true",
+                   help="time this CPU's clock (about a second) to derive the host profile's peak GFLOP/s")
+
 
 def _record(p) -> dict:
     return {**p.model_dump(mode="json"), "file": p.path or "(detected here)", "summary": p.summary()}
 
 
-def show_profiles(args) -> int:
-    ps = profiles.profiles()
+def main(args) -> int:
+    ps = profiles.profiles() if args.clock else profiles.load(measure_clock=False)
     items = ps.all()
     if args.json:
         emit_json({"folders": [str(d) for d in profiles.profile_dirs()], "profiles": [_record(p) for p in items]},

@@ -7,7 +7,7 @@ re-renders exactly as it was priced, whatever the profiles say today.
 from __future__ import annotations
 
 from bench.console import si, usd
-from bench.report_data import Table
+from bench.report.model import Table
 
 USE_NAMES = {"mining": "Bitcoin mining", "gpuaas": "GPU-as-a-service", "hosting": "Hosting / colocation",
              "tokens": "Token sales"}

@@ -2,7 +2,7 @@
 
 The statuses come from bench/mpi.py's phases. Rows are tagged and summed by bench/mpi_results.py;
 SHA-256d hits are checked by bench/mpi_scan.py. The report is an ordinary run file (bench/results.py,
-drawn by bench/report.py) whose `run.mpi` holds the ranks, their bindings and devices, and per SHA-256d
+drawn by bench.report) whose `run.mpi` holds the ranks, their bindings and devices, and per SHA-256d
 window the work layout, every hit, and the time rank 0 took to aggregate.
 """
 
@@ -12,11 +12,13 @@ import time
 
 from rich.markup import escape
 
-from bench import console, metadata, mpi_results, mpi_scan
-from bench import run as runner
+from bench import console, metadata, report
 from bench.files import emit_json
-from bench.report_data import describe_params
+from bench.mpi import results as mpi_results
+from bench.mpi import scan as mpi_scan
+from bench.report.build import describe_params
 from bench.results import Result, run_document
+from bench.runner import finish
 
 
 class Book:
@@ -37,7 +39,7 @@ class Book:
         stamp = metadata.utc_now()
         self.meta = metadata.collect(stamp)
         self.meta["folder"] = metadata.folder_name(stamp, self.meta["hostname"])
-        site_check = runner.check_site_inputs(self.options)
+        site_check = finish.check_site_inputs(self.options)
         if site_check:
             self.meta["site_inputs"] = site_check
 
@@ -156,16 +158,14 @@ class Book:
             "sha256d": self.scans,
         }
         if complete:
-            return runner.priced(self.meta, self.rows, self.options)
+            return finish.priced(self.meta, self.rows, self.options)
         return run_document(self.meta, self.rows, complete=False)
 
     def save(self, *, complete: bool):
         """The report of what rank 0 holds: the terminal view and --json, then the files (run.json and
         report.md only when incomplete: the job is about to end)."""
-        from bench import report
-
         doc = self.document(complete=complete)
-        folder = runner.out_dir(self.options, self.meta)
+        folder = finish.out_dir(self.options, self.meta)
         quiet = self.options.json == "-"
         if not complete:
             return report.write_partial(doc, folder, json_path=None if quiet else self.options.json)

@@ -8,8 +8,17 @@ from rich.table import Table
 from bench import backends, console
 from bench.files import emit_json
 
+HELP = "list backends, their devices, and why a backend cannot run"
+EPILOG = """examples:
+  python -m bench backends
+  python -m bench backends --json -"""
 
-def show_backends(args) -> int:
+
+def add_arguments(p) -> None:
+    p.add_argument("--json", metavar="PATH|-", help="write the list as JSON to PATH ('-' = stdout)")
+
+
+def main(args) -> int:
     statuses = backends.discover()
     if args.json:
         emit_json({"backends": [s.to_dict() for s in statuses]}, args.json)

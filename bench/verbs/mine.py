@@ -11,9 +11,27 @@ import time
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from bench import backends, console
+from bench.args import whole_number
 from bench.errors import UsageError, VerificationError
 from bench.files import emit_json
 from kernels.sha256 import reference as ref
+
+HELP = "scan a nonce window of a real 80-byte block header"
+EPILOG = """examples:
+  python -m bench mine --header $(cat genesis.hex) --count 1000000
+  python -m bench mine --header HEX160 --backend opencl:0 --json result.json"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--header", required=True, metavar="HEX160", help="the 80-byte header as 160 hex digits")
+    p.add_argument("--start", type=whole_number, default=0, metavar="N", help="first nonce (default 0)")
+    p.add_argument("--count", type=whole_number, default=None, metavar="N",
+                   help="nonces to scan (default: all from --start to 2**32-1)")
+    p.add_argument("--target", metavar="HEX64",
+                   help="256-bit target as 64 hex digits (default: from the header's bits field)")
+    p.add_argument("--backend", default=backends.DEFAULT_CPU, metavar="NAME[:INDEX]",
+                   help=f"backend and device (default {backends.DEFAULT_CPU}; see `python -m bench backends`)")
+    p.add_argument("--json", metavar="PATH|-", help="write the result as JSON to PATH ('-' = stdout, nothing else there)")
 
 CHUNK_SECONDS = 0.25
 FIRST_CHUNK = 1 << 16
@@ -51,7 +69,7 @@ class _Chunks:
         self.size = max(FIRST_CHUNK, int(rate * CHUNK_SECONDS))
 
 
-def mine(args) -> int:
+def main(args) -> int:
     header, start, count, target = parse_inputs(args)
     selected = backends.require("sha256d", args.backend)[0]
     quiet = args.json == "-"

@@ -33,7 +33,7 @@ def _profiles(ids: list[str] | None, ps: prof.ProfileSet) -> tuple[list, list]:
     """The ASIC and GPU profiles named by --profile (UsageError for unknown ids or other kinds)."""
     asics, gpus = [], []
     for pid in ids or []:
-        found = [ps.by_kind[k][pid] for k in ("asic", "gpu", "cpu") if pid in ps.by_kind[k]]
+        found = ps.lookup(pid)
         if not found:
             known = ", ".join(sorted([*ps.by_kind["asic"], *ps.by_kind["gpu"]]))
             raise UsageError(f"--profile: no ASIC or GPU profile {pid!r}; profiles: {known} "

@@ -24,13 +24,17 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from bench import backends, mpi_bind, mpi_env, mpi_fault, mpi_scan
-from bench import run as runner
+from bench import backends, profiles
 from bench.errors import UsageError, VerificationError
-from bench.mpi_report import Book
-from bench.mpi_team import Team
+from bench.mpi import bind as mpi_bind
+from bench.mpi import env as mpi_env
+from bench.mpi import fault as mpi_fault
+from bench.mpi import scan as mpi_scan
+from bench.mpi.book import Book
+from bench.mpi.team import Team
 from bench.results import Result
-from bench.run_plan import plan, select, workload_module
+from bench.runner import measure
+from bench.runner.planner import plan, select, workload_module
 from bench.timing import summarize
 
 DEFAULT_TIMEOUT_S = 600.0  # per phase (one case, one warm-up, the finish); a window gets its length on top
@@ -53,7 +57,7 @@ def run(options, *, load=workload_module, choose=select) -> int:
 
 
 class Job:
-    """One rank's run. Every rank runs the same phases; rank 0 also keeps the book (bench/mpi_report.py)."""
+    """One rank's run. Every rank runs the same phases; rank 0 also keeps the book (bench/mpi/book.py)."""
 
     def __init__(self, options, MPI, load, choose):  # noqa: N803
         self.options, self.MPI, self.load, self.choose = options, MPI, load, choose
@@ -112,8 +116,6 @@ class Job:
         """What must see the whole host, before binding narrows this rank's view: the run metadata
         (cores, BLAS threads) and the host CPU profile, whose power estimate ranks then share."""
         self.fault = mpi_fault.from_env()
-        from bench import profiles
-
         profiles.profiles()
         if self.book is not None:
             self.book.open()
@@ -148,12 +150,12 @@ class Job:
     def run_case(self, case) -> dict:
         if self.fault is not None:
             case = replace(case, prepare=self.faulty(case.prepare))
-        outcome = runner.execute([case], self.options.budget)
+        outcome = measure.execute([case], self.options.budget)
         if not outcome.results:
             return {"error": outcome.errors[0]}
         result = outcome.results[0]
         if case.reference in self.mine:
-            runner.link_reference(result, self.mine[case.reference])
+            measure.link_reference(result, self.mine[case.reference])
         self.mine[case.key] = result
         return {"result": result.to_dict(), "domain": mpi_bind.energy_domain(self.binding, case.device)}
 
@@ -190,7 +192,7 @@ class Job:
 
     def window(self, case, scan, layout, warm: dict) -> dict:
         """This rank's window, metered: its Result (verified by rank 0) and what rank 0 checks it with."""
-        meter = runner.meter_for(case)
+        meter = measure.meter_for(case)
         if meter is not None:
             meter.start()
         if self.fault is not None:
@@ -202,7 +204,7 @@ class Job:
             workload=case.workload, backend=case.backend, device=case.device.name,
             params={"window_s": layout.window_s}, metric=case.metric, value=done["hashes"] / done["seconds"],
             unit=case.unit, samples=rates, stats=summarize(rates).to_dict(), verified=False,
-            verification="not checked by rank 0", energy=runner.energy_of(reading, case, done["hashes"]),
+            verification="not checked by rank 0", energy=measure.energy_of(reading, case, done["hashes"]),
             device_index=case.device.index, compile_s=warm["first_call_s"],
             timing={"window_s": done["seconds"], "window_calls": done["units"], "stopped_by": "window"},
             extra={"hashes": done["hashes"], "unit_nonces": layout.unit, "cpu_s": done["cpu_s"],
@@ -210,7 +212,7 @@ class Job:
                    "value_is": "hashes in the window / its seconds (MPI.Wtime); samples: per-unit rates"},
         )
         if case.reference in self.mine:
-            runner.link_reference(result, self.mine[case.reference])
+            measure.link_reference(result, self.mine[case.reference])
         return {"result": result.to_dict(), "done": done, "warm": warm,
                 "domain": mpi_bind.energy_domain(self.binding, case.device)}
 

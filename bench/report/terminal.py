@@ -9,7 +9,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table as RichTable
 from rich.text import Text
 
-from bench.report_data import Report, Table
+from bench.report.model import Report, Table
 
 ROW_STYLES = {"": None, "ref": "italic", "bad": "bold red"}
 

@@ -1,42 +1,15 @@
-"""What a report says, independent of how it is drawn: plain-text tables built from a run file.
-
-The terminal (rich), Markdown and HTML renderers all draw these same tables, so the three never
-disagree. Cells are plain strings straight from the data (profile names, device names...): each
-renderer escapes them for its own format, nothing here is markup.
-"""
+"""The report of a run file: its summary, warnings and tables (bench.report.model), built from the data alone."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from bench.console import bytes_h, si
+from bench.report import site as report_site
+from bench.report.model import Report, Table
 from bench.results import Result, check_document
 
 WORKLOAD_TITLES = {"sha256d": "SHA-256d mining", "gemm": "Dense GEMM", "inference": "AI inference"}
 # The energy figure people quote per workload: (multiplier on joules per metric unit, label).
 ENERGY_SCALE = {"H": (1e12, "J/TH"), "FLOP": (1e12, "J/TFLOP"), "tok": (1.0, "J/token")}
-
-
-@dataclass
-class Table:
-    title: str
-    columns: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    marks: list[str] = field(default_factory=list)  # per row: "" | "ref" (a reference) | "bad" (failed)
-    notes: list[str] = field(default_factory=list)
-    wide: tuple[str, ...] = ()  # detail columns the terminal leaves out (the files keep them)
-
-    def add(self, cells: list, mark: str = "") -> None:
-        self.rows.append(["" if c is None else str(c) for c in cells])
-        self.marks.append(mark)
-
-
-@dataclass
-class Report:
-    title: str
-    summary: list[tuple[str, str]]  # (label, value) lines about the run
-    tables: list[Table]
-    warnings: list[str]  # incomplete run, failed verification, missing workloads...
 
 
 def describe_params(workload: str, params: dict) -> str:
@@ -182,8 +155,6 @@ def warnings(doc: dict, results: list[Result]) -> list[str]:
 
 def build(doc: dict) -> Report:
     """The report of a run file (checked against schema 1 by the caller)."""
-    from bench import report_site
-
     results = check_document(doc)
     tables = []
     for workload in dict.fromkeys([*WORKLOAD_TITLES, *(r.workload for r in results)]):

@@ -1,0 +1,26 @@
+"""`bench report RUN.json`: re-render a saved run in the terminal, and its files with --out."""
+
+from __future__ import annotations
+
+from bench import console, report
+from bench.results import load_run
+
+HELP = "re-render a saved run"
+EPILOG = """examples:
+  python -m bench report reports/example/run.json
+  python -m bench report run.json --out /tmp/again     report.md, report.html and plots written there"""
+
+
+def add_arguments(p) -> None:
+    p.add_argument("run_json", metavar="RUN.json", help="a run file written by `bench run` (run.json or --json)")
+    p.add_argument("--out", metavar="DIR", help="also write report.md, report.html and the plots to this folder")
+
+
+def main(args) -> int:
+    """Print the saved run; with --out, write its files there too."""
+    doc = load_run(args.run_json)
+    report.render(doc, console.out())
+    if args.out:
+        folder = report.write_all(doc, args.out)
+        console.err().print(f"report written to {folder}", markup=False)
+    return 0
