@@ -29,7 +29,6 @@ DEFAULT_CPU = "numba-cpu"  # what `bench mine` runs when no --backend is given: 
 WORKLOADS = ("sha256d", "gemm", "inference")
 # Inference runs its matrix products on the GEMM backends, so it shares their modules.
 PACKAGES = {"sha256d": "kernels.sha256", "gemm": "kernels.gemm", "inference": "kernels.gemm"}
-GPU_BACKENDS = ("numba-cuda", "cupy")
 
 
 @dataclass
@@ -40,6 +39,7 @@ class BackendStatus:
     reason: str = ""
     devices: list[DeviceInfo] = field(default_factory=list)
     unusable: list[tuple[DeviceInfo, str]] = field(default_factory=list)  # found, but cannot run: why
+    has_kernel: bool = True  # False: the backend has no file for this workload (not news in a report)
 
     def to_dict(self) -> dict:
         return {
@@ -85,7 +85,7 @@ def module(workload: str, backend: str) -> ModuleType | None:
 def status(workload: str, backend: str) -> BackendStatus:
     mod = module(workload, backend)
     if mod is None:
-        return BackendStatus(backend, workload, False, f"{backend} has no {workload} kernel")
+        return BackendStatus(backend, workload, False, f"{backend} has no {workload} kernel", has_kernel=False)
     try:
         ok, reason = mod.available()
         found = list(mod.devices()) if ok else []
@@ -111,6 +111,31 @@ def first_line(exc: BaseException) -> str:
         return type(exc).__name__
     detail = next((line for line in lines[1:] if line.lower().startswith("error")), "")
     return f"{lines[0]} ({detail[:200]})" if detail else lines[0]
+
+
+def reference_module(workload: str, device_kind: str) -> ModuleType | None:
+    """The available backend module whose traits make it the vendor baseline for a kind of device."""
+    for backend in BACKENDS:
+        mod = module(workload, backend)
+        if mod is not None and getattr(mod.TRAITS, "reference_for", None) == device_kind:
+            try:
+                if mod.available()[0]:
+                    return mod
+            except Exception:  # noqa: BLE001 - a broken driver: no baseline, never a crash
+                return None
+    return None
+
+
+def runs_on_cuda(name: str) -> bool:
+    """Whether results named `name` (a backend, or a baseline such as cuBLAS) come from CUDA devices, whose
+    NVML index is known even without a PCI address. Answered from the backends' own traits."""
+    for workload in WORKLOADS:
+        for backend in BACKENDS:
+            mod = module(workload, backend)
+            traits = getattr(mod, "TRAITS", None)
+            if traits is not None and name in (backend, traits.reference_name) and traits.cuda:
+                return True
+    return False
 
 
 def discover(workloads=WORKLOADS, backends=BACKENDS) -> list[BackendStatus]:

@@ -21,7 +21,7 @@ from kernels.runtime import cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
-    "numpy", "scipy", "numba", "llvmlite", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "pyopencl",
+    "numpy", "scipy", "numba", "llvmlite", "numba-cuda", "cupy-cuda13x", "cupy-cuda12x", "pyopencl",  # package names
     "nvidia-ml-py", "rich", "matplotlib", "pydantic", "threadpoolctl", "gguf", "tokenizers",
 )
 
@@ -163,7 +163,7 @@ def _cupy_gpus() -> list[dict]:
         return []
     return [
         {"index": d.index, "name": d.name, "memory_bytes": d.memory_bytes, "driver": d.driver,
-         "compute": d.compute, "source": "cupy"}
+         "compute": d.compute, "source": "cupy"}  # library name
         for d in cuda.cupy_devices()
     ]
 
@@ -214,7 +214,7 @@ def collect(timestamp: _dt.datetime | None = None) -> dict:
         "gpus": gpus(),
         "blas": (found_blas := blas()),
         "blas_check": blas_check(found_blas),
-        "opencl": opencl_runtimes(),
+        "opencl_runtimes": opencl_runtimes(),
         "load_average": load_average(),
         "packages": package_versions(),
     }

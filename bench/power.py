@@ -20,12 +20,12 @@ import threading
 import time
 from pathlib import Path
 
+from bench import backends, profiles
 from bench.errors import UsageError
 from bench.results import Energy
 
 RAPL_ROOT = Path("/sys/class/powercap")
 NVML_SHORT_WINDOW_S = 1.0
-GPU_BACKENDS = ("numba-cuda", "cupy")
 
 
 class NoEnergySource(UsageError):
@@ -248,7 +248,7 @@ def meter_for(backend: str, device, *, profile=None, nvml=None, rapl_root: Path 
     """
     reasons = []
     bus = getattr(device, "pci_bus_id", "")
-    if device.kind == "gpu" and (bus or backend in GPU_BACKENDS):
+    if device.kind == "gpu" and (bus or backends.runs_on_cuda(backend)):
         try:
             return nvml_meter(device.index, nvml, pci_bus_id=bus)
         except Exception as exc:  # noqa: BLE001 - NVML raises its own error types, or is missing
@@ -261,8 +261,6 @@ def meter_for(backend: str, device, *, profile=None, nvml=None, rapl_root: Path 
                            if not isinstance(exc, PermissionError) else
                            "RAPL not readable (permission denied: run as root or make energy_uj readable)")
     if profile is None:
-        from bench import profiles
-
         profile = profiles.for_device(device)
     if profile is None:
         raise NoEnergySource(

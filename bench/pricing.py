@@ -92,7 +92,7 @@ def mining_efficiency(asics, results: list[Result]) -> list[dict]:
         energy = r.energy or {}
         if r.workload != "sha256d" or not energy.get("joules_per_unit"):
             continue
-        kind = "gpu" if r.backend in ("cupy", "numba-cuda") and "simulator" not in r.device.lower() else "cpu"
+        kind = "gpu" if r.device_kind == "gpu" else "cpu"
         rows.append({"name": f"{r.backend}:{r.device_index} {r.device}", "profile": "", "kind": kind,
                      "basis": f"measured here ({energy.get('source')})",
                      "j_per_th": energy["joules_per_unit"] * 1e12})  # the window's joules / hashes

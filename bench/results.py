@@ -54,6 +54,7 @@ class Result:
     extra: dict = field(default_factory=dict)  # workload-specific figures (efficiency, max_rel_error...)
     timing: dict = field(default_factory=dict)  # how the samples were taken (Timing.describe())
     is_reference: bool = False  # the machine's own baseline (hashlib, NumPy/BLAS, cuBLAS)
+    device_kind: str = ""  # "cpu" | "gpu" | "simulator": what the device is (older run files: "")
 
     @property
     def noisy(self) -> bool:

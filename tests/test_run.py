@@ -109,7 +109,7 @@ def test_default_selection_skips_the_cuda_simulator(monkeypatch):
     sim = DeviceInfo(0, "Numba CUDA simulator", "simulator")
     statuses = [backends.BackendStatus("numba-cuda", "gemm", True, "", [sim]),
                 backends.BackendStatus("cupy", "gemm", False, "cupy: no CUDA device found"),
-                backends.BackendStatus("opencl", "gemm", False, "opencl has no gemm kernel")]
+                backends.BackendStatus("opencl", "gemm", False, "opencl has no gemm kernel", has_kernel=False)]
     monkeypatch.setattr(backends, "discover", lambda workloads: statuses)
     skipped = []
     assert P.select("gemm", None, skipped) == []

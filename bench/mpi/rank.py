@@ -205,7 +205,7 @@ class Job:
             params={"window_s": layout.window_s}, metric=case.metric, value=done["hashes"] / done["seconds"],
             unit=case.unit, samples=rates, stats=summarize(rates).to_dict(), verified=False,
             verification="not checked by rank 0", energy=measure.energy_of(reading, case, done["hashes"]),
-            device_index=case.device.index, compile_s=warm["first_call_s"],
+            device_index=case.device.index, device_kind=case.device.kind, compile_s=warm["first_call_s"],
             timing={"window_s": done["seconds"], "window_calls": done["units"], "stopped_by": "window"},
             extra={"hashes": done["hashes"], "unit_nonces": layout.unit, "cpu_s": done["cpu_s"],
                    "cpu_share": done["cpu_s"] / done["seconds"] / self.binding.threads,

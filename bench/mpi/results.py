@@ -81,6 +81,7 @@ def total(group: list[Result], *, ranks: int, absent: list[str], extra: dict | N
         params={**first.params, "rank": "all"}, metric=first.metric, value=value, unit=first.unit,
         samples=[value], stats=summarize([value]).to_dict(), verified=ok, verification=what,
         energy=_energy_sum(group), device_index=first.device_index, is_reference=first.is_reference,
+        device_kind=first.device_kind,
         timing={"window_s": max((r.timing or {}).get("window_s", 0.0) for r in group)},
         extra={"aggregate": True, "ranks": [r.extra.get("rank") for r in group], **(extra or {})},
     )

@@ -68,6 +68,7 @@ def measure_case(case: Case, budget: Budget, ratio_to: dict[str, Result]) -> Res
         verification=str(what),
         energy=energy_of(timing.energy, case, timing.window_calls * case.work_per_call),
         device_index=case.device.index,
+        device_kind=case.device.kind,
         is_reference=case.is_reference,
         extra=extra,
     )

@@ -36,7 +36,7 @@ def select(workload: str, specs: list[str] | None, skipped: list[dict]) -> list[
         for st in backends.discover([workload]):
             _skip_unusable(workload, st, skipped)
             if not st.available:
-                if "has no" not in st.reason:
+                if st.has_kernel:
                     skipped.append({"workload": workload, "backend": st.backend, "reason": st.reason})
                 continue
             for dev in st.devices:

@@ -35,10 +35,10 @@ def main(args) -> int:
         device_lines = escape("\n".join(
             [_describe(name, d) for d in devices] + [_describe(name, d) + " — cannot run" for d, _ in unusable]
         ))
-        reasons = sorted({s.reason for s in rows if not s.available and "has no" not in s.reason})
+        reasons = sorted({s.reason for s in rows if not s.available and s.has_kernel})
         if any(s.available for s in rows):
             reasons += [f"{name}:{d.index}: {why}" for d, why in unusable]
-        missing = [s.workload for s in rows if not s.available and "has no" in s.reason]
+        missing = [s.workload for s in rows if not s.has_kernel]
         status = "[green]ready[/]" if runs else "[red]unavailable[/]"
         if reasons:
             status += "\n" + escape("\n".join(reasons))

@@ -1,33 +1,35 @@
 """Dense GEMM: C = A @ B on each selected backend/device, next to the vendor library on the same kind of device.
 
 Shapes come from kernels/gemm/shapes.py (square, Llama-3 decoder layers, DeepBench), sized to the device
-kind. References are NumPy/BLAS (backend "numpy") on the CPU and cuBLAS through CuPy (backend "cublas")
-on each GPU, in every dtype the device has; each backend case names the reference with the same shape,
+kind. References are the backends whose traits say they are the vendor baseline of a kind of device (NumPy's
+BLAS on the CPU, cuBLAS through CuPy on each GPU), in every dtype the device has; each backend case names the
+reference with the same shape,
 dtype and device class. Every case's output is checked against NumPy in float64 (kernels/gemm/verify.py)
 before its timing counts; `extra()` reports the max relative error and the fraction of the device's dense
 peak for that dtype from its hardware profile (None where no profile gives one; the host CPU's peak is
 derived from cores x clock x FMA width and labelled so).
 
-Operands: CPU backends get host arrays (packing B is timed, as BLAS packs on every call); OpenCL and the
-GPUs get device-resident operands (upload excluded; the OpenCL CPU kernel's packed B is reused).
+Operands: backends whose traits say `resident_operands` (OpenCL, the GPUs) get device-resident operands
+(upload excluded; the OpenCL CPU kernel's packed B is reused); the others get host arrays (packing B is
+timed, as BLAS packs on every call). No backend is named here: each backend file carries its own traits.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from typing import Callable
 
 import numpy as np
 
+from bench import backends, profiles
 from bench.errors import UsageError
 from bench.workloads import Case
-from kernels.gemm import numpy_blas, shapes, verify
+from kernels.gemm import shapes, verify
 from kernels.runtime import cpu
 
 WORKLOAD = "gemm"
 CPU_ONLY_FP64 = ("square", "quick")  # fp64 is a CPU sideline: square shapes only
-OWN_DTYPES = {"numba-cpu": ("fp32", "fp64"), "opencl": ("fp32",), "numba-cuda": ("fp32",)}
 SEED = 20240
 
 
@@ -35,13 +37,14 @@ SEED = 20240
 class Api:
     """The module functions a case calls, with a kernel choice bound where a backend has several."""
 
-    name: str  # backend name in results: numpy, numba-cpu, ..., cublas
+    name: str  # backend name in results (a reference's own name, e.g. the vendor library's)
     matmul: Callable
     to_device: Callable
     to_host: Callable
     synchronize: Callable | None
     kernel: str  # what runs, for the report
     resident: bool  # operands made resident before timing (GPU, OpenCL) or passed as host arrays
+    event_timer: Callable | None = None  # GPU devices: events on the device index (the backend's traits)
 
 
 def operands(shape: shapes.Shape, dtype: str) -> tuple[np.ndarray, np.ndarray]:
@@ -54,8 +57,6 @@ def operands(shape: shapes.Shape, dtype: str) -> tuple[np.ndarray, np.ndarray]:
 def peak(device, dtype: str) -> tuple[float | None, str | None]:
     """The device's dense peak FLOP/s for the dtype from its hardware profile, and where it comes from."""
     try:
-        from bench import profiles
-
         profile = profiles.for_device(device)
     except Exception:  # noqa: BLE001 - no profiles, or an invalid one: no efficiency, never a made-up peak
         return None, None
@@ -120,7 +121,7 @@ def gemm_case(api: Api, device, shape: shapes.Shape, dtype: str, *, is_reference
         prepare=prepare,
         verify=check,
         sync=sync,
-        timer=_timer(api.name, device),
+        timer=partial(api.event_timer, device.index) if device.kind == "gpu" and api.event_timer else None,
         is_reference=is_reference,
         reference=reference,
         extra=extra,
@@ -128,59 +129,33 @@ def gemm_case(api: Api, device, shape: shapes.Shape, dtype: str, *, is_reference
     )
 
 
-def _timer(backend: str, device):
-    """GPU work is timed with events on its own GPU; everything else with the host clock after a sync."""
-    if device.kind != "gpu":
-        return None
-    from bench import timing
-
-    if backend in ("cupy", "cublas"):
-        return partial(timing.cupy_event_timer, device.index)
-    if backend == "numba-cuda":
-        return partial(timing.numba_event_timer, device.index)
-    return None
-
-
 # --- which module call each backend / reference makes ---------------------------------------------
 
 
-def _api(sel) -> Api:
-    mod, kind = sel.module, sel.device.kind
-    if sel.backend == "cupy":
-        return Api("cupy", _with_kernel(mod.matmul, "wmma"), mod.to_device, mod.to_host, mod.synchronize,
-                   "own WMMA tensor-core RawKernel (gemm_wmma.cu), fp32 accumulate", True)
-    kernels = {
-        "numba-cpu": "Numba packed 8xNR micro-kernel",
-        "opencl": f"OpenCL {'float16-vector' if kind == 'cpu' else 'local-memory tiled'} kernel (gemm.cl)",
-        "numba-cuda": "Numba CUDA shared-memory tiles, 8x8 per thread",
-    }
-    resident = sel.backend != "numba-cpu"
-    return Api(sel.backend, mod.matmul, mod.to_device, mod.to_host, mod.synchronize,
-               kernels.get(sel.backend, sel.backend), resident)
+def _with_kernel(matmul, kernel: str | None):
+    if kernel is None:
+        return matmul
 
-
-def _with_kernel(matmul, kernel: str):
     def call(a, b, *, dtype, device):
         return matmul(a, b, dtype=dtype, device=device, kernel=kernel)
 
     return call
 
 
-def _numpy_api() -> Api:
-    return Api("numpy", numpy_blas.matmul, numpy_blas.to_device, numpy_blas.to_host, None,
-               f"NumPy matmul -> {numpy_blas.blas_info()}", False)
+def _api(sel) -> Api:
+    """A backend's own kernel, as its traits describe it."""
+    mod, t = sel.module, sel.module.TRAITS
+    return Api(sel.backend, _with_kernel(mod.matmul, t.own_kernel), mod.to_device, mod.to_host, mod.synchronize,
+               t.describe(sel.device.kind), t.resident_operands, t.event_timer)
 
 
-def _cublas_api():
-    from kernels.gemm import cupy_cuda
-
-    def names(dtype: str) -> str:
-        data, compute = cupy_cuda.CUBLAS_TYPES[dtype]
-        return f"cublasGemmEx data type {data}, compute type {compute}"
-
-    api = Api("cublas", _with_kernel(cupy_cuda.matmul, "cublas"), cupy_cuda.to_device, cupy_cuda.to_host,
-              cupy_cuda.synchronize, "cuBLAS cublasGemmEx (compute type set per dtype)", True)
-    return api, cupy_cuda, names
+def _reference_api(mod, dtype: str) -> Api:
+    """The vendor baseline a backend module offers (its traits name it and the kernel that selects it)."""
+    t = mod.TRAITS
+    describe = getattr(mod, "reference_kernel_text", None)
+    return Api(t.reference_name, _with_kernel(mod.matmul, t.reference_kernel), mod.to_device, mod.to_host,
+               mod.synchronize if t.device_kind == "gpu" else None, describe(dtype) if describe else t.kernel,
+               t.resident_operands, t.event_timer)
 
 
 class References:
@@ -188,47 +163,41 @@ class References:
 
     def __init__(self):
         self.cases: dict[tuple, Case] = {}
-        self._cublas = None
+        self._modules: dict[str, object] = {}
 
-    def cpu(self, shape: shapes.Shape, dtype: str) -> Case | None:
-        if dtype not in numpy_blas.DTYPES:
+    def module(self, device_kind: str):
+        """The available baseline module for a kind of device, or None."""
+        if device_kind not in self._modules:
+            self._modules[device_kind] = backends.reference_module(WORKLOAD, device_kind)
+        return self._modules[device_kind]
+
+    def get(self, device, shape: shapes.Shape, dtype: str) -> Case | None:
+        if device.kind not in ("cpu", "gpu"):
+            return None  # the CUDA simulator: no reference worth a ratio
+        mod = self.module(device.kind)
+        if mod is None:
             return None
-        key = ("cpu", 0, shape, dtype)
+        found = mod.devices() if device.kind == "gpu" else cpu.devices()
+        ref_device = next((d for d in found if d.index == device.index), found[0] if found else None)
+        if ref_device is None:
+            return None
+        have = mod.dtypes(ref_device.index, mod.TRAITS.reference_kernel) if mod.TRAITS.reference_kernel else \
+            mod.dtypes(ref_device.index)
+        if dtype not in have:
+            return None
+        key = (device.kind, ref_device.index, shape, dtype)
         if key not in self.cases:
-            self.cases[key] = gemm_case(_numpy_api(), cpu.devices()[0], shape, dtype, is_reference=True)
+            self.cases[key] = gemm_case(_reference_api(mod, dtype), ref_device, shape, dtype, is_reference=True)
         return self.cases[key]
-
-    def gpu(self, index: int, shape: shapes.Shape, dtype: str) -> Case | None:
-        if self._cublas is None:
-            from kernels.gemm import cupy_cuda
-
-            ok, _ = cupy_cuda.available()
-            self._cublas = _cublas_api() if ok else False
-        if not self._cublas:
-            return None
-        api, cupy_cuda, names = self._cublas
-        found = cupy_cuda.devices()
-        device = next((d for d in found if d.index == index), found[0] if found else None)
-        if device is None or dtype not in cupy_cuda.dtypes(device.index):
-            return None
-        key = ("gpu", device.index, shape, dtype)
-        if key not in self.cases:
-            self.cases[key] = gemm_case(replace(api, kernel=names(dtype)), device, shape, dtype, is_reference=True)
-        return self.cases[key]
-
-    def for_case(self, device, shape: shapes.Shape, dtype: str) -> Case | None:
-        if device.kind == "cpu":
-            return self.cpu(shape, dtype)
-        if device.kind == "gpu":
-            return self.gpu(device.index, shape, dtype)
-        return None  # the CUDA simulator: no reference worth a ratio
 
 
 def _dtypes(sel) -> tuple[str, ...]:
-    if sel.backend == "cupy":
-        return sel.module.dtypes(sel.device.index, "wmma")
-    have = sel.module.dtypes(sel.device.index)
-    return tuple(d for d in OWN_DTYPES.get(sel.backend, have) if d in have)
+    """The dtypes a backend's own kernel runs in: what it offers, narrowed by its traits' run_dtypes."""
+    t = sel.module.TRAITS
+    if t.reference_only:
+        return sel.module.dtypes(sel.device.index)
+    have = sel.module.dtypes(sel.device.index, t.own_kernel) if t.own_kernel else sel.module.dtypes(sel.device.index)
+    return tuple(d for d in (t.run_dtypes or have) if d in have)
 
 
 def validate(shape_texts=(), dtypes=()) -> tuple[list[shapes.Shape], tuple[str, ...]]:
@@ -251,19 +220,19 @@ def cases(selected, *, quick: bool, shapes_only=None, dtypes_only=None) -> list[
     refs = References()
     own: list[Case] = []
     for sel in selected:
-        kind = sel.device.kind
+        kind, traits = sel.device.kind, sel.module.TRAITS
         plan = chosen or shapes.select(kind, quick_run=quick)
-        for dtype in _dtypes(sel) if sel.backend != "numpy" else numpy_blas.DTYPES:
+        for dtype in _dtypes(sel):
             if wanted and dtype not in wanted:
                 continue
             for shape in plan:
                 if dtype == "fp64" and shape.group not in CPU_ONLY_FP64 and not chosen:
                     continue
-                ref = refs.for_case(sel.device, shape, dtype)
-                if sel.backend != "numpy":  # numpy runs as the reference itself
+                ref = refs.get(sel.device, shape, dtype)
+                if not traits.reference_only:  # a baseline runs as the reference itself
                     own.append(gemm_case(_api(sel), sel.device, shape, dtype, reference=ref.key if ref else None))
-        if sel.backend == "cupy":  # cuBLAS in every dtype the GPU has, the baseline of the site figures
+        if traits.reference_for == kind and kind == "gpu":  # the vendor library in every dtype the GPU has
             for dtype in sel.module.dtypes(sel.device.index):
                 for shape in plan if not wanted or dtype in wanted else ():
-                    refs.gpu(sel.device.index, shape, dtype)
+                    refs.get(sel.device, shape, dtype)
     return list(refs.cases.values()) + own

@@ -20,11 +20,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from bench import backends, profiles
+from bench.backends import parse_spec
 from bench.errors import UsageError
 from bench.workloads import Case
 from kernels.inference import config as configs
 from kernels.inference import gguf_loader, llama_cpp_peer, reference
-from kernels.inference import weights as weight_sources
+from kernels.inference import sources as weight_sources
 from kernels.inference.config import ModelConfig
 from kernels.inference.model import Model
 
@@ -66,10 +68,8 @@ def validate(model: str | ModelConfig = "smollm2-135m", *, batches=(1,), prompt:
     `model` is a name or 'NAME:FIELD=N,...' (kernels.inference.config.parse); the prompt plus the one
     decoded token must fit the context; backends are 'NAME[:INDEX]' specs.
     """
-    from bench import backends as discovery
-
     for spec in backends:
-        discovery.parse_spec(spec)
+        parse_spec(spec)
     try:
         cfg = configs.parse(model) if isinstance(model, str) else model.validate()
     except ValueError as exc:
@@ -200,10 +200,6 @@ def host_measured() -> dict:
 def _profile(device):
     """The device's hardware profile (bench.profiles), or None where none matches or profiles are absent."""
     try:
-        from bench import profiles
-    except ImportError:
-        return None
-    try:
         return profiles.for_device(device)
     except (UsageError, ValueError):
         return None
@@ -285,14 +281,10 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
                 "bytes_per_s": bytes_s, "max_rel_error": state.get("error"), "tolerance": TOLERANCE[dtype],
                 "launches": state.get("launches"), **roofline(sel.device, dtype, flop_s, bytes_s)}
 
-    timer = None
-    if sel.device.kind == "gpu" and sel.backend in ("cupy", "numba-cuda"):
-        from bench import timing
-
-        # Events on the case's own GPU. Numba's events also time the CuPy work between the products
-        # (both run on the default stream), and need no CuPy where numba-cuda runs without it.
-        events = timing.cupy_event_timer if sel.backend == "cupy" else timing.numba_event_timer
-        timer = functools.partial(events, sel.device.index)
+    # Events on the case's own GPU, from the backend's traits. Numba's events also time the CuPy work between
+    # the products (both run on the default stream), and need no CuPy where numba-cuda runs without it.
+    events = sel.module.TRAITS.event_timer
+    timer = functools.partial(events, sel.device.index) if sel.device.kind == "gpu" and events else None
     return Case(
         workload="inference", backend=sel.backend, device=sel.device,
         params={"model": cfg.name, "phase": phase, "batch": batch, "dtype": dtype, "prompt": prompt},
@@ -368,7 +360,7 @@ def cases(selected, *, quick: bool, model: str | None = None, prompt: int | None
     found: list[Case] = []
     benches: dict[tuple, Workbench] = {}
     shared_weights: dict = {}
-    order = sorted(selected, key=lambda s: (s.device.kind != "cpu", s.backend != "numpy"))
+    order = sorted(selected, key=lambda s: (s.device.kind != "cpu", s.module.TRAITS.reference_for != s.device.kind))
     for sel in order:
         plan = sizes_for(sel.device.kind, quick)
         names = (model,) if model else plan.models
@@ -400,6 +392,8 @@ def _reference_key(found: list[Case], sel, model: str, phase: str, batch: int, d
             continue
         if c.backend == "llama.cpp":
             return c.key
-        if c.backend == "numpy" and sel.backend != "numpy" and c.params["dtype"] == dtype:
+        baseline = backends.module("gemm", c.backend) if c.backend in backends.BACKENDS else None
+        is_baseline = baseline is not None and baseline.TRAITS.reference_for == c.device.kind
+        if is_baseline and c.backend != sel.backend and c.params["dtype"] == dtype:
             return c.key
     return None

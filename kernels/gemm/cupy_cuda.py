@@ -29,8 +29,13 @@ from pathlib import Path
 import numpy as np
 
 from kernels.gemm import shapes, verify
-from kernels.runtime import cublas_capture, parse_device_index
+from kernels.runtime import Traits, cublas_capture, parse_device_index
 from kernels.runtime import cuda as runtime
+from kernels.runtime.events import cupy_event_timer
+
+TRAITS = Traits("gpu", kernel="own WMMA tensor-core RawKernel (gemm_wmma.cu), fp32 accumulate",
+                event_timer=cupy_event_timer, cuda=True, resident_operands=True, own_kernel="wmma",
+                reference_for="gpu", reference_name="cublas", reference_kernel="cublas")
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
 KERNELS = ("cublas", "wmma")
@@ -75,6 +80,12 @@ def _cupy():
     import cupy
 
     return cupy
+
+
+def reference_kernel_text(dtype: str) -> str:
+    """What runs as the GPU baseline in this dtype, for the report."""
+    data, compute = CUBLAS_TYPES[dtype]
+    return f"cublasGemmEx data type {data}, compute type {compute}"
 
 
 def available() -> tuple[bool, str]:

@@ -26,7 +26,9 @@ import numpy as np
 from numba import get_num_threads, njit, prange
 
 from kernels.gemm import shapes, verify
-from kernels.runtime import cpu, parse_device_index
+from kernels.runtime import Traits, cpu, parse_device_index
+
+TRAITS = Traits("cpu", kernel="Numba packed 8xNR micro-kernel", run_dtypes=("fp32", "fp64"))
 
 DTYPES = ("fp64", "fp32")
 FASTMATH = {"contract", "nnan", "ninf", "nsz", "arcp", "afn"}

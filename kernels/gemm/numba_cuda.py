@@ -20,8 +20,12 @@ import numpy as np
 from numba import float32
 
 from kernels.gemm import shapes, verify
+from kernels.runtime import Traits, parse_device_index
 from kernels.runtime import cuda as runtime
-from kernels.runtime import parse_device_index
+from kernels.runtime.events import numba_event_timer
+
+TRAITS = Traits("gpu", kernel="Numba CUDA shared-memory tiles, 8x8 per thread", event_timer=numba_event_timer,
+                cuda=True, resident_operands=True, run_dtypes=("fp32",))
 
 DTYPES = ("fp32",)
 BM, BN, BK = 128, 128, 8  # C tile per block; K per shared-memory stage

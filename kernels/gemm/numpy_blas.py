@@ -9,7 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from kernels.gemm import shapes, verify
-from kernels.runtime import cpu, parse_device_index
+from kernels.runtime import Traits, cpu, parse_device_index
+
+TRAITS = Traits("cpu", kernel="NumPy matmul on its BLAS", reference_for="cpu", reference_name="numpy",
+                reference_only=True)
 
 DTYPES = ("fp64", "fp32")  # NumPy's float16 matmul has no BLAS behind it; bf16/tf32 do not exist here
 
@@ -42,6 +45,11 @@ def blas_info() -> str:
                 details.append(pool["threading_layer"])
             return f"{pool.get('internal_api')} {pool.get('version')} ({', '.join(details)})"
     return "unknown BLAS (none reported by threadpoolctl)"
+
+
+def reference_kernel_text(dtype: str) -> str:
+    """What runs as the CPU baseline, for the report."""
+    return f"NumPy matmul -> {blas_info()}"
 
 
 def to_device(x, *, dtype: str = "fp32", device: int = 0) -> np.ndarray:

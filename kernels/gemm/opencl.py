@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np
 
 from kernels.gemm import shapes, verify
-from kernels.runtime import cpu
+from kernels.runtime import Traits, cpu, parse_device_index
 from kernels.runtime import opencl as runtime
-from kernels.runtime import parse_device_index
+
+TRAITS = Traits("any", kernel="OpenCL kernel (gemm.cl)", resident_operands=True, run_dtypes=("fp32",),
+                kernel_by_device={"cpu": "OpenCL float16-vector kernel (gemm.cl)",
+                                  "gpu": "OpenCL local-memory tiled kernel (gemm.cl)"})
 
 SOURCE = Path(__file__).with_name("gemm.cl")
 AVX512_FLAGS = {"avx512f", "avx512vl", "avx512bw", "avx512dq"}

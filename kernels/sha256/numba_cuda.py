@@ -21,10 +21,14 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from kernels.runtime import Traits, parse_device_index
 from kernels.runtime import cuda as runtime
-from kernels.runtime import parse_device_index
+from kernels.runtime.events import numba_event_timer
 from kernels.sha256 import device_scan as job_layout
 from kernels.sha256 import reference as ref
+
+TRAITS = Traits("gpu", kernel="Numba CUDA: one nonce per thread, midstate and early reject",
+                event_timer=numba_event_timer, cuda=True)
 
 BLOCK = 256  # threads per block
 SIM_BLOCKS, SIM_BLOCK = 2, 32  # the simulator runs one Python thread per CUDA thread: keep it small

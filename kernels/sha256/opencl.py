@@ -23,10 +23,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from kernels.runtime import cpu
+from kernels.runtime import Traits, cpu
 from kernels.runtime import opencl as runtime
 from kernels.sha256 import device_scan
 from kernels.sha256 import reference as ref
+
+TRAITS = Traits("any", kernel="OpenCL sha256d.cl", kernel_by_device={
+    "cpu": "OpenCL sha256d.cl: uint16 lanes (PoCL) or one nonce per work-item (Intel)",
+    "gpu": "OpenCL sha256d.cl: one nonce per work-item"})
 
 SOURCE = "sha256d.cl"
 AVX512_FLAGS = {"avx512f", "avx512vl", "avx512bw", "avx512dq"}

@@ -27,7 +27,7 @@ def bench_weights(request):
     if opt("benchmark_disable", False) and not opt("benchmark_enable", False):  # pytest-benchmark's own rule
         return weights.random_weights(config.SMOLLM2_135M.with_(n_layers=2, vocab=2048), seed=0)
     source = "gguf" if gguf_loader.available()[0] else "random"
-    return weights.load(config.SMOLLM2_135M, source)
+    return sources.load(config.SMOLLM2_135M, source)
 
 
 def backend_module(name):
