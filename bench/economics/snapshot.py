@@ -1,4 +1,4 @@
-"""Revenue, cost and margin per MW of facility power: mining vs GPUaaS vs hosting vs token sales.
+"""One year per MW of facility power: revenue, cost and margin of mining vs GPUaaS vs hosting vs token sales.
 
 Pure functions of explicit inputs (no files, no profiles loaded here). The convention everywhere:
 facility power is what the utility meters; IT power = facility MW / PUE is what the machines get; power
