@@ -62,6 +62,12 @@ def cmd_economics(args) -> int:
     return show_economics(args)
 
 
+def cmd_plan(args) -> int:
+    from bench.verbs import plan
+
+    return plan.main(args)
+
+
 def cmd_report(args) -> int:
     from bench.report import show
 
@@ -138,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hosting-price", type=float, metavar="USD_PER_KW_MONTH")
     p.add_argument("--json", metavar="PATH|-")
     p.set_defaults(func=cmd_economics)
+
+    from bench.verbs import plan as plan_verb
+
+    p = verbs.add_parser("plan", help=plan_verb.HELP, epilog=plan_verb.EPILOG,
+                         formatter_class=argparse.RawDescriptionHelpFormatter)
+    plan_verb.add_arguments(p)
+    p.set_defaults(func=cmd_plan)
 
     p = verbs.add_parser("report", help="re-render a saved run")
     p.add_argument("run_json", metavar="RUN.json")

@@ -205,3 +205,19 @@ def from_profiles(site, market, asic, gpu, *, refresh_asic=None, tokens_per_s_pe
     if "btc_price_monthly" in values:
         values["btc_price_monthly"] = tuple(float(p) for p in values["btc_price_monthly"])
     return check(PlanInputs(**values))
+
+
+def implausible(value: float, lo: float, hi: float, unit: str) -> str | None:
+    """Why `value` is not a plausible figure in `unit` (None when it is): out of range, or in a wrong unit."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value)):
+        return f"must be a finite number in {unit} (got {value!r})"
+    if lo <= value <= hi:
+        return None
+    hint = ""
+    if "$/MWh" in unit and 0 < value < 1:
+        hint = f"; {value:g} looks like $/kWh ({value:g} $/kWh = {value * 1000:g} $/MWh)"
+    elif "difficulty" in unit and 0 < value < 1e6:
+        hint = f"; is it in T? give the full number ({value:g} T = {value:g}e12)"
+    elif "fraction" in unit and 1 < value <= 100:
+        hint = f"; {value:g} looks like a percentage (give {value / 100:g} for {value:g}%)"
+    return f"must be {lo:g} to {hi:g} {unit} (got {value:g}{hint})"

@@ -150,7 +150,7 @@ def _be_text(attr: str, value: float) -> str:
     return f"{name} ${value:,.2f}" + (f"/{unit.split('/', 1)[1]}" if "/" in unit else "")
 
 
-def verdict_sentence(results: list[StrategyResult], x: inputs.PlanInputs, bes: dict) -> str:
+def verdict_sentence(results: list[StrategyResult], x: inputs.PlanInputs, bes: dict, vs_mining: dict) -> str:
     first, second = results[0], results[1] if len(results) > 1 else None
     head = (f"{first.label} wins: NPV {_money(first.npv_usd)} over {x.years} years at {x.discount_rate:.0%}/yr")
     if second is None:
@@ -161,7 +161,11 @@ def verdict_sentence(results: list[StrategyResult], x: inputs.PlanInputs, bes: d
     if not near:
         return head + "; no single input in its plausible range flips the ranking."
     flips = " or ".join(f"{_be_text(a, v)} (now {_be_text(a, getattr(x, a)).split(' ', 2)[-1]})" for a, v in near)
-    return head + f"; it flips to {second.label} at {flips}."
+    text = head + f"; it flips to {second.label} at {flips}."
+    against = [f"{_be_text(a, v)}" for a, v in vs_mining.items() if v is not None]
+    if against:
+        text += f" Against keeping on mining it breaks even at {' or '.join(against)}."
+    return text
 
 
 def build_plan(site, market, asic, gpu, *, refresh_asic=None, years: int | None = None,
@@ -192,16 +196,20 @@ def build_plan(site, market, asic, gpu, *, refresh_asic=None, years: int | None 
     results = sorted((summarise(s, x) for s in evaluated), key=lambda r: -r.npv_usd)
     for r in results:
         _finite(r)
-    bes = {}
+    bes, vs_mining = {}, {}
     if len(results) > 1:
         for attr in BREAK_EVENS:
             bes[attr] = break_even(x, results[0].name, results[1].name, attr)
-    verdict = verdict_sentence(results, x, bes)
+    if results[0].name != "mining" and "mining" in names and results[1].name != "mining":
+        key = "hosting_usd_per_kw_month" if results[0].name == "hosting" else "gpu_hour_usd"
+        for attr in (key, "btc_price_usd"):
+            vs_mining[attr] = break_even(x, results[0].name, "mining", attr)
+    verdict = verdict_sentence(results, x, bes, vs_mining)
     scen, tornado = scenarios.run(x, names, site, market) if with_scenarios else ({}, [])
     seed = seed_claims.explain(site.plan.claims, x, results) if site.plan.claims else None
     return Plan(site.id, market.id, asic.id, gpu.id, x.years, x.site_mw, x.discount_rate, basis, detail, results,
                 [r.name for r in results], verdict,
-                {"between": [r.name for r in results[:2]], "values": bes,
+                {"between": [r.name for r in results[:2]], "values": bes, "vs_mining": vs_mining,
                  "now": {a: getattr(x, a) for a in BREAK_EVENS}},
                 scen, tornado, seed, assumptions(x, site, market, asic, gpu, detail), _inputs_dict(x))
 
