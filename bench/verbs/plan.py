@@ -6,16 +6,15 @@ import argparse
 import csv
 import io
 import json
-import math
-import sys
 
 from rich.table import Table
 
 from bench import console, profiles
 from bench.console import usd
 from bench.economics import cashflow, inputs, measured, mining, plan, strategies
+from bench.economics_view import check_finite, write_output
 from bench.errors import UsageError
-from bench.files import dumps, write_atomic
+from bench.files import dumps
 
 HELP = "the conversion decision over time: cash flows, NPV, IRR, payback per strategy, ranked, with a verdict"
 EPILOG = """examples:
@@ -216,42 +215,16 @@ def to_csv(p: plan.Plan) -> str:
     return buf.getvalue()
 
 
-def check_finite(obj, where: str = "plan") -> None:
-    """UsageError naming the first number that is not finite (JSON cannot carry it)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise UsageError(f"{where} is not a finite number ({obj}); an input is far outside its range")
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            check_finite(v, f"{where}.{k}")
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            check_finite(v, f"{where}[{i}]")
-
-
-def write(flag: str, dest: str, text: str) -> None:
-    """`text` to stdout ('-') or a file; UsageError (one line) when the path cannot be written."""
-    if dest == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
-        return
-    try:
-        write_atomic(dest, text)
-    except IsADirectoryError:
-        raise UsageError(f"{flag}: {dest} is a folder; give a file path") from None
-    except OSError as exc:
-        raise UsageError(f"{flag}: cannot write {dest} ({exc.strerror or exc})") from None
-
-
 def main(args) -> int:
     if args.csv == "-" and args.json == "-":
         raise UsageError("--csv: stdout already carries the JSON; give --csv a file path")
     p = build(args)
     if args.json:
         data = p.to_dict()
-        check_finite(data)
-        write("--json", args.json, dumps(data))
+        check_finite(data, "plan")
+        write_output("--json", args.json, dumps(data))
     if args.csv:
-        write("--csv", args.csv, to_csv(p))
+        write_output("--csv", args.csv, to_csv(p))
     if args.json == "-" or args.csv == "-":
         return 0
     out = console.out()
