@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from rich.table import Table
@@ -207,6 +208,8 @@ def write_output(flag: str, dest: str, text: str) -> None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
+    if os.path.isdir(dest):
+        raise UsageError(f"{flag}: {dest} is a folder; give a file path")
     try:
         write_atomic(dest, text)
     except IsADirectoryError:

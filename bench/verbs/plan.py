@@ -52,7 +52,7 @@ OVERRIDES = {
     "--debt-share": (("debt_share",), "FRACTION", "share of each capex draw borrowed, fraction (0-0.95)"),
     "--debt-rate": (("debt_rate",), "FRACTION", "interest rate per year, fraction (0-0.5)"),
     "--phased-mw-per-year": (("phased_mw_per_year",), "MW", "phased: facility MW converted per year (0.1-10000)"),
-    "--split-mining-share": (("split_mining_share",), "FRACTION", "split: share of the site that keeps mining (0-1)"),
+    "--split-mining-share": (("split_mining_share",), "FRACTION", "split: share of the site that keeps mining, fraction (0-1)"),
 }
 INTEGER_FIELDS = {"build_months", "hosting_build_months", "tokens_build_months"}
 
