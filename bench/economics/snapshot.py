@@ -422,6 +422,9 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
     uses["tokens"].notes.append(f"{tokens_per_s_per_gpu:,.0f} tok/s per GPU ({tokens_basis})")
     uses["tokens"].figures["tokens_per_s_per_gpu"] = tokens_per_s_per_gpu
     costs = add_costs(uses, site, gpu, facility_mw)
+    if mining_r.revenue_usd_per_year <= 0:
+        raise ValueError(f"mining earns nothing: the subsidy at block {market.block_height:,} is {subsidy:g} BTC and "
+                         f"fees are {fee_btc:g} BTC per block; give fees > 0 (--fees-btc-per-block)")
     ratio = uses["gpuaas"].revenue_usd_per_year / mining_r.revenue_usd_per_year
     assumptions = [
         "PUE applied: " + ", ".join(f"{u} {p:g}" for u, p in pues.items())
