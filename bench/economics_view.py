@@ -165,6 +165,7 @@ def render(cmp, sens) -> list:
         (f"NPV, {cmp.inputs['horizon_years']:g} yr at {cmp.inputs['discount_rate']:.0%} (notes)",
          [usd(u.npv_usd) for u in order]),
         (f"site revenue ({cmp.site_mw:g} MW)", [usd(u.revenue_usd_per_year * cmp.site_mw) for u in order]),
+        (f"site capex ({cmp.site_mw:g} MW)", [usd(u.capex_usd * cmp.site_mw) for u in order]),
     ]
     for label, cells in rows:
         table.add_row(label, *cells)

@@ -326,6 +326,10 @@ def hosting(facility_mw: float, pue: float, usd_per_kw_month: float, power_price
                      figures={"power_passed_through_usd_per_year": power if pass_through else 0.0})
 
 
+def _payback_text(years: float | None) -> str:
+    return f"{years:.1f} yr at today's prices" if years is not None else "never at today's prices"
+
+
 def mining_use(x: MiningInputs, asic_power_w: float, *, block_height: int, difficulty_growth_monthly: float,
                discount_rate: float) -> UseResult:
     """`mining` in the shape of the other uses, with the NPV from `mining_projection`."""
@@ -337,7 +341,11 @@ def mining_use(x: MiningInputs, asic_power_w: float, *, block_height: int, diffi
              f"cost per BTC: ${r.cash_cost_per_btc_usd:,.0f} cash (power), ${r.all_in_cost_per_btc_usd:,.0f} all-in "
              f"(capex over {x.horizon_years:g} yr)",
              f"NPV over {x.horizon_years:g} yr with difficulty +{difficulty_growth_monthly:.1%}/month and halvings; "
-             f"payback month {proj.payback_month or 'never'}"]
+             f"payback month {proj.payback_month or 'never'}",
+             f"the two paybacks: {_payback_text(r.payback_years)} holds today's difficulty, subsidy and price for ever; "
+             f"the projection ({proj.payback_month and f'month {proj.payback_month}' or 'never'}) lets difficulty grow "
+             f"{difficulty_growth_monthly:.1%}/month and the subsidy halve at block "
+             f"{(block_height // HALVING_INTERVAL + 1) * HALVING_INTERVAL:,} — the projection is the one to plan with"]
     figures = {"hashprice_usd_per_ph_day": r.hashprice_usd_per_ph_day,
                "hashcost_usd_per_ph_day": r.hashcost_usd_per_ph_day, "btc_per_day": r.btc_per_day,
                "cash_cost_per_btc_usd": r.cash_cost_per_btc_usd, "all_in_cost_per_btc_usd": r.all_in_cost_per_btc_usd,
@@ -421,6 +429,12 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
     }
     uses["tokens"].notes.append(f"{tokens_per_s_per_gpu:,.0f} tok/s per GPU ({tokens_basis})")
     uses["tokens"].figures["tokens_per_s_per_gpu"] = tokens_per_s_per_gpu
+    tok = uses["tokens"]
+    per_gpu_hour = tok.revenue_usd_per_year / (tok.units * HOURS_PER_YEAR) if tok.units else 0.0
+    tok.figures["revenue_usd_per_gpu_hour"] = per_gpu_hour
+    tok.notes.append(f"token sales earn ${per_gpu_hour:.2f} per GPU-hour ({per_gpu_hour / gpu_hour_price:.2f}x the "
+                     f"${gpu_hour_price:g} rental price) if every token is sold: no demand limit is modelled beyond "
+                     f"the {site.token_utilization:.0%} utilisation")
     costs = add_costs(uses, site, gpu, facility_mw)
     if mining_r.revenue_usd_per_year <= 0:
         raise ValueError(f"mining earns nothing: the subsidy at block {market.block_height:,} is {subsidy:g} BTC and "
