@@ -427,7 +427,6 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
         "tokens": token_sales(fleet("tokens"), tokens_per_s_per_gpu, market.token_price_usd_per_m,
                               site.token_utilization, discount_rate=rate, horizon_years=horizon),
     }
-    uses["tokens"].notes.append(f"{tokens_per_s_per_gpu:,.0f} tok/s per GPU ({tokens_basis})")
     uses["tokens"].figures["tokens_per_s_per_gpu"] = tokens_per_s_per_gpu
     tok = uses["tokens"]
     per_gpu_hour = tok.revenue_usd_per_year / (tok.units * HOURS_PER_YEAR) if tok.units else 0.0
@@ -435,6 +434,7 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
     tok.notes.append(f"token sales earn ${per_gpu_hour:.2f} per GPU-hour ({per_gpu_hour / gpu_hour_price:.2f}x the "
                      f"${gpu_hour_price:g} rental price) if every token is sold: no demand limit is modelled beyond "
                      f"the {site.token_utilization:.0%} utilisation")
+    tok.notes.append(f"{tokens_per_s_per_gpu:,.0f} tok/s per GPU ({tokens_basis})")  # last: the basis
     costs = add_costs(uses, site, gpu, facility_mw)
     if mining_r.revenue_usd_per_year <= 0:
         raise ValueError(f"mining earns nothing: the subsidy at block {market.block_height:,} is {subsidy:g} BTC and "
