@@ -131,6 +131,7 @@ def test_seed_case_figures_with_their_assumptions(seed):
     assert contract["years_of_rent_at_market_rate"] == pytest.approx(6e6 / (130 * 12_000))
     rp = s["revenue_potential"]
     assert rp["reported_x"] == 25 and rp["revenue_ratio"] > 1
+    assert rp["revenue_ratio_today"] == pytest.approx(25, rel=0.05)  # the published 25x: revenue at today's prices
     assert s["financing"]["share_of_capex"]["hosting"] == pytest.approx(128e6 / seed.strategy("hosting").capex_usd)
     assert len(s["notes"]) == 4 and "$82,400" in s["notes"][0]
 

@@ -2,8 +2,11 @@
 
 - `snapshot`: one year per MW of facility power for each use (mining, GPUaaS, hosting, token sales) and the
   what-if grids of `bench economics`;
-- `finance`, `mining`, `cashflow`, `strategies`, `plan`, `scenarios`, `measured`: the conversion decision
-  over time (`bench plan`): monthly cash flows per strategy, NPV/IRR/payback, ranking and verdict.
+- the conversion decision over time (`bench plan`): `inputs` (every figure, flat, with plausible ranges),
+  `finance` (NPV, IRR, payback, debt, tax), `mining` (halvings, difficulty and BTC price paths), `cashflow`
+  (monthly lines -> equity cash flows), `strategies` (keep mining, GPUaaS, hosting, phased, split, tokens),
+  `plan` (ranking, verdict, break-evens: `build_plan`), `scenarios` (low/base/high, tornado), `claims` (a
+  company's published figures against the model), `measured` (a run's verified decode scaled to a GPU).
 
 `from bench import economics as econ; econ.compare_uses(...)` keeps working: the snapshot's public names
 are re-exported here.

@@ -61,20 +61,34 @@ def explain(claims, x: PlanInputs, results: list) -> dict:
     mining = by.get("mining")
     ai = by.get("gpuaas")
     if claims.revenue_potential_x and mining and ai:
-        years = [y for y in ai.yearly if y["revenue_usd"] > 0]
         full = next((y for y in ai.yearly if y["year"] >= 2), ai.yearly[-1])
         m_full = mining.yearly[full["year"] - 1]
         rev = full["revenue_usd"] / m_full["revenue_usd"] if m_full["revenue_usd"] > 0 else None
         ebitda = full["ebitda_usd"] / m_full["ebitda_usd"] if m_full["ebitda_usd"] > 0 else None
         npv = ai.npv_usd / mining.npv_usd if mining.npv_usd > 0 else None
+        hours = HOURS_PER_MONTH * 12
+        ai_today = 1e6 / x.pue_gpuaas / x.gpu_system_w * hours * x.gpu_utilization * x.gpu_hour_usd
+        mine_today = (btc_per_ph_month([1], block_height=x.block_height, difficulty=x.difficulty, growth_monthly=0.0,
+                                       fees_btc_per_block=x.fees_btc_per_block)[0] * 12
+                      * 1e6 / x.pue_mining / x.asic_j_per_th / 1e3 * x.uptime * (1 - x.pool_fee) * x.btc_price_usd)
+        today = ai_today / mine_today
+        ratios = [(a["year"], a["revenue_usd"] / m["revenue_usd"]) for a, m in zip(ai.yearly, mining.yearly)
+                  if m["revenue_usd"] > 0 and a["year"] >= full["year"]]
+        reached = next((y for y, r in ratios if r >= claims.revenue_potential_x), None)
         out["revenue_potential"] = {"reported_x": claims.revenue_potential_x, "year": full["year"],
-                                    "revenue_ratio": rev, "ebitda_ratio": ebitda, "npv_ratio": npv}
+                                    "revenue_ratio_today": today, "revenue_ratio": rev, "ebitda_ratio": ebitda,
+                                    "npv_ratio": npv,
+                                    "first_year_revenue_ratio_reaches_reported": reached}
         fmt = lambda v: f"{v:.1f}x" if v is not None else "n/a (mining's figure is <= 0)"  # noqa: E731
         out["notes"].append(
-            f"'{claims.revenue_potential_x:g}x revenue potential': in year {full['year']} GPUaaS / mining is {fmt(rev)} "
+            f"'{claims.revenue_potential_x:g}x revenue potential': at today's prices one facility MW of GPUaaS "
+            f"(${ai_today / 1e6:.1f}M/yr) earns {today:.1f}x its mining revenue (${mine_today / 1e6:.2f}M/yr at "
+            f"{x.asic_j_per_th:.1f} J/TH, today's difficulty); in year {full['year']} GPUaaS / mining is {fmt(rev)} "
             f"in revenue, {fmt(ebitda)} in EBITDA; over {x.years} years the NPV ratio is {fmt(npv)} (GPUaaS at "
-            f"${x.gpu_hour_usd:g}/GPU-hour and {x.gpu_utilization:.0%} sold, mining as above; "
-            f"{len(years)} years with AI revenue)")
+            f"${x.gpu_hour_usd:g}/GPU-hour and {x.gpu_utilization:.0%} sold, mining as above); the revenue ratio "
+            + (f"first reaches {claims.revenue_potential_x:g}x in year {reached}" if reached else
+               f"never reaches {claims.revenue_potential_x:g}x in years mining still earns")
+            + " — a revenue ratio ignores the GPUs' capex, which the NPV ratio counts")
     if claims.hosting_contract_usd_per_mw:
         v = claims.hosting_contract_usd_per_mw
         growth = sum((1 + x.lease_escalator) ** y for y in range(int(round(x.lease_term_years))))

@@ -267,5 +267,6 @@ def assumptions(x: inputs.PlanInputs, site, market, asic, gpu, tokens_basis: str
         + (f"{x.debt_share:.0%} of each capex draw" + (f" up to {_money(x.debt_cap_usd)}" if x.debt_cap_usd else "")
            + f" at {x.debt_rate:.0%}/yr over {x.debt_term_years:g} yr" if x.debt_share else "none (all equity)"),
         f"NPV of net_usd (equity cash flow) at {x.discount_rate:.0%}/yr, months paid at their end; EV = last year's "
-        f"EBITDA x {x.ev_ebitda_mining:g} (mining) or x {x.ev_ebitda_ai:g} (AI), market {market.id}",
+        f"EBITDA x {x.ev_ebitda_mining:g} (mining) or x {x.ev_ebitda_ai:g} (AI: the data-centre operators' multiple; "
+        f"a GPU cloud, whose machines last {x.gpu_life_years:g} years, may be priced lower), market {market.id}",
     ]

@@ -191,8 +191,7 @@ def _conversion(x: PlanInputs, blocks: list[tuple[float, int]], use: str) -> tup
         block = hosting_block(x, start) if use == "hosting" else _gpu_block(x, start, use)
         total = total + block.scaled(mw)
     mining_mw = np.clip(mining_mw, 0.0, None)
-    mined = mine.scaled(mining_mw)
-    mined.disposals[-1] = mine.disposals[-1] * mining_mw[-1]  # ASICs on converted MW: retired at no value
+    mined = mine.scaled(mining_mw)  # the ASICs of converted MW are retired at no value
     on = mining_mw > 0
     notes = [text for i, text in events if on[i]]
     if (off & on).any():
