@@ -130,22 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="PATH|-", help="write the list as JSON ('-' = stdout)")
     p.set_defaults(func=cmd_profiles)
 
-    from bench.economics_view import HELP as econ_help
-
     p = verbs.add_parser("economics", help="revenue, costs and margin per MW: mining vs GPUaaS vs hosting vs tokens")
     p.add_argument("--site", metavar="ID", help="site profile (default: the default site)")
     p.add_argument("--market", metavar="ID", help="market snapshot (default: the newest)")
-    p.add_argument("--pue", type=float, metavar="X", help=econ_help["--pue"])
-    p.add_argument("--pue-mining", type=float, metavar="X", help=econ_help["--pue-mining"])
-    p.add_argument("--pue-ai", type=float, metavar="X", help=econ_help["--pue-ai"])
-    p.add_argument("--power-price", type=float, metavar="USD_PER_MWH", help=econ_help["--power-price"])
-    p.add_argument("--btc-price", type=float, metavar="USD", help=econ_help["--btc-price"])
-    p.add_argument("--difficulty", type=float, metavar="D", help=econ_help["--difficulty"])
-    p.add_argument("--fees-btc-per-block", type=float, metavar="BTC", help=econ_help["--fees-btc-per-block"])
+    p.add_argument("--pue", type=float, metavar="X",
+                   help="PUE of every use, facility / IT power (1-3; default: the site's, per use)")
+    p.add_argument("--pue-mining", type=float, metavar="X", help="PUE of the mining halls only (1-3)")
+    p.add_argument("--pue-ai", type=float, metavar="X",
+                   help="PUE of the AI uses only: GPUaaS, hosting, token sales (1-3)")
+    p.add_argument("--power-price", type=float, metavar="USD_PER_MWH",
+                   help="power price, $/MWh on facility MWh (1-1000, or 0)")
+    p.add_argument("--btc-price", type=float, metavar="USD", help="BTC price, USD (1,000-10,000,000)")
+    p.add_argument("--difficulty", type=float, metavar="D",
+                   help="network difficulty, the full number (148.26 T = 148.26e12; 1e12-1e17)")
+    p.add_argument("--fees-btc-per-block", type=float, metavar="BTC", help="transaction fees per block, BTC (0-5)")
     p.add_argument("--asic", metavar="ID", help="ASIC profile mined with (default: the site's)")
     p.add_argument("--gpu", metavar="ID", help="GPU profile for GPUaaS and token sales (default: the site's)")
-    p.add_argument("--gpu-hour-price", type=float, metavar="USD", help=econ_help["--gpu-hour-price"])
-    p.add_argument("--hosting-price", type=float, metavar="USD_PER_KW_MONTH", help=econ_help["--hosting-price"])
+    p.add_argument("--gpu-hour-price", type=float, metavar="USD",
+                   help="GPU-hour price of --gpu, USD per GPU-hour (0.05-50)")
+    p.add_argument("--hosting-price", type=float, metavar="USD_PER_KW_MONTH",
+                   help="lease rate, USD per kW-month of IT load (5-1000)")
     p.add_argument("--json", metavar="PATH|-", help="write the figures as JSON ('-' = stdout, nothing else there)")
     p.set_defaults(func=cmd_economics)
 

@@ -37,17 +37,6 @@ _PLAUSIBLE = {
     "--gpu-hour-price": (0.05, 50.0, "USD per GPU-hour"),
     "--hosting-price": (5.0, 1_000.0, "USD per kW-month of IT load"),
 }
-HELP = {
-    "--pue": "PUE of every use, facility / IT power (1-3; default: the site's, per use)",
-    "--pue-mining": "PUE of the mining halls only (1-3)",
-    "--pue-ai": "PUE of the AI uses only: GPUaaS, hosting, token sales (1-3)",
-    "--power-price": "power price, $/MWh on facility MWh (1-1000, or 0)",
-    "--btc-price": "BTC price, USD (1,000-10,000,000)",
-    "--difficulty": "network difficulty, the full number (148.26 T = 148.26e12; 1e12-1e17)",
-    "--fees-btc-per-block": "transaction fees per block, BTC (0-5)",
-    "--gpu-hour-price": "GPU-hour price of --gpu, USD per GPU-hour (0.05-50)",
-    "--hosting-price": "lease rate, USD per kW-month of IT load (5-1000)",
-}
 
 
 def _overrides(args) -> dict:

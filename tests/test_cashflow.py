@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bench import profiles as P
-from bench.economics import cashflow, finance, inputs, mining, strategies
+from bench.economics import bitcoin, cashflow, finance, inputs, strategies
 from bench.economics.snapshot import subsidy_btc
 
 
@@ -22,32 +22,32 @@ def base(ps):
 
 def test_halving_month_from_block_height():
     h = 931_968  # the 2026-01-12 snapshot; the next halving is block 1,050,000
-    m = mining.halving_month(h)
-    assert mining.next_halving_height(h) == 1_050_000
+    m = bitcoin.halving_month(h)
+    assert bitcoin.next_halving_height(h) == 1_050_000
     assert m == 28  # 118,032 blocks at 144 a day = 26.9 months; month 28 is the first whose middle is past it
-    heights = mining.heights(h, [m - 1, m])
+    heights = bitcoin.heights(h, [m - 1, m])
     assert heights[0] < 1_050_000 <= heights[1]
     assert list(subsidy_btc(heights)) == [3.125, 1.5625]
-    assert mining.halving_month(1_049_999) == 1 and mining.halving_month(840_000) > 47
+    assert bitcoin.halving_month(1_049_999) == 1 and bitcoin.halving_month(840_000) > 47
 
 
 def test_difficulty_and_btc_price_paths():
     months = np.arange(1, 25)
-    d = mining.difficulty_path(100e12, 0.02, months)
+    d = bitcoin.difficulty_path(100e12, 0.02, months)
     assert d[0] == 100e12 and d[12] == pytest.approx(100e12 * 1.02**12)
-    p = mining.btc_price_path(90_000, months, drift_per_year=0.1)
+    p = bitcoin.btc_price_path(90_000, months, drift_per_year=0.1)
     assert p[0] == 90_000 and p[12] == pytest.approx(99_000)
-    own = mining.btc_price_path(90_000, months, monthly=np.array([50_000.0, 60_000.0]))
+    own = bitcoin.btc_price_path(90_000, months, monthly=np.array([50_000.0, 60_000.0]))
     assert own[0] == 50_000 and np.all(own[1:] == 60_000)  # held at the last value
 
 
 def test_btc_price_csv(tmp_path):
     f = tmp_path / "p.csv"
     f.write_text("month,price\n1,80000\n2,85000\n")
-    assert list(mining.read_price_csv(f)) == [80_000, 85_000]
+    assert list(bitcoin.read_price_csv(f)) == [80_000, 85_000]
     f.write_text("1,80000\n2,0.5\n")
     with pytest.raises(ValueError, match="row 2"):
-        mining.read_price_csv(f)
+        bitcoin.read_price_csv(f)
 
 
 def test_hosting_lease_by_hand_3pct_escalator_12_month_build(base):

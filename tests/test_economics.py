@@ -1,6 +1,9 @@
 """The revenue-per-MW model (bench.economics) and the scaling to target machines (bench.scaling)."""
 
+import importlib
 import math
+import pkgutil
+import types
 
 import numpy as np
 import pytest
@@ -281,3 +284,11 @@ def test_zero_subsidy_and_zero_fees_is_refused_not_divided_by(ps, market):
     with pytest.raises(ValueError, match="mining earns nothing"):
         E.compare_uses(ps.default_site(), market.model_copy(update={"block_height": 64 * 210_000}),
                        ps.find("asic", "s21-xp"), ps.find("gpu", "gb200-nvl72"), fees=0.0)
+
+
+def test_submodules_do_not_shadow_the_snapshot_functions():
+    """Importing every bench.economics submodule keeps `economics.mining`, `.hosting`, ... the functions."""
+    for info in pkgutil.iter_modules(E.__path__):
+        importlib.import_module(f"bench.economics.{info.name}")
+    for name in E.__all__:
+        assert not isinstance(getattr(E, name), types.ModuleType), name

@@ -122,8 +122,8 @@ def test_seed_case_figures_with_their_assumptions(seed):
     assert cost["model_cash_usd"] < cost["model_all_in_usd"]
     assert 0.5 < cost["ratio_all_in_to_reported"] < 2  # same order: the model's stated fleet and power price
     j = cost["j_per_th_that_reproduces_reported"]
-    assert j is not None and claims.cost_per_btc(
-        inputs.PlanInputs(**{**seed.inputs, "btc_price_monthly": ()}), j)["all_in_usd"] == pytest.approx(82_400, rel=1e-6)
+    x = inputs.PlanInputs(**{**seed.inputs, "btc_price_monthly": ()})
+    assert j is not None and claims.cost_per_btc(x, j)["all_in_usd"] == pytest.approx(82_400, rel=1e-6)
     contract = s["hosting_contract"]
     # $6M as 10 years of rent on one IT MW with a 3% escalator: 6e6 / (1000 kW x 12 x sum(1.03^y, y < 10))
     assert contract["as_total_contract_value"]["implied_usd_per_kw_month"] == pytest.approx(

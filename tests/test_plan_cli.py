@@ -1,4 +1,4 @@
-"""`python -m bench plan` as a user runs it: the verdict first, JSON and CSV, the seed case, every bad input -> exit 2."""
+"""`python -m bench plan` as a user runs it: the verdict first, JSON and CSV, the seed case, bad input -> exit 2."""
 
 import csv
 import json

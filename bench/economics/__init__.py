@@ -3,7 +3,7 @@
 - `snapshot`: one year per MW of facility power for each use (mining, GPUaaS, hosting, token sales) and the
   what-if grids of `bench economics`;
 - the conversion decision over time (`bench plan`): `inputs` (every figure, flat, with plausible ranges),
-  `finance` (NPV, IRR, payback, debt, tax), `mining` (halvings, difficulty and BTC price paths), `cashflow`
+  `finance` (NPV, IRR, payback, debt, tax), `bitcoin` (halvings, difficulty and BTC price paths), `cashflow`
   (monthly lines -> equity cash flows), `strategies` (keep mining, GPUaaS, hosting, phased, split, tokens),
   `plan` (ranking, verdict, break-evens: `build_plan`), `scenarios` (low/base/high, tornado), `claims` (a
   company's published figures against the model), `measured` (a run's verified decode scaled to a GPU).

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.optimize import brentq
 
 from bench.economics.inputs import PlanInputs
-from bench.economics.mining import HOURS_PER_MONTH, btc_per_ph_month
+from bench.economics.bitcoin import HOURS_PER_MONTH, btc_per_ph_month
 
 
 def cost_per_btc(x: PlanInputs, j_per_th: float | None = None) -> dict:
@@ -90,7 +90,7 @@ def explain(claims, x: PlanInputs, results: list) -> dict:
                f"never reaches {claims.revenue_potential_x:g}x in years mining still earns")
             + " — a revenue ratio ignores the GPUs' capex, which the NPV ratio counts")
     if claims.hosting_contract_usd_per_mw:
-        v = claims.hosting_contract_usd_per_mw
+        v, term = claims.hosting_contract_usd_per_mw, x.lease_term_years
         growth = sum((1 + x.lease_escalator) ** y for y in range(int(round(x.lease_term_years))))
         rent_implied = v / (1e3 * 12 * growth)  # $/kW-month of IT load, if v is the whole term's rent per IT MW
         rent_year = x.hosting_usd_per_kw_month * 1e3 * 12
@@ -104,12 +104,13 @@ def explain(claims, x: PlanInputs, results: list) -> dict:
                                     "ev_at_ai_multiple_usd_per_mw": ebitda_mw * x.ev_ebitda_ai,
                                     "ev_at_mining_multiple_usd_per_mw": ebitda_mw * x.ev_ebitda_mining}}
         out["notes"].append(
-            f"'hosting contracts worth up to ${v / 1e6:g}M per MW': as the whole {x.lease_term_years:g}-year rent of one "
-            f"IT MW it implies ${rent_implied:,.0f}/kW-month (market ${x.hosting_usd_per_kw_month:g}, whose {x.lease_term_years:g}-yr "
-            f"contract is worth ${rent_year * growth / 1e6:.1f}M per MW); it is {v / rent_year:.1f} years of rent at the "
-            f"market rate; as enterprise value it is {v / ebitda_mw:.1f}x the lease's EBITDA of ${ebitda_mw / 1e6:.2f}M per "
-            f"MW-year (data-centre multiples of {x.ev_ebitda_ai:g}x give ${ebitda_mw * x.ev_ebitda_ai / 1e6:.0f}M per MW, "
-            f"miners' {x.ev_ebitda_mining:g}x ${ebitda_mw * x.ev_ebitda_mining / 1e6:.1f}M)")
+            f"'hosting contracts worth up to ${v / 1e6:g}M per MW': as the whole {term:g}-year rent of one IT MW it "
+            f"implies ${rent_implied:,.0f}/kW-month (market ${x.hosting_usd_per_kw_month:g}, whose {term:g}-yr "
+            f"contract is worth ${rent_year * growth / 1e6:.1f}M per MW); it is {v / rent_year:.1f} years of rent at "
+            f"the market rate; as enterprise value it is {v / ebitda_mw:.1f}x the lease's EBITDA of "
+            f"${ebitda_mw / 1e6:.2f}M per MW-year (data-centre multiples of {x.ev_ebitda_ai:g}x give "
+            f"${ebitda_mw * x.ev_ebitda_ai / 1e6:.0f}M per MW, miners' {x.ev_ebitda_mining:g}x "
+            f"${ebitda_mw * x.ev_ebitda_mining / 1e6:.1f}M)")
     if claims.financing_usd:
         out["financing"] = {"reported_usd": claims.financing_usd,
                             "share_of_capex": {r.name: (claims.financing_usd / r.capex_usd if r.capex_usd else None)

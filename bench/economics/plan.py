@@ -246,15 +246,18 @@ def assumptions(x: inputs.PlanInputs, site, market, asic, gpu, tokens_basis: str
         f"halvings every 210,000 blocks from height {x.block_height:,}, fees {x.fees_btc_per_block:g} BTC/block, "
         f"pool fee {x.pool_fee:.1%}, uptime {x.uptime:.0%} with curtailment paid ${x.curtailment_usd_per_mwh:g}/MWh; "
         "shut down in any month its cash margin is negative",
-        f"GPUaaS: {gpu.name}, {x.gpu_system_w:g} W per GPU, ${x.gpu_price_usd:,.0f} per GPU, ${x.gpu_hour_usd:g}/GPU-hour "
-        f"falling {x.gpu_hour_decay_per_year:.0%}/yr within a generation, {x.gpu_utilization:.0%} sold; GPUs live "
+        f"GPUaaS: {gpu.name}, {x.gpu_system_w:g} W per GPU, ${x.gpu_price_usd:,.0f} per GPU, "
+        f"${x.gpu_hour_usd:g}/GPU-hour falling {x.gpu_hour_decay_per_year:.0%}/yr within a generation, "
+        f"{x.gpu_utilization:.0%} sold; GPUs live "
         f"{x.gpu_life_years:g} yr (residual {x.gpu_residual:.0%}), refreshed at today's price and GPU-hour price",
         f"hall: ${x.ai_capex_usd_per_mw_it / 1e6:g}M per MW of IT load, built over {x.build_months} months "
         f"(hosting {x.hosting_build_months}), GPUs paid {x.gpu_lead_months} months before they earn; converted MW "
-        + ("stop mining when construction starts" if x.mining_stops_for_build else "keep mining until the hall is ready"),
-        f"hosting: ${x.hosting_usd_per_kw_month:g}/kW-month of IT load, +{x.lease_escalator:.0%}/yr, {x.lease_term_years:g}-yr "
-        f"term renewed at the escalated rate, power {'passed through (NNN)' if x.power_pass_through else 'paid by the operator'}, "
-        f"tenant pays {x.tenant_fitout_share:.0%} of the hall",
+        + ("stop mining when construction starts" if x.mining_stops_for_build
+           else "keep mining until the hall is ready"),
+        f"hosting: ${x.hosting_usd_per_kw_month:g}/kW-month of IT load, +{x.lease_escalator:.0%}/yr, "
+        f"{x.lease_term_years:g}-yr term renewed at the escalated rate, power "
+        f"{'passed through (NNN)' if x.power_pass_through else 'paid by the operator'}, tenant pays "
+        f"{x.tenant_fitout_share:.0%} of the hall",
         f"tokens (only with --strategy tokens): {tokens_basis}; ${x.token_price_usd_per_m:g}/M tokens, "
         f"{x.token_utilization:.0%} used",
         "opex per facility MW-year: " + ", ".join(f"{u} ${v:,.0f}" for u, v in x.opex_usd_per_mw_year.items())

@@ -72,7 +72,8 @@ def run(x: PlanInputs, names: list[str], site, market) -> tuple[dict, list[dict]
     for n in names:
         worst, best = {}, {}
         for r in rows:
-            lo_end, hi_end = (r["low"], r["high"]) if r["npv_low_usd"][n] <= r["npv_high_usd"][n] else (r["high"], r["low"])
+            low_hurts = r["npv_low_usd"][n] <= r["npv_high_usd"][n]
+            lo_end, hi_end = (r["low"], r["high"]) if low_hurts else (r["high"], r["low"])
             worst.update(lo_end)
             best.update(hi_end)
         out[n] = {"low_usd": _npv(n, x.replace(**worst)) if rows else base[n], "base_usd": base[n],

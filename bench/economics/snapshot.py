@@ -342,10 +342,10 @@ def mining_use(x: MiningInputs, asic_power_w: float, *, block_height: int, diffi
              f"(capex over {x.horizon_years:g} yr)",
              f"NPV over {x.horizon_years:g} yr with difficulty +{difficulty_growth_monthly:.1%}/month and halvings; "
              f"payback month {proj.payback_month or 'never'}",
-             f"the two paybacks: {_payback_text(r.payback_years)} holds today's difficulty, subsidy and price for ever; "
-             f"the projection ({proj.payback_month and f'month {proj.payback_month}' or 'never'}) lets difficulty grow "
-             f"{difficulty_growth_monthly:.1%}/month and the subsidy halve at block "
-             f"{(block_height // HALVING_INTERVAL + 1) * HALVING_INTERVAL:,} — the projection is the one to plan with"]
+             f"the two paybacks: {_payback_text(r.payback_years)} holds today's difficulty, subsidy and price for "
+             f"ever; the projection ({proj.payback_month and f'month {proj.payback_month}' or 'never'}) lets "
+             f"difficulty grow {difficulty_growth_monthly:.1%}/month and the subsidy halve at block "
+             f"{(block_height // HALVING_INTERVAL + 1) * HALVING_INTERVAL:,}: the projection is the one to plan with"]
     figures = {"hashprice_usd_per_ph_day": r.hashprice_usd_per_ph_day,
                "hashcost_usd_per_ph_day": r.hashcost_usd_per_ph_day, "btc_per_day": r.btc_per_day,
                "cash_cost_per_btc_usd": r.cash_cost_per_btc_usd, "all_in_cost_per_btc_usd": r.all_in_cost_per_btc_usd,
@@ -388,8 +388,8 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
                  facility_mw: float = 1.0, pue_by_use: dict[str, float] | None = None) -> Comparison:
     """Mining (with `asic`), GPUaaS and token sales (with `gpu`) and hosting on `facility_mw` of the
     `site`'s power at the `market`'s prices. Keyword overrides replace the profile figures; `pue`
-    replaces every use's PUE, `pue_by_use` some uses' PUE. `tokens_per_s_per_gpu` is a measured-and-scaled figure (else the GPU
-    profile's published reference), described by `tokens_basis`."""
+    replaces every use's PUE, `pue_by_use` some uses' PUE. `tokens_per_s_per_gpu` is a measured-and-scaled
+    figure (else the GPU profile's published reference), described by `tokens_basis`."""
     pues = {use: pue if pue is not None else site.pue_for(use) for use in USES}
     pues.update(pue_by_use or {})
     price = power_price if power_price is not None else site.power_price_usd_per_mwh

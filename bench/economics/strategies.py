@@ -18,7 +18,7 @@ import numpy as np
 from bench.economics import finance
 from bench.economics.cashflow import CashFlows, Ops, settle
 from bench.economics.inputs import PlanInputs
-from bench.economics.mining import HOURS_PER_MONTH, btc_per_ph_month, btc_price_path
+from bench.economics.bitcoin import HOURS_PER_MONTH, btc_per_ph_month, btc_price_path
 
 STRATEGIES = {
     "mining": "keep mining (fleet refreshed)",
@@ -71,10 +71,12 @@ def mining_block(x: PlanInputs) -> tuple[Ops, list[tuple[int, str]], np.ndarray]
         if margin * life > new_cost:
             ph[i:], capex[i] = ph_new, new_cost
             disposals[i] += cost_now * x.asic_residual
-            notes.append((i, f"fleet refreshed in month {i + 1} ({x.refresh_j_per_th:.1f} J/TH, ${new_cost:,.0f} per MW)"))
+            notes.append((i, f"fleet refreshed in month {i + 1} ({x.refresh_j_per_th:.1f} J/TH, "
+                              f"${new_cost:,.0f} per MW)"))
             cost_now = new_cost
         else:
-            notes.append((i, f"no refresh in month {i + 1}: a new fleet would not pay for itself at that month's margin"))
+            notes.append((i, f"no refresh in month {i + 1}: a new fleet would not pay for itself at that "
+                              "month's margin"))
         i += life
     revenue = usd_per_ph_month * ph
     power = np.full(n, power_on)
@@ -167,7 +169,8 @@ def hosting_block(x: PlanInputs, start: int) -> Ops:
         years_in = (np.arange(g, n) - g) // 12
         ops.revenue[g:] = x.hosting_usd_per_kw_month * it_kw * (1 + x.lease_escalator) ** years_in
         ops.power[g:] = 0.0 if x.power_pass_through else HOURS_PER_MONTH * x.power_usd_per_mwh
-        ops.opex[g:] = x.opex_usd_per_mw_year["hosting"] / 12 + x.opex_share_of_revenue.get("hosting", 0.0) * ops.revenue[g:]
+        share = x.opex_share_of_revenue.get("hosting", 0.0)
+        ops.opex[g:] = x.opex_usd_per_mw_year["hosting"] / 12 + share * ops.revenue[g:]
     life = int(round(x.facility_life_years * 12))
     ops.depreciation = finance.straight_line(ops.capex, life, x.facility_residual)
     ops.disposals[-1] += finance.book_value_at_end(ops.capex, life, x.facility_residual)
@@ -210,7 +213,8 @@ def blocks_for(name: str, x: PlanInputs) -> tuple[list[tuple[float, int]], str]:
         return [(x.site_mw * (1 - x.split_mining_share), 1)], "gpuaas"
     if name == "phased":
         steps = math.ceil(x.site_mw / x.phased_mw_per_year - 1e-9)
-        return [(min(x.phased_mw_per_year, x.site_mw - k * x.phased_mw_per_year), 1 + 12 * k) for k in range(steps)], "gpuaas"
+        step = x.phased_mw_per_year
+        return [(min(step, x.site_mw - k * step), 1 + 12 * k) for k in range(steps)], "gpuaas"
     raise ValueError(f"unknown strategy {name!r}; strategies: {', '.join(STRATEGIES)}")
 
 

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from bench import console, profiles
 from bench.console import usd
-from bench.economics import cashflow, inputs, measured, mining, plan, strategies
+from bench.economics import bitcoin, cashflow, inputs, measured, plan, strategies
 from bench.economics_view import check_finite, write_output
 from bench.errors import UsageError
 from bench.files import dumps
@@ -52,7 +52,8 @@ OVERRIDES = {
     "--debt-share": (("debt_share",), "FRACTION", "share of each capex draw borrowed, fraction (0-0.95)"),
     "--debt-rate": (("debt_rate",), "FRACTION", "interest rate per year, fraction (0-0.5)"),
     "--phased-mw-per-year": (("phased_mw_per_year",), "MW", "phased: facility MW converted per year (0.1-10000)"),
-    "--split-mining-share": (("split_mining_share",), "FRACTION", "split: share of the site that keeps mining, fraction (0-1)"),
+    "--split-mining-share": (("split_mining_share",), "FRACTION",
+                             "split: share of the site that keeps mining, fraction (0-1)"),
 }
 INTEGER_FIELDS = {"build_months", "hosting_build_months", "tokens_build_months"}
 
@@ -73,7 +74,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--basis", choices=("measured", "published"), default=None,
                    help="tokens/s per GPU for token sales: 'published' (the GPU profile's figure) or 'measured' "
                         "(this run's verified decode, scaled to the GPU; needs --run)")
-    p.add_argument("--run", metavar="RUN.json", help="a saved run file (python -m bench run --json), for --basis measured")
+    p.add_argument("--run", metavar="RUN.json",
+                   help="a saved run file (python -m bench run --json), for --basis measured")
     p.add_argument("--btc-price-csv", metavar="PATH",
                    help="monthly BTC prices in USD, one per row (last column), month 1 first; replaces --btc-price")
     for flag, (_, metavar, text) in OVERRIDES.items():
@@ -103,7 +105,7 @@ def overrides(args) -> dict:
         out["years"] = int(args.years)
     if args.btc_price_csv:
         try:
-            out["btc_price_monthly"] = tuple(mining.read_price_csv(args.btc_price_csv))
+            out["btc_price_monthly"] = tuple(bitcoin.read_price_csv(args.btc_price_csv))
         except OSError as exc:
             raise UsageError(f"--btc-price-csv: cannot read {args.btc_price_csv} ({exc.strerror or exc})") from None
         except (ValueError, UnicodeDecodeError) as exc:
@@ -188,8 +190,8 @@ def render(p: plan.Plan) -> list:
                                  for n, v in p.scenarios.items()))
     if p.tornado:
         items.append(f"tornado (NPV of {best.name}, input at its low / high end): "
-                     + "; ".join(f"{r['label']} {usd(r['npv_low_usd'][best.name])} / {usd(r['npv_high_usd'][best.name])}"
-                                 for r in p.tornado[:6]))
+                     + "; ".join(f"{r['label']} {usd(r['npv_low_usd'][best.name])} / "
+                                 f"{usd(r['npv_high_usd'][best.name])}" for r in p.tornado[:6]))
     items.append(f"basis: {p.basis} — {p.basis_detail}")
     if p.seed:
         items.append(f"[bold]seed case[/] ({p.seed.get('company')}):")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.economics.snapshot import BLOCKS_PER_DAY, DAYS_PER_MONTH, HALVING_INTERVAL, hashprice_btc_per_ph_day, subsidy_btc
+from bench.economics.snapshot import (BLOCKS_PER_DAY, DAYS_PER_MONTH, HALVING_INTERVAL, hashprice_btc_per_ph_day,
+                                      subsidy_btc)
 
 HOURS_PER_MONTH = DAYS_PER_MONTH * 24
 
@@ -39,7 +40,8 @@ def difficulty_path(difficulty: float, growth_monthly: float, months) -> np.ndar
     return difficulty * (1.0 + growth_monthly) ** (np.asarray(months, dtype=float) - 1)
 
 
-def btc_price_path(price: float, months, *, drift_per_year: float = 0.0, monthly: np.ndarray | None = None) -> np.ndarray:
+def btc_price_path(price: float, months, *, drift_per_year: float = 0.0,
+                   monthly: np.ndarray | None = None) -> np.ndarray:
     """BTC price per month: `monthly` (a user's series, held at its last value) or `price` x (1+drift)^(t)."""
     m = np.asarray(months, dtype=float)
     if monthly is not None and len(monthly):
