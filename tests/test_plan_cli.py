@@ -6,6 +6,8 @@ import json
 import pytest
 
 from bench.cli import build_parser
+from bench.economics_view import check_finite
+from bench.errors import UsageError
 from tests.cli import ROOT, assert_usage_error, run_cli
 
 
@@ -110,3 +112,9 @@ def test_plan_bad_run_file_and_price_csv(tmp_path):
     prices = tmp_path / "p.csv"
     prices.write_text("price\n90000\n-1\n")
     assert_usage_error(run_cli("plan", "--btc-price-csv", str(prices)), "--btc-price-csv", "row 3")
+
+
+def test_non_finite_numbers_never_reach_json():
+    check_finite({"a": [1.0, {"b": 2}], "c": None}, "plan")
+    with pytest.raises(UsageError, match=r"plan\.strategies\[1\]\.npv_usd is not a finite number"):
+        check_finite({"strategies": [{"npv_usd": 1.0}, {"npv_usd": float("inf")}]}, "plan")

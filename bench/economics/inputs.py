@@ -160,8 +160,8 @@ def from_profiles(site, market, asic, gpu, *, refresh_asic=None, tokens_per_s_pe
         raise ValueError(f"market {market.id} has no gpu_hour_decay_per_year (the plan needs it)")
     if gpu.id not in market.gpu_hour_usd and "gpu_hour_usd" not in overrides:
         raise ValueError(f"market {market.id} has no GPU-hour price for {gpu.id}; give one (--gpu-hour-price)")
-    if tokens_per_s_per_gpu is None:
-        tokens_per_s_per_gpu = gpu.ref_tokens_per_s or 1.0
+    if tokens_per_s_per_gpu is None:  # a GPU without a serving figure cannot sell tokens: a floor, refused by plan
+        tokens_per_s_per_gpu = gpu.ref_tokens_per_s or PLAUSIBLE["tokens_per_s_per_gpu"][0]
     refresh_asic = refresh_asic or asic
     fin = plan.financing
     val = market.valuation
@@ -196,7 +196,7 @@ def from_profiles(site, market, asic, gpu, *, refresh_asic=None, tokens_per_s_pe
         debt_share=fin.debt_share if fin else 0.0, debt_rate=fin.rate_per_year if fin else 0.0,
         debt_term_years=fin.term_years if fin else 1, debt_cap_usd=fin.facility_usd if fin else None,
         phased_mw_per_year=min(plan.phased_mw_per_year, site.facility_mw), split_mining_share=plan.split_mining_share,
-        ev_ebitda_mining=val.ev_ebitda_mining if val else 9.0, ev_ebitda_ai=val.ev_ebitda_ai if val else 22.0,
+        ev_ebitda_mining=val.ev_ebitda_mining if val else 0.0, ev_ebitda_ai=val.ev_ebitda_ai if val else 0.0,
     )
     unknown = set(overrides) - set(values) - {"btc_price_monthly"}
     if unknown:

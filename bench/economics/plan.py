@@ -192,6 +192,8 @@ def build_plan(site, market, asic, gpu, *, refresh_asic=None, years: int | None 
         raise ValueError(f"basis must be 'measured' or 'published' (got {basis!r})")
     x = inputs.from_profiles(site, market, asic, gpu, refresh_asic=refresh_asic, **overrides)
     names = list(dict.fromkeys(names or strategies.DEFAULT_STRATEGIES))
+    if "tokens" in names and "tokens_per_s_per_gpu" not in overrides and not gpu.ref_tokens_per_s:
+        raise ValueError(f"gpu profile {gpu.id} has no ref_tokens_per_s: token sales need it (or --basis measured)")
     evaluated = [strategies.evaluate(n, x) for n in names]
     results = sorted((summarise(s, x) for s in evaluated), key=lambda r: -r.npv_usd)
     for r in results:
@@ -269,7 +271,9 @@ def assumptions(x: inputs.PlanInputs, site, market, asic, gpu, tokens_basis: str
         f"tax {x.tax_rate:.0%} on EBITDA - depreciation - interest, losses carried forward; financing: "
         + (f"{x.debt_share:.0%} of each capex draw" + (f" up to {_money(x.debt_cap_usd)}" if x.debt_cap_usd else "")
            + f" at {x.debt_rate:.0%}/yr over {x.debt_term_years:g} yr" if x.debt_share else "none (all equity)"),
-        f"NPV of net_usd (equity cash flow) at {x.discount_rate:.0%}/yr, months paid at their end; EV = last year's "
-        f"EBITDA x {x.ev_ebitda_mining:g} (mining) or x {x.ev_ebitda_ai:g} (AI: the data-centre operators' multiple; "
-        f"a GPU cloud, whose machines last {x.gpu_life_years:g} years, may be priced lower), market {market.id}",
+        f"NPV of net_usd (equity cash flow) at {x.discount_rate:.0%}/yr, months paid at their end; "
+        + (f"EV = last year's EBITDA x {x.ev_ebitda_mining:g} (mining) or x {x.ev_ebitda_ai:g} (AI: the data-centre "
+           f"operators' multiple; a GPU cloud, whose machines last {x.gpu_life_years:g} years, may be priced lower), "
+           f"market {market.id}" if x.ev_ebitda_ai or x.ev_ebitda_mining
+           else f"no EV: market {market.id} gives no valuation multiples"),
     ]
