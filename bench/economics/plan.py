@@ -29,6 +29,21 @@ BREAK_EVENS = {
 }
 
 
+CONVENTIONS = {
+    "months": "1..N, each paid at its end; t = month / 12 years",
+    "npv_usd": "sum(net_usd / (1 + discount_rate) ** (month / 12)) over cash_flows",
+    "net_usd": "revenue_usd - power_usd - opex_usd - capex_usd + financing_usd - tax_usd (equity cash flow)",
+    "cash_flows.capex_usd": "spent minus received for assets sold (a refreshed GPU generation at its residual; "
+                            "everything still held at the horizon at its straight-line book value, last month)",
+    "capex_usd": "gross capex spent over the horizon (no disposals)",
+    "irr": "annual rate giving NPV 0 of net_usd - financing_usd (the project); null when nothing is invested first",
+    "equity_irr": "annual rate giving NPV 0 of net_usd; null when nothing is invested first",
+    "payback_month": "first month whose cumulative net_usd is >= 0; null if never",
+    "peak_funding_usd": "-min(cumulative net_usd, 0)",
+    "ev_usd": "EBITDA of the last 12 months x the market's EV/EBITDA multiple of its kind (mining or AI)",
+}
+
+
 @dataclass
 class StrategyResult:
     name: str
@@ -82,7 +97,7 @@ class Plan:
             "basis_detail": self.basis_detail, "ranking": self.ranking, "verdict": self.verdict,
             "strategies": [s.to_dict() for s in self.strategies], "break_evens": self.break_evens,
             "scenarios": self.scenarios, "tornado": self.tornado, "seed": self.seed,
-            "assumptions": self.assumptions, "inputs": self.inputs,
+            "assumptions": self.assumptions, "inputs": self.inputs, "conventions": CONVENTIONS,
         }
 
 
@@ -155,7 +170,10 @@ def verdict_sentence(results: list[StrategyResult], x: inputs.PlanInputs, bes: d
     head = (f"{first.label} wins: NPV {_money(first.npv_usd)} over {x.years} years at {x.discount_rate:.0%}/yr")
     if second is None:
         return head + "."
-    head += f", {_money(first.npv_usd - second.npv_usd)} ahead of {second.label} ({_money(second.npv_usd)})"
+    gap = first.npv_usd - second.npv_usd
+    if gap <= 1e-3 * max(abs(first.npv_usd), abs(second.npv_usd), 1.0):
+        return head.replace(" wins:", " ties:") + f", level with {second.label} (NPVs within 0.1%)."
+    head += f", {_money(gap)} ahead of {second.label} ({_money(second.npv_usd)})"
     near = sorted(((attr, v) for attr, v in bes.items() if v is not None),
                   key=lambda kv: abs(math.log((kv[1] + 1) / (getattr(x, kv[0]) + 1))))[:2]
     if not near:
