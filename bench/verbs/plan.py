@@ -139,7 +139,8 @@ def build(args) -> plan.Plan:
     """Flags + profiles -> the plan (UsageError for anything a user must fix)."""
     given = overrides(args)
     meas = _measurement(args)
-    ps = profiles.profiles()
+    # the plan prices no CPU: load the profiles without measuring this machine's clock (half a second)
+    ps = profiles.load(profiles.profile_dirs(), host=profiles.host_cpu(ghz=0.0))
     site = ps.find("site", args.site) if args.site else ps.default_site()
     market = ps.find("market", args.market) if args.market else ps.latest_market()
     asic_id, gpu_id = args.asic or site.default_asic, args.gpu or site.default_gpu
