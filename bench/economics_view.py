@@ -113,7 +113,10 @@ def to_json(cmp, sens) -> dict:
                     "tokens_per_s_per_gpu": cmp.uses["tokens"].figures.get("tokens_per_s_per_gpu"),
                     "hosting_power_passed_through_usd_per_year":
                         cmp.uses["hosting"].figures.get("power_passed_through_usd_per_year"),
-                    "ai_to_mining_revenue": cmp.ai_to_mining_revenue},
+                    "tokens_revenue_usd_per_gpu_hour": cmp.uses["tokens"].figures.get("revenue_usd_per_gpu_hour"),
+                    "ai_to_mining_revenue": cmp.ai_to_mining_revenue,
+                    "site": {name: {"revenue_usd_per_year": u.revenue_usd_per_year * cmp.site_mw,
+                                    "capex_usd": u.capex_usd * cmp.site_mw} for name, u in cmp.uses.items()}},
         "break_even": {
             "mining_btc_price_usd": sens.mining_breakeven_btc,
             "gpuaas_gpu_hour_usd": sens.gpuaas_breakeven_gpu_hour,

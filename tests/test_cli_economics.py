@@ -111,6 +111,8 @@ def test_economics_shows_the_cost_lines_and_json_carries_every_figure():
                 "hosting_power_passed_through_usd_per_year", "ai_to_mining_revenue"):
         assert isinstance(figures[key], (int, float)), key
     assert figures["mining_hashprice_usd_per_ph_day"] == pytest.approx(38.85, abs=0.01)
+    assert figures["tokens_revenue_usd_per_gpu_hour"] == pytest.approx(7.57, abs=0.01)  # 1.67x the $4.54 rental
+    assert figures["site"]["gpuaas"]["capex_usd"] == pytest.approx(517e6, rel=0.01)  # against $128M of financing
     assert be["gpuaas_gpu_hour_all_in_usd"] > be["gpuaas_gpu_hour_usd"] > 0
     assert be["mining_btc_price_all_in_usd"] > be["mining_btc_price_usd"] > 0
     gpu = data["economics"]["uses"]["gpuaas"]
