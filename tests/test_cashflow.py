@@ -74,7 +74,8 @@ def test_shut_down_months_have_zero_power_and_zero_revenue(base):
     assert off.any() and not off[0]
     assert np.all(ops.revenue[off] == 0) and np.all(ops.power[off] == 0)
     assert np.all(ops.power[~off] > 0)
-    assert np.all(ops.opex[off] == pytest.approx(x.opex_usd_per_mw_year["mining"] / 12))  # the site still costs
+    assert np.all(ops.opex[off] == 0)  # mothballed: staff and upkeep only while the fleet runs
+    assert np.all(ops.opex[~off] == pytest.approx(x.opex_usd_per_mw_year["mining"] / 12))
 
 
 def test_mining_revenue_month_one_by_hand(base):

@@ -265,7 +265,7 @@ def assumptions(x: inputs.PlanInputs, site, market, asic, gpu, tokens_basis: str
         f"pays), BTC {price}, difficulty {x.difficulty / 1e12:.2f} T growing {x.difficulty_growth_monthly:.1%}/month, "
         f"halvings every 210,000 blocks from height {x.block_height:,}, fees {x.fees_btc_per_block:g} BTC/block, "
         f"pool fee {x.pool_fee:.1%}, uptime {x.uptime:.0%} with curtailment paid ${x.curtailment_usd_per_mwh:g}/MWh; "
-        "shut down in any month its cash margin is negative",
+        "shut down (mothballed: no power, no opex) in any month its cash margin is negative",
         f"GPUaaS: {gpu.name}, {x.gpu_system_w:g} W per GPU, ${x.gpu_price_usd:,.0f} per GPU, "
         f"${x.gpu_hour_usd:g}/GPU-hour falling {x.gpu_hour_decay_per_year:.0%}/yr within a generation, "
         f"{x.gpu_utilization:.0%} sold; GPUs live "

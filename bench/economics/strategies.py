@@ -67,7 +67,7 @@ def mining_block(x: PlanInputs) -> tuple[Ops, list[tuple[int, str]], np.ndarray]
     i = max(0, int(round((x.asic_life_years - x.asic_age_years) * 12)))  # index of the first refresh month
     while i < n:
         new_cost = ph_new * usd_per_ph
-        margin = usd_per_ph_month[i] * ph_new * (1 - share) - power_on
+        margin = usd_per_ph_month[i] * ph_new * (1 - share) - power_on - x.opex_usd_per_mw_year["mining"] / 12
         if margin * life > new_cost:
             ph[i:], capex[i] = ph_new, new_cost
             disposals[i] += cost_now * x.asic_residual
@@ -81,10 +81,12 @@ def mining_block(x: PlanInputs) -> tuple[Ops, list[tuple[int, str]], np.ndarray]
     revenue = usd_per_ph_month * ph
     power = np.full(n, power_on)
     curtailed = np.full(n, HOURS_PER_MONTH * (1 - x.uptime) * x.curtailment_usd_per_mwh)
-    off = revenue * (1 - share) - power < 0  # economic shut-down: no power drawn, nothing mined
+    fixed = x.opex_usd_per_mw_year["mining"] / 12
+    off = revenue * (1 - share) - power - fixed < 0  # economic shut-down: no power drawn, nothing mined
     revenue, power, curtailed = np.where(off, 0, revenue), np.where(off, 0, power), np.where(off, 0, curtailed)
     revenue = revenue + curtailed
-    opex = x.opex_usd_per_mw_year["mining"] / 12 + share * revenue
+    # staff and upkeep are paid in the months the fleet runs: a site shut down by its margin is mothballed
+    opex = np.where(off, 0.0, fixed) + share * revenue
     # depreciation: the fleet in place over what is left of its life, then each refresh over its life
     age = int(round(x.asic_age_years * 12))
     opening = ph_old * usd_per_ph
