@@ -180,7 +180,7 @@ def _lo_hi(name):
     return lo, hi
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     btc=st.floats(*_lo_hi("btc_price_usd")),
     power=st.floats(*_lo_hi("power_usd_per_mwh")),
@@ -195,10 +195,11 @@ def _lo_hi(name):
     debt=st.floats(*_lo_hi("debt_share")),
     split=st.floats(*_lo_hi("split_mining_share")),
     phased=st.floats(0.1, 18.0),
+    site=st.sampled_from(["default-18mw", "seed-washington-18mw-gb300"]),
 )
 def test_random_valid_inputs_give_finite_plans(ps, btc, power, growth, gph, decay, rent, build, years, rate, tax,
-                                               debt, split, phased):
-    p = _plan(ps, with_scenarios=False, names=list(plan.strategies.STRATEGIES), overrides=dict(
+                                               debt, split, phased, site):
+    p = _plan(ps, site, with_scenarios=False, names=list(plan.strategies.STRATEGIES), overrides=dict(
         btc_price_usd=btc, power_usd_per_mwh=power, difficulty_growth_monthly=growth, gpu_hour_usd=gph,
         gpu_hour_decay_per_year=decay, hosting_usd_per_kw_month=rent, build_months=build, hosting_build_months=build,
         years=years, discount_rate=rate, tax_rate=tax, debt_share=debt, debt_rate=0.08, split_mining_share=split,
