@@ -131,3 +131,14 @@ def test_inputs_refuse_implausible_values(base):
     assert "looks like $/kWh" in inputs.implausible(0.045, 5, 1000, "$/MWh")
     assert "is it in T" in inputs.implausible(148.26, 1e12, 1e17, "full difficulty")
     assert inputs.implausible(45.0, 5, 1000, "$/MWh") is None
+
+
+def test_the_fleet_is_refreshed_only_when_the_new_one_pays_for_itself(base):
+    worn = dict(asic_j_per_th=30.0, refresh_j_per_th=13.5, asic_age_years=4.0, asic_life_years=4.0, years=4)
+    pays = base.replace(**worn, difficulty_growth_monthly=0.0, btc_price_usd=150_000.0)
+    ops, events, _ = strategies.mining_block(pays)
+    assert ops.capex[0] == pytest.approx(1e6 / pays.pue_mining / 13.5 * pays.asic_usd_per_th)  # month 1, per MW
+    assert "fleet refreshed in month 1" in events[0][1]
+    hopeless = base.replace(**worn, difficulty_growth_monthly=0.15, btc_price_usd=40_000.0)
+    ops, events, _ = strategies.mining_block(hopeless)
+    assert ops.capex.sum() == 0 and "no refresh in month 1" in events[0][1]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench import profiles as P
-from bench.economics import claims, finance, inputs, measured, plan
+from bench.economics import claims, finance, inputs, measured, plan, scenarios
 from bench.files import dumps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,6 +108,14 @@ def test_scenarios_bracket_the_base_and_the_tornado_is_sorted(default):
         assert s["low_usd"] <= s["base_usd"] <= s["high_usd"], name
     swings = [r["swing_usd"] for r in default.tornado]
     assert swings == sorted(swings, reverse=True) and len(swings) >= 6
+
+
+def test_seed_scenarios_bracket_the_base_too(ps, seed):
+    site, market = ps.find("site", "seed-washington-18mw-gb300"), ps.latest_market()
+    x = inputs.PlanInputs(**{**seed.inputs, "btc_price_monthly": ()})
+    out, rows = scenarios.run(x, ["mining", "hosting", "gpuaas"], site, market)
+    for name, s in out.items():
+        assert s["low_usd"] <= s["base_usd"] <= s["high_usd"], name
 
 
 def test_every_strategy_has_a_valuation_line(default):

@@ -60,6 +60,14 @@ def mining_block(x: PlanInputs) -> tuple[Ops, list[tuple[int, str]], np.ndarray]
     share = x.opex_share_of_revenue.get("mining", 0.0)
     life = max(1, int(round(x.asic_life_years * 12)))
 
+    fixed = x.opex_usd_per_mw_year["mining"] / 12
+    disc = finance.discount_factors(months, x.discount_rate)
+
+    def running_value(fleet_ph: float, a: int, b: int) -> float:
+        """Discounted cash margin of a fleet over months a..b-1, mothballed when the margin is negative."""
+        margin = usd_per_ph_month[a:b] * fleet_ph * (1 - share) - power_on - fixed
+        return float(np.dot(np.maximum(margin, 0.0), disc[a:b]))
+
     ph = np.full(n, ph_old)
     capex, disposals = np.zeros(n), np.zeros(n)
     notes = []
@@ -67,21 +75,25 @@ def mining_block(x: PlanInputs) -> tuple[Ops, list[tuple[int, str]], np.ndarray]
     i = max(0, int(round((x.asic_life_years - x.asic_age_years) * 12)))  # index of the first refresh month
     while i < n:
         new_cost = ph_new * usd_per_ph
-        margin = usd_per_ph_month[i] * ph_new * (1 - share) - power_on - x.opex_usd_per_mw_year["mining"] / 12
-        if margin * life > new_cost:
+        # refresh when the new fleet's discounted margin over its life (to the horizon, then its book value)
+        # beats keeping the old one, net of the purchase and of selling the old fleet now instead of later
+        j = min(n, i + life)
+        new_left = new_cost * max(x.asic_residual, 1 - (1 - x.asic_residual) * (j - i) / life)
+        gain = (running_value(ph_new, i, j) + new_left * disc[j - 1] - new_cost * disc[i]
+                + cost_now * x.asic_residual * (disc[i] - disc[j - 1]) - running_value(ph[i], i, j))
+        if gain > 0:
             ph[i:], capex[i] = ph_new, new_cost
             disposals[i] += cost_now * x.asic_residual
             notes.append((i, f"fleet refreshed in month {i + 1} ({x.refresh_j_per_th:.1f} J/TH, "
                               f"${new_cost:,.0f} per MW)"))
             cost_now = new_cost
         else:
-            notes.append((i, f"no refresh in month {i + 1}: a new fleet would not pay for itself at that "
-                              "month's margin"))
+            notes.append((i, f"no refresh in month {i + 1}: a new fleet would not pay for itself over its "
+                              "life (difficulty growth and halvings counted)"))
         i += life
     revenue = usd_per_ph_month * ph
     power = np.full(n, power_on)
     curtailed = np.full(n, HOURS_PER_MONTH * (1 - x.uptime) * x.curtailment_usd_per_mwh)
-    fixed = x.opex_usd_per_mw_year["mining"] / 12
     off = revenue * (1 - share) - power - fixed < 0  # economic shut-down: no power drawn, nothing mined
     revenue, power, curtailed = np.where(off, 0, revenue), np.where(off, 0, power), np.where(off, 0, curtailed)
     revenue = revenue + curtailed
