@@ -14,11 +14,11 @@ import sys
 
 from bench import __version__
 from bench.errors import UsageError, VerificationError
-from bench.verbs import backends, compare, economics, mine, profiles, report, run
+from bench.verbs import backends, compare, economics, mine, plan, profiles, report, run
 
 PROG = "python -m bench"
 VERBS = {"run": run, "mine": mine, "backends": backends, "profiles": profiles, "economics": economics,
-         "report": report, "compare": compare}
+         "plan": plan, "report": report, "compare": compare}
 ENVIRONMENT = """environment variables read:
   SITEBENCH_PROFILES    extra profile folders (joined with os.pathsep) beside the built-in ones
   SITEBENCH_CACHE_DIR   the suite's cache folder (default ~/.cache/sitebench)

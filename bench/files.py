@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
+
+from bench.errors import UsageError
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes) -> Path:
@@ -49,3 +52,31 @@ def emit_json(obj, dest: str) -> None:
         sys.stdout.flush()
     else:
         write_atomic(dest, text)
+
+
+def check_finite(obj, where: str) -> None:
+    """UsageError naming the first number that is not finite (JSON cannot carry NaN or infinity)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise UsageError(f"{where} is not a finite number ({obj}); an input is far outside its plausible range")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            check_finite(v, f"{where}.{k}")
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            check_finite(v, f"{where}[{i}]")
+
+
+def write_output(flag: str, dest: str, text: str) -> None:
+    """`text` to stdout ('-') or to a file; UsageError (one line) when the path cannot be written."""
+    if dest == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    if os.path.isdir(dest):
+        raise UsageError(f"{flag}: {dest} is a folder; give a file path")
+    try:
+        write_atomic(dest, text)
+    except IsADirectoryError:
+        raise UsageError(f"{flag}: {dest} is a folder; give a file path") from None
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write {dest} ({exc.strerror or exc})") from None

@@ -179,6 +179,146 @@ class CpuProfile(_Matching):
         return f"{self.cores} cores, {peak}{label}, {tdp}"
 
 
+# --- the decision model's inputs (bench plan); every default lives in the profile files, with a source ---
+
+AssetKind = Literal["asic", "gpu", "facility"]
+AiUse = Literal["gpuaas", "hosting", "tokens"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class LeaseTerms(_Strict):
+    """A hosting (colocation) lease: term, yearly escalator, NNN power pass-through, the tenant's fit-out share."""
+
+    term_years: float = Field(gt=0, le=30)
+    escalator_per_year: float = Field(ge=0, le=0.2)
+    power_pass_through: bool = True
+    tenant_fitout_share: float = Field(ge=0, le=1)  # share of the hall capex the tenant pays
+
+
+class Financing(_Strict):
+    """Debt on the conversion capex: share of each capex draw, yearly rate, straight-line amortisation term."""
+
+    debt_share: float = Field(ge=0, le=0.95)
+    rate_per_year: float = Field(ge=0, le=0.5)
+    term_years: float = Field(gt=0, le=30)
+    facility_usd: float | None = Field(default=None, gt=0)  # a committed facility caps the draws
+
+
+class SeedClaims(_Strict):
+    """Figures a company published about this site, which the plan reproduces and explains."""
+
+    company: str = ""
+    cost_per_btc_usd: float | None = Field(default=None, gt=0)
+    revenue_potential_x: float | None = Field(default=None, gt=0)
+    hosting_contract_usd_per_mw: float | None = Field(default=None, gt=0)
+    financing_usd: float | None = Field(default=None, gt=0)
+    finished: dt.date | None = None
+
+
+class SitePlan(_Strict):
+    """Costs, schedules, lives, lease, financing and tax of a site over time (`bench plan`)."""
+
+    years: int = Field(ge=1, le=30)
+    opex_usd_per_mw_year: dict[Use, float]  # per facility MW: staff, maintenance, network, insurance, software
+    opex_share_of_revenue: dict[Use, float] = Field(default_factory=dict)
+    build_months: dict[AiUse, int]  # construction before the first revenue
+    gpu_lead_months: int = Field(ge=0, le=24)  # GPUs paid this many months before they earn
+    mining_stops_for_build: bool = False  # the converted MW stop mining when construction starts
+    life_years: dict[AssetKind, float]
+    residual_fraction: dict[AssetKind, float]
+    asic_fleet_age_years: float = Field(ge=0, le=15)
+    refresh_asic: str | None = None  # the ASIC bought at a fleet refresh (default: the site's ASIC)
+    curtailment_usd_per_mwh: float = Field(ge=0, le=5_000)  # demand-response income per MWh not drawn
+    lease: LeaseTerms
+    financing: Financing | None = None
+    tax_rate: float = Field(ge=0, le=0.6)
+    phased_mw_per_year: float = Field(gt=0, le=10_000)
+    split_mining_share: float = Field(ge=0, le=1)
+    capex_range_usd_per_mw_it: tuple[float, float] | None = None
+    claims: SeedClaims | None = None
+    sources: list[str] = Field(min_length=1)  # where each figure of the plan comes from, with a date
+
+    @field_validator("opex_usd_per_mw_year")
+    @classmethod
+    def _opex(cls, value: dict) -> dict:
+        for use in USES:
+            if use not in value:
+                raise ValueError(f"{use}: missing (give opex per facility MW-year for every use)")
+        for use, v in value.items():
+            if not 0 <= v <= 5e6:
+                raise ValueError(f"{use}: must be >= 0 and <= 5e6 $/MW-year (got {v:g})")
+        return value
+
+    @field_validator("opex_share_of_revenue", "residual_fraction")
+    @classmethod
+    def _fractions(cls, value: dict) -> dict:
+        for key, v in value.items():
+            if not 0 <= v < 1:
+                raise ValueError(f"{key}: must be a fraction >= 0 and < 1 (got {v:g})")
+        return value
+
+    @field_validator("build_months")
+    @classmethod
+    def _months(cls, value: dict) -> dict:
+        for key in ("gpuaas", "hosting", "tokens"):
+            if key not in value:
+                raise ValueError(f"{key}: missing (months of construction before the first revenue)")
+            if not 0 <= value[key] <= 60:
+                raise ValueError(f"{key}: must be >= 0 and <= 60 months (got {value[key]})")
+        return value
+
+    @field_validator("life_years")
+    @classmethod
+    def _lives(cls, value: dict) -> dict:
+        for key in ("asic", "gpu", "facility"):
+            if key not in value:
+                raise ValueError(f"{key}: missing (depreciation life in years)")
+            if not 1 <= value[key] <= 40:
+                raise ValueError(f"{key}: must be >= 1 and <= 40 years (got {value[key]:g})")
+        return value
+
+    @model_validator(mode="after")
+    def _ranges(self):
+        if self.capex_range_usd_per_mw_it is not None:
+            lo, hi = self.capex_range_usd_per_mw_it
+            if not 0 < lo <= hi:
+                raise ValueError(f"capex_range_usd_per_mw_it: must be [low, high] with 0 < low <= high (got {[lo, hi]})")
+        for key in ("asic", "gpu", "facility"):
+            self.residual_fraction.setdefault(key, 0.0)
+        return self
+
+
+class Valuation(_Strict):
+    """How the market prices a MW: EV/EBITDA multiples and EV per MW, for miners and for AI data centres."""
+
+    ev_ebitda_mining: float = Field(gt=0, le=100)
+    ev_ebitda_ai: float = Field(gt=0, le=100)
+    ev_per_mw_mining_usd: float | None = Field(default=None, gt=0)
+    ev_per_mw_ai_usd: float | None = Field(default=None, gt=0)
+
+
+class Ranges(_Strict):
+    """Low/high of the inputs the scenarios and the tornado move (absolute values, in each input's unit)."""
+
+    btc_price_usd: tuple[float, float] | None = None
+    gpu_hour_factor: tuple[float, float] | None = None  # x the market's GPU-hour price
+    difficulty_growth_monthly: tuple[float, float] | None = None
+    gpu_hour_decay_per_year: tuple[float, float] | None = None
+    build_months: tuple[float, float] | None = None
+    power_price_usd_per_mwh: tuple[float, float] | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        for name in type(self).model_fields:
+            pair = getattr(self, name)
+            if pair is not None and not pair[0] <= pair[1]:
+                raise ValueError(f"{name}: must be [low, high] with low <= high (got {list(pair)})")
+        return self
+
+
 class SiteProfile(_Profile):
     kind: Literal["site"] = "site"
     default: bool = False
@@ -196,6 +336,7 @@ class SiteProfile(_Profile):
     ai_facility_capex_usd_per_mw_it: float = Field(default=0.0, ge=0)
     discount_rate: float = Field(default=0.10, ge=0, lt=1)
     horizon_years: float = Field(default=3, gt=0, le=30)
+    plan: SitePlan | None = None  # costs over time for `bench plan`; a site without it cannot be planned
 
     @field_validator("power_price_usd_per_mwh")
     @classmethod
@@ -263,6 +404,11 @@ class MarketProfile(_Profile):
     hosting_usd_per_kw_month: HostingRates
     token_price_usd_per_m: float = Field(gt=0)
     token_model: str = ""
+    token_model_params_b: float | None = Field(default=None, gt=0, le=10_000)  # billions of parameters
+    gpu_hour_decay_per_year: float | None = Field(default=None, ge=0, lt=1)  # GPU-hour price fall per year
+    btc_price_drift_per_year: float = Field(default=0.0, gt=-1, le=5)
+    valuation: Valuation | None = None
+    ranges: Ranges | None = None
 
     @field_validator("difficulty")
     @classmethod
@@ -489,6 +635,9 @@ class ProfileSet:
                 ref = getattr(site, attr)
                 if ref is not None and ref not in self.by_kind[kind]:
                     raise UsageError(f"{site.path}: {attr}: no {kind} profile {ref!r}")
+            refresh = site.plan.refresh_asic if site.plan else None
+            if refresh is not None and refresh not in self.by_kind["asic"]:
+                raise UsageError(f"{site.path}: plan.refresh_asic: no asic profile {refresh!r}")
         for market in self.by_kind["market"].values():
             for gpu in market.gpu_hour_usd:
                 if gpu not in self.by_kind["gpu"]:

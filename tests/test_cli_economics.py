@@ -94,3 +94,62 @@ def test_profiles_json_and_user_folder():
 @pytest.mark.parametrize("verb", ["profiles", "economics"])
 def test_bad_profile_files_exit_2_naming_file_field_rule(verb, case, words):
     assert_usage_error(run_cli(verb, env={"SITEBENCH_PROFILES": str(BAD / case)}), *words)
+
+
+# --- issue #14: cost lines, every printed figure as a number, bad input found before ------------------
+
+
+def test_economics_shows_the_cost_lines_and_json_carries_every_figure():
+    result = run_cli("economics")
+    assert result.code == 0, result.err
+    for word in ("opex", "EBITDA", "depreciation", "operating profit", "break-even with every cost"):
+        assert word in result.out, word
+    data = json.loads(run_cli("economics", "--json", "-").out)
+    figures, be = data["figures"], data["break_even"]
+    for key in ("mining_hashprice_usd_per_ph_day", "mining_hashcost_usd_per_ph_day", "mining_btc_per_day",
+                "mining_cash_cost_per_btc_usd", "mining_all_in_cost_per_btc_usd", "tokens_per_s_per_gpu",
+                "hosting_power_passed_through_usd_per_year", "ai_to_mining_revenue"):
+        assert isinstance(figures[key], (int, float)), key
+    assert figures["mining_hashprice_usd_per_ph_day"] == pytest.approx(38.85, abs=0.01)
+    assert figures["tokens_revenue_usd_per_gpu_hour"] == pytest.approx(7.57, abs=0.01)  # 1.67x the $4.54 rental
+    assert figures["site"]["gpuaas"]["capex_usd"] == pytest.approx(517e6, rel=0.01)  # against $128M of financing
+    assert be["gpuaas_gpu_hour_all_in_usd"] > be["gpuaas_gpu_hour_usd"] > 0
+    assert be["mining_btc_price_all_in_usd"] > be["mining_btc_price_usd"] > 0
+    gpu = data["economics"]["uses"]["gpuaas"]
+    assert gpu["opex_usd_per_year"] > 0 and gpu["depreciation_usd_per_year"] > 0
+
+
+def test_economics_pue_per_use():
+    result = run_cli("economics", "--pue-ai", "1.3", "--pue-mining", "1.1", "--json", "-")
+    assert result.code == 0, result.err
+    pues = json.loads(result.out)["economics"]["inputs"]["pue_by_use"]
+    assert pues == {"mining": 1.1, "gpuaas": 1.3, "hosting": 1.3, "tokens": 1.3}
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--power-price", "0.045"], ["--power-price", "looks like $/kWh", "45 $/MWh"]),
+        (["--difficulty", "1e300"], ["--difficulty", "full difficulty"]),
+        (["--btc-price", "1e-300"], ["--btc-price", "USD per BTC"]),
+        (["--btc-price", "1e308", "--json", "-"], ["--btc-price", "USD per BTC"]),
+        (["--gpu-hour-price", "1e308"], ["--gpu-hour-price", "USD per GPU-hour"]),
+        (["--hosting-price", "1e9"], ["--hosting-price", "kW-month"]),
+        (["--fees-btc-per-block", "50"], ["--fees-btc-per-block", "BTC per block"]),
+        (["--pue-ai", "0.8"], ["--pue-ai", ">= 1"]),
+        (["--json", "tests"], ["--json", "is a folder"]),
+        (["--json", "/proc/nope/econ.json"], ["--json", "cannot write"]),
+    ],
+)
+def test_economics_implausible_input_exits_2_naming_flag_and_unit(args, words):
+    assert_usage_error(run_cli("economics", *args), *words)
+
+
+def test_economics_zero_subsidy_and_zero_fees_exit_2(tmp_path):
+    market = (Path(__file__).parent.parent / "hardware_profiles" / "market" / "2026-01-12.toml").read_text()
+    market = (market.replace('id = "2026-01-12"', 'id = "2300-01-01-test"').replace("date = 2026-01-12", "date = 2300-01-01")
+              .replace("block_height = 931968", "block_height = 13440000"))
+    (tmp_path / "market").mkdir()
+    (tmp_path / "market" / "future.toml").write_text(market)
+    result = run_cli("economics", "--fees-btc-per-block", "0", env={"SITEBENCH_PROFILES": str(tmp_path)})
+    assert_usage_error(result, "mining earns nothing", "--fees-btc-per-block")

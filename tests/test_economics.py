@@ -1,6 +1,9 @@
 """The revenue-per-MW model (bench.economics) and the scaling to target machines (bench.scaling)."""
 
+import importlib
 import math
+import pkgutil
+import types
 
 import numpy as np
 import pytest
@@ -216,3 +219,76 @@ def test_scaling_refuses_impossible_efficiency_and_missing_dtype(ps):
         S.gpu_scaled(1.0, 2.0, ps.find("gpu", "h100-sxm"), "fp4")
     t = S.tokens_scaled(100.0, 0.1, 3.35, ps.find("gpu", "h100-sxm"))
     assert t.throughput == pytest.approx(3350.0) and t.unit == "tok/s"
+
+
+# --- published anchors (issue #14) and the cost lines ----------------------------------------------
+
+
+def test_anchor_hashprice_is_1_7_percent_below_luxor_from_the_fee_input(market):
+    hp = E.hashprice_usd_per_ph_day(market.difficulty, market.btc_price_usd, 3.125, market.fees_btc_per_block)
+    assert hp == pytest.approx(38.85, abs=0.01)
+    assert (hp - 39.53) / 39.53 == pytest.approx(-0.017, abs=0.001)
+    # the fee that closes the gap: Luxor's figure implies ~0.07 BTC of fees per block at this difficulty
+    fee = 39.53 / hp * (3.125 + market.fees_btc_per_block) - 3.125
+    assert E.hashprice_usd_per_ph_day(market.difficulty, market.btc_price_usd, 3.125, fee) == pytest.approx(39.53)
+
+
+@pytest.mark.parametrize("j_per_th,published", [(12.0, 1.2e6), (15.0, 0.96e6)])
+def test_anchor_mining_revenue_per_mw_year_within_1_5_percent(j_per_th, published):
+    subsidy, btc = 3.125, 91132.0
+    difficulty = 1e15 * 86400 * subsidy * btc / (2**32 * 39.53)  # the difficulty giving $39.53/PH/day
+    r = E.mining(E.MiningInputs(1.0, 1.0, j_per_th, 0.0, btc, difficulty, 0.0, subsidy))
+    assert abs(r.revenue_usd_per_year - published) / published < 0.015
+
+
+def test_anchor_hosting_deals_reproduced():
+    # Core Scientific - CoreWeave: ~$290M a year for ~200 MW of IT load = ~$121/kW-month (CNBC/ForkLog 2024-06)
+    cs = E.hosting(200.0, 1.0, 121.0, 45.0)
+    assert cs.revenue_usd_per_year == pytest.approx(290e6, rel=0.01)
+    # TeraWulf - Fluidstack: $3.7bn over 10 years for ~250 MW = ~$123/kW-month (ForkLog 2025-08)
+    tw = E.hosting(250.0, 1.0, 123.0, 45.0)
+    assert tw.revenue_usd_per_year * 10 == pytest.approx(3.7e9, rel=0.01)
+
+
+def test_anchor_snapshot_npvs_of_the_issue(ps, market):
+    cmp = E.compare_uses(ps.default_site(), market, ps.find("asic", "s21-xp"), ps.find("gpu", "gb200-nvl72"))
+    assert cmp.uses["gpuaas"].npv_usd == pytest.approx(10.4e6, rel=0.01)  # 3 years, capex at t = 0, power only
+    assert cmp.uses["hosting"].npv_usd == pytest.approx(-4.8e6, rel=0.02)
+    assert cmp.ai_to_mining_revenue == pytest.approx(16.3, abs=0.05)
+
+
+def test_compare_uses_adds_opex_and_depreciation_from_the_site_plan(ps, market):
+    site = ps.default_site()
+    cmp = E.compare_uses(site, market, ps.find("asic", "s21-xp"), ps.find("gpu", "gb200-nvl72"))
+    g = cmp.uses["gpuaas"]
+    assert g.opex_usd_per_year == pytest.approx(300_000 + 0.05 * g.revenue_usd_per_year)
+    gpus = g.units * 48_000
+    assert g.depreciation_usd_per_year == pytest.approx(gpus * 0.9 / 5 + (g.capex_usd - gpus) / 20)
+    assert g.ebitda_usd_per_year == pytest.approx(g.margin_usd_per_year - g.opex_usd_per_year)
+    d = cmp.uses["mining"].to_dict()
+    assert d["operating_profit_usd_per_year"] == pytest.approx(d["ebitda_usd_per_year"] - d["depreciation_usd_per_year"])
+    assert d["figures"]["hashprice_usd_per_ph_day"] == pytest.approx(38.85, abs=0.01)
+    assert any(a.startswith("costs: opex per facility MW-year") for a in cmp.assumptions)
+    bare = E.compare_uses(site.model_copy(update={"plan": None}), market, ps.find("asic", "s21-xp"),
+                          ps.find("gpu", "gb200-nvl72"))
+    assert bare.uses["gpuaas"].opex_usd_per_year == 0 and any("only power" in a for a in bare.assumptions)
+
+
+def test_compare_uses_takes_a_pue_per_use(ps, market):
+    cmp = E.compare_uses(ps.default_site(), market, ps.find("asic", "s21-xp"), ps.find("gpu", "gb200-nvl72"),
+                         pue_by_use={"gpuaas": 1.3})
+    assert cmp.uses["gpuaas"].pue == 1.3 and cmp.uses["mining"].pue == 1.05
+
+
+def test_zero_subsidy_and_zero_fees_is_refused_not_divided_by(ps, market):
+    with pytest.raises(ValueError, match="mining earns nothing"):
+        E.compare_uses(ps.default_site(), market.model_copy(update={"block_height": 64 * 210_000}),
+                       ps.find("asic", "s21-xp"), ps.find("gpu", "gb200-nvl72"), fees=0.0)
+
+
+def test_submodules_do_not_shadow_the_snapshot_functions():
+    """Importing every bench.economics submodule keeps `economics.mining`, `.hosting`, ... the functions."""
+    for info in pkgutil.iter_modules(E.__path__):
+        importlib.import_module(f"bench.economics.{info.name}")
+    for name in E.__all__:
+        assert not isinstance(getattr(E, name), types.ModuleType), name

@@ -4,8 +4,8 @@ import time
 import pytest
 
 from bench import timing
-from kernels.runtime import events
 from bench.timing import FLOOR_REPEATS, HostTimer, measure, summarize
+from kernels.runtime import events
 
 
 class FakeClock:

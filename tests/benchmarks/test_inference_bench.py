@@ -15,7 +15,7 @@ import pytest
 
 from bench import backends
 from bench.workloads import inference as wl
-from kernels.inference import config, gguf_loader, llama_cpp_peer, weights
+from kernels.inference import config, gguf_loader, llama_cpp_peer, sources, weights
 from kernels.inference.model import Model
 
 PROMPT = 64

@@ -1,4 +1,4 @@
-"""Revenue, cost and margin per MW of facility power: mining vs GPUaaS vs hosting vs token sales.
+"""One year per MW of facility power: revenue, cost and margin of mining vs GPUaaS vs hosting vs token sales.
 
 Pure functions of explicit inputs (no files, no profiles loaded here). The convention everywhere:
 facility power is what the utility meters; IT power = facility MW / PUE is what the machines get; power
@@ -260,9 +260,23 @@ class UseResult:
     payback_years: float | None
     npv_usd: float | None
     notes: list[str] = field(default_factory=list)
+    opex_usd_per_year: float = 0.0  # staff, maintenance, network, insurance, software (site's [plan])
+    depreciation_usd_per_year: float = 0.0  # capex over each asset's life, down to its residual
+    figures: dict = field(default_factory=dict)  # every other number the notes print, as numbers
+
+    @property
+    def ebitda_usd_per_year(self) -> float:
+        """Revenue - power - opex."""
+        return self.margin_usd_per_year - self.opex_usd_per_year
+
+    @property
+    def operating_profit_usd_per_year(self) -> float:
+        """EBITDA - depreciation."""
+        return self.ebitda_usd_per_year - self.depreciation_usd_per_year
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "ebitda_usd_per_year": self.ebitda_usd_per_year,
+                "operating_profit_usd_per_year": self.operating_profit_usd_per_year}
 
 
 def gpuaas(fleet: GpuFleet, usd_per_gpu_hour: float, utilization: float, *, discount_rate: float = 0.1,
@@ -308,7 +322,12 @@ def hosting(facility_mw: float, pue: float, usd_per_kw_month: float, power_price
             if pass_through else "power paid by the operator out of the rent")
     return UseResult("hosting", pue, it_kw, it_kw, "kW leased", it_kw, "kW of IT load leased", rent,
                      0.0 if pass_through else power, margin, capex, _payback_years(capex, margin),
-                     _annuity_npv(capex, margin, discount_rate, horizon_years), [note])
+                     _annuity_npv(capex, margin, discount_rate, horizon_years), [note],
+                     figures={"power_passed_through_usd_per_year": power if pass_through else 0.0})
+
+
+def _payback_text(years: float | None) -> str:
+    return f"{years:.1f} yr at today's prices" if years is not None else "never at today's prices"
 
 
 def mining_use(x: MiningInputs, asic_power_w: float, *, block_height: int, difficulty_growth_monthly: float,
@@ -322,10 +341,19 @@ def mining_use(x: MiningInputs, asic_power_w: float, *, block_height: int, diffi
              f"cost per BTC: ${r.cash_cost_per_btc_usd:,.0f} cash (power), ${r.all_in_cost_per_btc_usd:,.0f} all-in "
              f"(capex over {x.horizon_years:g} yr)",
              f"NPV over {x.horizon_years:g} yr with difficulty +{difficulty_growth_monthly:.1%}/month and halvings; "
-             f"payback month {proj.payback_month or 'never'}"]
+             f"payback month {proj.payback_month or 'never'}",
+             f"the two paybacks: {_payback_text(r.payback_years)} holds today's difficulty, subsidy and price for "
+             f"ever; the projection ({proj.payback_month and f'month {proj.payback_month}' or 'never'}) lets "
+             f"difficulty grow {difficulty_growth_monthly:.1%}/month and the subsidy halve at block "
+             f"{(block_height // HALVING_INTERVAL + 1) * HALVING_INTERVAL:,}: the projection is the one to plan with"]
+    figures = {"hashprice_usd_per_ph_day": r.hashprice_usd_per_ph_day,
+               "hashcost_usd_per_ph_day": r.hashcost_usd_per_ph_day, "btc_per_day": r.btc_per_day,
+               "cash_cost_per_btc_usd": r.cash_cost_per_btc_usd, "all_in_cost_per_btc_usd": r.all_in_cost_per_btc_usd,
+               "capex_written_off_years": x.horizon_years, "difficulty_growth_monthly": difficulty_growth_monthly,
+               "projected_payback_month": proj.payback_month}
     return UseResult("mining", x.pue, r.it_mw * 1e3, r.it_mw * 1e6 / asic_power_w, "ASICs", r.hashrate_ph, "PH/s",
                      r.revenue_usd_per_year, r.power_cost_usd_per_year, r.margin_usd_per_year, r.capex_usd,
-                     r.payback_years, proj.npv_usd, notes)
+                     r.payback_years, proj.npv_usd, notes, figures=figures)
 
 
 # --- the four uses of one MW, from profiles ------------------------------------------------------
@@ -357,12 +385,13 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
                  btc_price: float | None = None, difficulty: float | None = None, fees: float | None = None,
                  gpu_hour_price: float | None = None, hosting_price: float | None = None,
                  tokens_per_s_per_gpu: float | None = None, tokens_basis: str | None = None,
-                 facility_mw: float = 1.0) -> Comparison:
+                 facility_mw: float = 1.0, pue_by_use: dict[str, float] | None = None) -> Comparison:
     """Mining (with `asic`), GPUaaS and token sales (with `gpu`) and hosting on `facility_mw` of the
     `site`'s power at the `market`'s prices. Keyword overrides replace the profile figures; `pue`
-    replaces every use's PUE. `tokens_per_s_per_gpu` is a measured-and-scaled figure (else the GPU
-    profile's published reference), described by `tokens_basis`."""
+    replaces every use's PUE, `pue_by_use` some uses' PUE. `tokens_per_s_per_gpu` is a measured-and-scaled
+    figure (else the GPU profile's published reference), described by `tokens_basis`."""
     pues = {use: pue if pue is not None else site.pue_for(use) for use in USES}
+    pues.update(pue_by_use or {})
     price = power_price if power_price is not None else site.power_price_usd_per_mwh
     btc = btc_price if btc_price is not None else market.btc_price_usd
     diff = difficulty if difficulty is not None else market.difficulty
@@ -398,11 +427,22 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
         "tokens": token_sales(fleet("tokens"), tokens_per_s_per_gpu, market.token_price_usd_per_m,
                               site.token_utilization, discount_rate=rate, horizon_years=horizon),
     }
-    uses["tokens"].notes.append(f"{tokens_per_s_per_gpu:,.0f} tok/s per GPU ({tokens_basis})")
+    uses["tokens"].figures["tokens_per_s_per_gpu"] = tokens_per_s_per_gpu
+    tok = uses["tokens"]
+    per_gpu_hour = tok.revenue_usd_per_year / (tok.units * HOURS_PER_YEAR) if tok.units else 0.0
+    tok.figures["revenue_usd_per_gpu_hour"] = per_gpu_hour
+    tok.notes.append(f"token sales earn ${per_gpu_hour:.2f} per GPU-hour ({per_gpu_hour / gpu_hour_price:.2f}x the "
+                     f"${gpu_hour_price:g} rental price) if every token is sold: no demand limit is modelled beyond "
+                     f"the {site.token_utilization:.0%} utilisation")
+    tok.notes.append(f"{tokens_per_s_per_gpu:,.0f} tok/s per GPU ({tokens_basis})")  # last: the basis
+    costs = add_costs(uses, site, gpu, facility_mw)
+    if mining_r.revenue_usd_per_year <= 0:
+        raise ValueError(f"mining earns nothing: the subsidy at block {market.block_height:,} is {subsidy:g} BTC and "
+                         f"fees are {fee_btc:g} BTC per block; give fees > 0 (--fees-btc-per-block)")
     ratio = uses["gpuaas"].revenue_usd_per_year / mining_r.revenue_usd_per_year
     assumptions = [
         "PUE applied: " + ", ".join(f"{u} {p:g}" for u, p in pues.items())
-        + (" (--pue override)" if pue is not None else f" (site {site.id})"),
+        + (" (--pue override)" if pue is not None or pue_by_use else f" (site {site.id})"),
         f"power ${price:g}/MWh on facility MWh; mining uptime {site.uptime:.0%} (curtailment), AI and hosting on firm power",
         f"mining: {asic.name} {asic.j_per_th:.1f} J/TH, BTC ${btc:,.0f}, difficulty {diff / 1e12:.2f} T, "
         f"subsidy {subsidy:g} + fees {fee_btc:g} BTC/block, pool fee {market.pool_fee:.1%}",
@@ -413,7 +453,7 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
         f"capex: ASICs ${mx.usd_per_th:g}/TH + ${site.mining_infra_capex_usd_per_mw:,.0f}/MW mining infrastructure; "
         f"GPUs ${gpu.price_usd or 0:,.0f} each + ${site.ai_facility_capex_usd_per_mw_it:,.0f}/MW IT AI facility; "
         f"NPV over {horizon:g} yr at {rate:.0%}/yr",
-        "only power is counted as operating cost (no staff, maintenance, network or GPU price decline)",
+        costs,
         f"AI/mining revenue ratio = GPUaaS revenue / mining revenue per facility MW = {ratio:.1f}x",
     ]
     inputs = {"pue_by_use": pues, "power_price_usd_per_mwh": price, "btc_price_usd": btc, "difficulty": diff,
@@ -423,6 +463,32 @@ def compare_uses(site, market, asic, gpu, *, pue: float | None = None, power_pri
               "horizon_years": horizon, "discount_rate": rate}
     return Comparison(facility_mw, site.facility_mw, site.id, market.id, asic.id, gpu.id, uses, ratio,
                       assumptions, inputs)
+
+
+def add_costs(uses: dict[str, UseResult], site, gpu, facility_mw: float) -> str:
+    """Opex and depreciation per use from the site's [plan]; returns the assumption line that says how."""
+    plan = site.plan
+    if plan is None:
+        return "only power is counted as operating cost: the site has no [plan] (opex, lives) to add"
+    life, res = plan.life_years, plan.residual_fraction
+    for name, u in uses.items():
+        share = plan.opex_share_of_revenue.get(name, 0.0)
+        u.opex_usd_per_year = plan.opex_usd_per_mw_year[name] * facility_mw + share * u.revenue_usd_per_year
+        u.figures["opex_share_of_revenue"] = share
+        if name == "mining":
+            infra = site.mining_infra_capex_usd_per_mw * facility_mw
+            u.depreciation_usd_per_year = ((u.capex_usd - infra) * (1 - res["asic"]) / life["asic"]
+                                           + infra * (1 - res["facility"]) / life["facility"])
+        elif name == "hosting":
+            u.depreciation_usd_per_year = u.capex_usd * (1 - res["facility"]) / life["facility"]
+        else:
+            gpus = u.units * (gpu.price_usd or 0.0)
+            u.depreciation_usd_per_year = (gpus * (1 - res["gpu"]) / life["gpu"]
+                                           + (u.capex_usd - gpus) * (1 - res["facility"]) / life["facility"])
+    opex = ", ".join(f"{k} ${v:,.0f}" for k, v in plan.opex_usd_per_mw_year.items())
+    return (f"costs: opex per facility MW-year {opex} (+ share of revenue where the site gives one); depreciation "
+            f"straight-line over ASICs {life['asic']:g} yr, GPUs {life['gpu']:g} yr, facility {life['facility']:g} yr; "
+            "no financing or tax here (see `python -m bench plan`)")
 
 
 # --- sensitivity ---------------------------------------------------------------------------------
@@ -458,6 +524,9 @@ def sensitivity(cmp: Comparison, btc_prices, gpu_hour_prices, growths=(0.0, 0.01
     if np.any(btc <= 0) or np.any(gph <= 0) or np.any(g <= -0.5):
         raise ValueError("prices must be > 0 and monthly growths > -0.5")
     mine, gpu = cmp.uses["mining"], cmp.uses["gpuaas"]
+    if mine.revenue_usd_per_year <= 0 or gpu.revenue_usd_per_year <= 0:
+        raise ValueError("mining earns nothing at these inputs (subsidy and fees are 0 BTC per block); "
+                         "give fees > 0 or a market at a lower block height")
     mine_rev_per_usd = mine.revenue_usd_per_year / cmp.inputs["btc_price_usd"]
     gpu_rev_per_usd = gpu.revenue_usd_per_year / cmp.inputs["gpu_hour_usd"]
     mining_margin = btc * mine_rev_per_usd - mine.power_cost_usd_per_year
