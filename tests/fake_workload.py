@@ -1,7 +1,7 @@
 """A tiny workload for harness tests: a NumPy sum measured against a reference, with switchable faults.
 
-`loader(...)` returns a function in the shape of `bench.run.workload_module`, so a test can run the
-whole `bench.run` pipeline (plan, measure, verify, save, report) in well under a second.
+`loader(...)` returns a function in the shape of `bench.runner.planner.workload_module`, so a test can run the
+whole `bench.runner` pipeline (plan, measure, verify, save, report) in well under a second.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def _case(workload: str, backend: str, n: int, *, reference: bool = False, wrong
 
 
 def loader(*, wrong: bool = False, interrupt: bool = False, raises: bool = False, missing=("gemm", "inference")):
-    """A `load(workload)` for bench.run: 'sha256d' gets a reference and two backends, the rest are missing."""
+    """A `load(workload)` for bench.runner: 'sha256d' gets a reference and two backends, the rest are missing."""
 
     def cases(selected, *, quick):
         return [
@@ -65,5 +65,5 @@ def loader(*, wrong: bool = False, interrupt: bool = False, raises: bool = False
 
 
 def choose(workload, specs, skipped):
-    """Stands in for bench.run.select: one CPU device, whatever is installed."""
+    """Stands in for bench.runner.planner.select: one CPU device, whatever is installed."""
     return [Selected("numba-cpu", None, CPU)]

@@ -183,7 +183,7 @@ def test_cupy_event_timer_records_on_its_own_gpu(monkeypatch):
     cupy.cuda.Event = lambda: FakeEvent(cupy.devices, log)
     cupy.cuda.get_elapsed_time = lambda begin, end: 12.5
     install(monkeypatch, cupy)
-    timer = timing.cupy_event_timer(1)  # made while GPU 0 is current, as bench.run does
+    timer = timing.cupy_event_timer(1)  # made while GPU 0 is current, as bench.runner does
     assert cupy.devices.current == 0 and (timer._begin.created_on, timer._end.created_on) == (1, 1)
     timer.start()
     assert cupy.devices.current == 0
@@ -295,7 +295,7 @@ def test_real_cupy_event_timer_times_the_work_on_every_gpu():
             sync = cupy.cuda.get_current_stream().synchronize
             products(index, a)
             host = _host_seconds(lambda: products(index, a), sync)  # noqa: B023 - called at once
-        timer = timing.cupy_event_timer(index)  # made and used while GPU 0 is current, as bench.run does
+        timer = timing.cupy_event_timer(index)  # made and used while GPU 0 is current, as bench.runner does
         timer.start()
         products(index, a)
         events = timer.stop()

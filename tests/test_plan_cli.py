@@ -4,10 +4,10 @@ import csv
 import json
 
 import pytest
-from bench.economics_view import check_finite
 
 from bench.cli import build_parser
 from bench.errors import UsageError
+from bench.files import check_finite
 from tests.cli import ROOT, assert_usage_error, run_cli
 
 
