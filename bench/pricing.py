@@ -20,6 +20,9 @@ import numpy as np
 from bench import economics as econ
 from bench import profiles as prof
 from bench import scaling
+from bench.economics import measured as measured_basis
+from bench.economics import plan as econ_plan
+from bench.economics import strategies
 from bench.errors import UsageError
 from bench.results import Result
 
@@ -184,3 +187,45 @@ def economics(results: list[Result], *, profiles=None, site=None, market=None, r
         "sensitivity": sensitivity,
         "assumptions": assumptions,
     }
+
+
+def site_plan(ps: prof.ProfileSet, *, site=None, market=None, asic=None, gpu=None, names=None,
+              **build_kw) -> econ_plan.Plan:
+    """The conversion plan of a site (its default ASIC and GPU unless given), ranked by NPV; UsageError for
+    anything a user must fix. Shared by `bench plan` and the run report."""
+    site_p = ps.find("site", site) if site else ps.default_site()
+    market_p = ps.find("market", market) if market else ps.latest_market()
+    asic_id, gpu_id = asic or site_p.default_asic, gpu or site_p.default_gpu
+    if asic_id is None or gpu_id is None:
+        missing = "--asic" if asic_id is None else "--gpu"
+        raise UsageError(f"{missing}: site {site_p.id} names no default; pick one (see `python -m bench profiles`)")
+    refresh = ps.find("asic", site_p.plan.refresh_asic) if site_p.plan and site_p.plan.refresh_asic else None
+    try:
+        return econ_plan.build_plan(site_p, market_p, ps.find("asic", asic_id), ps.find("gpu", gpu_id),
+                                    refresh_asic=refresh, names=names or list(strategies.DEFAULT_STRATEGIES),
+                                    **build_kw)
+    except ValueError as exc:
+        raise UsageError(f"plan: {exc}") from None
+
+
+def run_plan(results: list[Result], *, site=None, market=None) -> dict:
+    """The plan for the run's site, on published figures (the verdict a run report leads with), and how this
+    run's own verified decode, scaled to the site's GPU, would change the token-sales line."""
+    ps = prof.profiles()
+    plan = site_plan(ps, site=site, market=market, with_scenarios=False)
+    doc = plan.to_dict()
+    try:
+        found = measured_basis.best_decode({"results": [r.to_dict() for r in results]})
+    except ValueError as exc:
+        doc["measured_here"] = {"used": False, "why": str(exc)}
+        return doc
+    try:
+        alt = site_plan(ps, site=site, market=market, names=[*strategies.DEFAULT_STRATEGIES, "tokens"],
+                        measured=found, basis="measured", with_scenarios=False)
+    except UsageError as exc:
+        doc["measured_here"] = {"used": False, "why": str(exc)}
+        return doc
+    tokens = next((s for s in alt.to_dict()["strategies"] if s["name"] == "tokens"), None)
+    doc["measured_here"] = {"used": True, "basis_detail": alt.to_dict().get("basis_detail"),
+                            "tokens_npv_usd": tokens["npv_usd"] if tokens else None}
+    return doc

@@ -31,7 +31,12 @@ def priced(meta: dict, results: list[Result], options: Options) -> dict:
         economics, why_not = None, str(exc)
     if why_not:
         meta["economics_missing"] = why_not
-    return run_document(meta, results, complete=True, economics=economics)
+    doc = run_document(meta, results, complete=True, economics=economics)
+    try:
+        doc["plan"] = pricing.run_plan([r for r in results if r.verified], site=options.site, market=options.market)
+    except UsageError as exc:
+        meta["plan_missing"] = str(exc)
+    return doc
 
 
 def check_site_inputs(options: Options) -> dict | None:

@@ -9,7 +9,7 @@ import json
 
 from rich.table import Table
 
-from bench import console, profiles
+from bench import console, pricing, profiles
 from bench.console import usd
 from bench.economics import bitcoin, cashflow, inputs, measured, plan, strategies
 from bench.errors import UsageError
@@ -140,20 +140,10 @@ def build(args) -> plan.Plan:
     meas = _measurement(args)
     # the plan prices no CPU: load the profiles without measuring this machine's clock (half a second)
     ps = profiles.load(profiles.profile_dirs(), host=profiles.host_cpu(ghz=0.0))
-    site = ps.find("site", args.site) if args.site else ps.default_site()
-    market = ps.find("market", args.market) if args.market else ps.latest_market()
-    asic_id, gpu_id = args.asic or site.default_asic, args.gpu or site.default_gpu
-    if asic_id is None or gpu_id is None:
-        missing = "--asic" if asic_id is None else "--gpu"
-        raise UsageError(f"{missing}: site {site.id} names no default; pick one (see `python -m bench profiles`)")
-    asic, gpu = ps.find("asic", asic_id), ps.find("gpu", gpu_id)
-    refresh = ps.find("asic", site.plan.refresh_asic) if site.plan and site.plan.refresh_asic else None
     names = args.strategy or (list(strategies.DEFAULT_STRATEGIES) + (["tokens"] if args.basis else []))
-    try:
-        return plan.build_plan(site, market, asic, gpu, refresh_asic=refresh, names=names, overrides=given,
-                               measured=meas, basis=args.basis or "published", with_scenarios=not args.no_scenarios)
-    except ValueError as exc:
-        raise UsageError(f"plan: {exc}") from None
+    return pricing.site_plan(ps, site=args.site, market=args.market, asic=args.asic, gpu=args.gpu, names=names,
+                             overrides=given, measured=meas, basis=args.basis or "published",
+                             with_scenarios=not args.no_scenarios)
 
 
 def _pct(v) -> str:
