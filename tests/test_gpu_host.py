@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from bench import timing
+from bench import backends, timing
 from kernels.runtime import DeviceInfo
 from kernels.runtime import cuda as runtime
 
@@ -215,15 +215,22 @@ def test_gpu_cases_time_with_events_on_their_own_device():
     from kernels.inference import config
 
     gpu1 = DeviceInfo(1, "NVIDIA H100 80GB HBM3", "gpu")
+
+    def api(backend):  # the backend's own kernel; "cublas": the baseline the cupy module offers
+        if backend == "cublas":
+            return gemm._reference_api(backends.module("gemm", "cupy"), "fp32")
+        return gemm._api(SimpleNamespace(backend=backend, module=backends.module("gemm", backend), device=gpu1))
+
     for backend, events in (("cupy", timing.cupy_event_timer), ("cublas", timing.cupy_event_timer),
                             ("numba-cuda", timing.numba_event_timer)):
-        factory = gemm._timer(backend, gpu1)
+        factory = gemm.timer_for(api(backend), gpu1)
         assert (factory.func, factory.args) == (events, (1,)), backend
-    assert gemm._timer("numba-cuda", DeviceInfo(0, "simulator", "simulator")) is None
+    assert gemm.timer_for(api("numba-cuda"), DeviceInfo(0, "simulator", "simulator")) is None
     cfg = config.SMOLLM2_135M.with_(n_layers=1, vocab=64, max_context=16)
     bench = inference.Workbench(cfg, 4, 1, "random")
     for backend, events in (("cupy", timing.cupy_event_timer), ("numba-cuda", timing.numba_event_timer)):
-        case = inference._case(SimpleNamespace(backend=backend, device=gpu1, module=None), bench, "decode", 1,
+        case = inference._case(SimpleNamespace(backend=backend, device=gpu1,
+                                               module=backends.module("inference", backend)), bench, "decode", 1,
                                "fp32", None)
         assert (case.timer.func, case.timer.args) == (events, (1,)), backend
 

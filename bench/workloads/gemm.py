@@ -121,12 +121,17 @@ def gemm_case(api: Api, device, shape: shapes.Shape, dtype: str, *, is_reference
         prepare=prepare,
         verify=check,
         sync=sync,
-        timer=partial(api.event_timer, device.index) if device.kind == "gpu" and api.event_timer else None,
+        timer=timer_for(api, device),
         is_reference=is_reference,
         reference=reference,
         extra=extra,
         label=f"GEMM {shape.name or shape.text} ({shape.text}) {dtype}, {api.kernel}",
     )
+
+
+def timer_for(api: Api, device):
+    """GPU work is timed with the backend's own events on its own GPU; everything else with the host clock."""
+    return partial(api.event_timer, device.index) if device.kind == "gpu" and api.event_timer else None
 
 
 # --- which module call each backend / reference makes ---------------------------------------------
