@@ -89,7 +89,9 @@ def _sgemm(a, b, c):
 
 @lru_cache(maxsize=1)
 def _kernel():
-    return _cuda().jit(_sgemm)
+    """The kernel, its compiled code kept on disk by Numba (cache=True: beside this file, or in Numba's
+    user-wide cache where the package folder is read-only) so that a new process need not recompile."""
+    return _cuda().jit(_sgemm, cache=not runtime.simulator_enabled())
 
 
 def ptx(cc: tuple[int, int] = (9, 0)) -> str:

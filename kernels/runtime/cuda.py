@@ -1,9 +1,27 @@
-"""CUDA through CuPy and through Numba: availability with the reason, and the devices each sees."""
+"""CUDA through CuPy and through Numba: availability with the reason, the devices each sees, and the
+on-disk home of compiled kernels.
+
+The kernel cache: Numba CUDA compiles the generated SHA-256d kernels in ~20 s (its lowering of straight-
+line code), so a kernel's generated source is written once to a file under `kernel_cache_dir()` whose
+name is a hash of the source and of the compiler versions (`generated_module`); jitted with cache=True,
+Numba then keeps the cubin in that folder's __pycache__, its index keyed by the signature, the CUDA
+runtime version and the device's compute capability, and stamped with the source file's size and time
+(the file is never rewritten). A change to the generator, to numba / numba-cuda / NVVM, or another GPU
+compiles afresh; a second process on the same GPU loads the cubin. CuPy keeps its own NVRTC cache
+(CUPY_CACHE_DIR, default ~/.cupy/kernel_cache), keyed by source, options, architecture and NVRTC version.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import os
+import sys
+import tempfile
 from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
 
 from kernels.runtime import DeviceInfo
 
@@ -139,3 +157,66 @@ def _numba_cuda_devices() -> tuple[DeviceInfo, ...]:
                 )
             )
     return tuple(result)
+
+
+CACHE_DIR_ENV = "SITEBENCH_CACHE_DIR"
+COMPILER_DISTRIBUTIONS = ("numba", "numba-cuda", "llvmlite", "nvidia-nvvm", "cuda-bindings")
+
+
+def kernel_cache_dir() -> Path:
+    """$SITEBENCH_CACHE_DIR, else $XDG_CACHE_HOME/sitebench, else ~/.cache/sitebench (created on use)."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sitebench"
+
+
+def compiler_versions() -> tuple[str, ...]:
+    """"name version" of each installed package that turns Numba CUDA Python into a cubin."""
+    versions = []
+    for dist in COMPILER_DISTRIBUTIONS:
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist} absent")
+    return tuple(versions)
+
+
+def source_key(source: str, versions: tuple[str, ...]) -> str:
+    """A short hash naming one source under one set of compiler versions."""
+    digest = hashlib.sha256(source.encode())
+    for version in versions:
+        digest.update(b"\0" + version.encode())
+    return digest.hexdigest()[:20]
+
+
+def generated_module(name: str, source: str, versions: tuple[str, ...] | None = None,
+                     folder: Path | None = None) -> ModuleType:
+    """Python `source` imported from `<folder>/numba-cuda/<name>_<key>.py`, a file written once and then
+    left alone, so that Numba's cache=True can find it and trust its stamp. It appears whole (written
+    aside, then hard-linked into place) and the first writer wins, so concurrent processes such as MPI
+    ranks neither see half of it nor rewrite it; a file whose text differs (damaged) is replaced."""
+    versions = compiler_versions() if versions is None else versions
+    home = (folder or kernel_cache_dir()) / "numba-cuda"
+    path = home / f"{name}_{source_key(source, versions)}.py"
+    if not path.exists() or path.read_text(encoding="utf-8") != source:
+        home.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=home, prefix=f".{name}-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(source)
+        try:
+            if path.exists():
+                os.replace(tmp, path)
+            else:
+                os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process wrote the same text first
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    module_name = f"sitebench_generated_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules.setdefault(module_name, module)
+    return module

@@ -30,6 +30,7 @@ BLOCK = rounds.SCAN_BLOCK  # threads per block
 SIM_BLOCKS, SIM_BLOCK = 2, 32  # the simulator runs one Python thread per CUDA thread: keep it small
 LAUNCH_NONCES = 1 << 30  # nonces per launch: well under a second on any recent GPU
 ONE = np.uint32(1)  # the scan kernel's `one` (rounds.py: adds through IMAD)
+CACHE_NAME = "sha256d"  # the generated module's file under runtime.kernel_cache_dir()
 
 
 def available() -> tuple[bool, str]:
@@ -92,8 +93,14 @@ def _source() -> SimpleNamespace:
 
     else:
         rotr, mad = _ptx_intrinsics()
-    namespace = {"cuda": cuda, "uint32": uint32, "rotr": rotr, "mad": mad}
-    exec(compile(rounds.numba_source(), "<kernels.sha256.rounds generated>", "exec"), namespace)  # noqa: S102
+    names = {"cuda": cuda, "uint32": uint32, "rotr": rotr, "mad": mad}
+    if simulated:
+        namespace = dict(names)
+        exec(compile(rounds.numba_source(), "<kernels.sha256.rounds generated>", "exec"), namespace)  # noqa: S102
+    else:  # a file Numba's on-disk cache can stamp (kernels/runtime/cuda.py)
+        module = runtime.generated_module(CACHE_NAME, rounds.numba_source())
+        vars(module).update(names)
+        namespace = vars(module)
     scan_sig = (types.UniTuple(types.uint32, job_layout.JOB_WORDS), types.uint32, types.uint32, types.uint32,
                 types.uint32, types.uint32[::1], types.uint32[::1], types.uint32)
     batch_sig = (types.uint32[::1], types.int64[::1], types.int64[::1], types.uint32[:, ::1], types.uint32)
@@ -103,11 +110,27 @@ def _source() -> SimpleNamespace:
 
 @lru_cache(maxsize=1)
 def _kernels() -> SimpleNamespace:
-    """The kernels compiled once per process (lazily, for the device they first run on)."""
+    """The kernels, compiled lazily for the device they first run on, or loaded from the on-disk cache."""
     src = _source()
     jit = src.cuda.jit
-    return SimpleNamespace(scan=jit(src.scan), batch=jit(src.batch), cuda=src.cuda, simulated=src.simulated,
-                           scan_sig=src.scan_sig)
+    cache = not src.simulated
+    return SimpleNamespace(scan=jit(src.scan, cache=cache), batch=jit(src.batch, cache=cache), cuda=src.cuda,
+                           simulated=src.simulated, scan_sig=src.scan_sig)
+
+
+def cache_stats() -> dict[str, dict]:
+    """Per kernel: where its compiled code is cached, and the cache hits and misses of this process."""
+    kern = _kernels()
+    stats = {}
+    for name in ("scan", "batch"):
+        dispatcher = getattr(kern, name)
+        if kern.simulated:
+            stats[name] = {"cache_path": None, "hits": 0, "misses": 0}
+            continue
+        s = dispatcher.stats
+        stats[name] = {"cache_path": s.cache_path, "hits": sum(s.cache_hits.values()),
+                       "misses": sum(s.cache_misses.values())}
+    return stats
 
 
 @lru_cache(maxsize=8)
