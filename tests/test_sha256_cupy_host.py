@@ -12,6 +12,7 @@ import pytest
 from kernels.runtime import cuda as runtime
 from kernels.sha256 import cupy_cuda, device_scan
 from kernels.sha256 import reference as ref
+from kernels.sha256 import rounds
 from tests import headers as H
 from tests import host_cuda
 from tests.test_gpu_host import fake_cupy, install
@@ -108,3 +109,9 @@ def test_scan_with_more_hits_than_its_buffer_reruns_and_matches_the_reference(ho
 def test_hash_batch_matches_hashlib(host_cupy):
     messages = [b"", b"abc", bytes(range(200)), b"a" * 1000]
     assert cupy_cuda.hash_batch(messages) == [ref.sha256(m) for m in messages]
+
+
+def test_scan_runs_another_tuning_of_the_generated_kernel(host_cupy):
+    target = ref.header_target(GENESIS)
+    assert cupy_cuda.scan(GENESIS, H.GENESIS_NONCE - 8, 16, target, tuning=rounds.PLAIN) == [H.GENESIS_NONCE]
+    assert cupy_cuda._module.cache_info().currsize == 1  # the plain variant's module, built for this scan

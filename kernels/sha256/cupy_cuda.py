@@ -41,16 +41,16 @@ def module_options() -> tuple[str, ...]:
     return ("--std=c++14",)
 
 
-def module_source() -> str:
-    """The CUDA C the RawModule compiles (sha256d.cu holds the same text)."""
-    return rounds.cuda_source()
+def module_source(tuning: rounds.Tuning = rounds.DEFAULT) -> str:
+    """The CUDA C the RawModule compiles (sha256d.cu holds the default tuning's text)."""
+    return rounds.cuda_source(tuning)
 
 
-@lru_cache(maxsize=1)
-def _module():
+@lru_cache(maxsize=4)
+def _module(tuning: rounds.Tuning = rounds.DEFAULT):
     import cupy
 
-    return cupy.RawModule(code=module_source(), options=module_options())
+    return cupy.RawModule(code=module_source(tuning), options=module_options())
 
 
 @dataclass
@@ -68,11 +68,11 @@ def _check_device(device: int) -> int:
 
 
 @lru_cache(maxsize=None)
-def _scan_for(device: int) -> _Scan:
+def _scan_for(device: int, tuning: rounds.Tuning = rounds.DEFAULT) -> _Scan:
     import cupy
 
     with cupy.cuda.Device(device):
-        kernel = _module().get_function("sha256d_scan")
+        kernel = _module(tuning).get_function("sha256d_scan")
         units = cupy.cuda.runtime.getDeviceProperties(device)["multiProcessorCount"]
         resident = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.kernel.ptr, BLOCK, 0)
         return _Scan(
@@ -83,11 +83,11 @@ def _scan_for(device: int) -> _Scan:
         )
 
 
-def _launcher(device: int, job: tuple):
+def _launcher(device: int, job: tuple, tuning: rounds.Tuning):
     """launch(start, count, capacity) -> (found, hits) for device_scan.collect, the job words as parameters."""
     import cupy
 
-    s = _scan_for(device)
+    s = _scan_for(device, tuning)
     threads = s.blocks * BLOCK
 
     def launch(start: int, count: int, capacity: int) -> tuple[int, np.ndarray]:
@@ -105,13 +105,15 @@ def _launcher(device: int, job: tuple):
     return launch
 
 
-def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0) -> list[int]:
-    """Every nonce in [start, start+count) whose sha256d, as a little-endian integer, is <= target."""
+def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0,
+         tuning: rounds.Tuning = rounds.DEFAULT) -> list[int]:
+    """Every nonce in [start, start+count) whose sha256d, as a little-endian integer, is <= target
+    (`tuning`: another variant of the generated kernel, for benchmarks that compare them)."""
     header = ref.validate_header(header)
     ref.validate_range(start, count)
     job = tuple(np.uint32(x) for x in device_scan.job(header, target))
     device = _check_device(device)
-    candidates = device_scan.collect(_launcher(device, job), start, count)
+    candidates = device_scan.collect(_launcher(device, job, tuning), start, count)
     return ref.verified_hits(header, candidates, target, start, count)
 
 

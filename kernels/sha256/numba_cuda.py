@@ -76,8 +76,8 @@ def _ptx_intrinsics():
     return rotr, mad
 
 
-@lru_cache(maxsize=1)
-def _source() -> SimpleNamespace:
+@lru_cache(maxsize=4)
+def _source(tuning: rounds.Tuning = rounds.DEFAULT) -> SimpleNamespace:
     """The generated kernels as Python functions with their signatures, not yet compiled."""
     from numba import cuda, uint32
     from numba.cuda import types
@@ -96,9 +96,9 @@ def _source() -> SimpleNamespace:
     names = {"cuda": cuda, "uint32": uint32, "rotr": rotr, "mad": mad}
     if simulated:
         namespace = dict(names)
-        exec(compile(rounds.numba_source(), "<kernels.sha256.rounds generated>", "exec"), namespace)  # noqa: S102
+        exec(compile(rounds.numba_source(tuning), "<kernels.sha256.rounds generated>", "exec"), namespace)  # noqa: S102
     else:  # a file Numba's on-disk cache can stamp (kernels/runtime/cuda.py)
-        module = runtime.generated_module(CACHE_NAME, rounds.numba_source())
+        module = runtime.generated_module(CACHE_NAME, rounds.numba_source(tuning))
         vars(module).update(names)
         namespace = vars(module)
     scan_sig = (types.UniTuple(types.uint32, job_layout.JOB_WORDS), types.uint32, types.uint32, types.uint32,
@@ -108,10 +108,10 @@ def _source() -> SimpleNamespace:
                            batch_sig=batch_sig, cuda=cuda, simulated=simulated)
 
 
-@lru_cache(maxsize=1)
-def _kernels() -> SimpleNamespace:
+@lru_cache(maxsize=4)
+def _kernels(tuning: rounds.Tuning = rounds.DEFAULT) -> SimpleNamespace:
     """The kernels, compiled lazily for the device they first run on, or loaded from the on-disk cache."""
-    src = _source()
+    src = _source(tuning)
     jit = src.cuda.jit
     cache = not src.simulated
     return SimpleNamespace(scan=jit(src.scan, cache=cache), batch=jit(src.batch, cache=cache), cuda=src.cuda,
@@ -150,9 +150,9 @@ def _check_device(device: int) -> int:
 
 
 @lru_cache(maxsize=None)
-def _geometry(device: int) -> tuple[int, int]:
+def _geometry(device: int, tuning: rounds.Tuning = rounds.DEFAULT) -> tuple[int, int]:
     """(blocks, threads per block) filling the device: multiprocessors x resident blocks (occupancy)."""
-    kern = _kernels()
+    kern = _kernels(tuning)
     if kern.simulated:
         return SIM_BLOCKS, SIM_BLOCK
     cuda = kern.cuda
@@ -162,15 +162,17 @@ def _geometry(device: int) -> tuple[int, int]:
         return cuda.get_current_device().MULTIPROCESSOR_COUNT * max(1, int(resident)), BLOCK
 
 
-def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0) -> list[int]:
-    """Every nonce in [start, start+count) whose sha256d, as a little-endian integer, is <= target."""
+def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0,
+         tuning: rounds.Tuning = rounds.DEFAULT) -> list[int]:
+    """Every nonce in [start, start+count) whose sha256d, as a little-endian integer, is <= target
+    (`tuning`: another variant of the generated kernel, for benchmarks that compare them)."""
     header = ref.validate_header(header)
     ref.validate_range(start, count)
     job = tuple(np.uint32(x) for x in job_layout.job(header, target))
     device = _check_device(device)
-    kern = _kernels()
+    kern = _kernels(tuning)
     cuda = kern.cuda
-    blocks, threads = _geometry(device)
+    blocks, threads = _geometry(device, tuning)
 
     def launch(first: int, n_total: int, capacity: int) -> tuple[int, np.ndarray]:
         with cuda.gpus[device]:
