@@ -22,7 +22,7 @@ from tests import host_cuda
 
 GENESIS = ref.parse_header_hex(H.GENESIS)
 BLOCK_125552 = ref.parse_header_hex(H.BLOCK_125552)
-TUNINGS = [rounds.DEFAULT, rounds.PLAIN]
+TUNINGS = [rounds.DEFAULT, rounds.PLAIN, rounds.Tuning(wide=2, hi_shifts=True), rounds.Tuning(imad=1, wide=3)]
 EASY = 1 << 248  # about one nonce in 256 passes
 
 
@@ -40,7 +40,8 @@ def _python_kernels(tuning: rounds.Tuning) -> SimpleNamespace:
     cuda = SimpleNamespace(gridsize=lambda dim: 1, grid=lambda dim: 0, atomic=Atomic)
     namespace = {"cuda": cuda, "uint32": lambda x: int(x) & mask,
                  "rotr": lambda x, n: ((x >> n) | (x << (32 - n))) & mask,
-                 "mad": lambda x, one, y: (x * one + y) & mask}
+                 "mad": lambda x, one, y: (x * one + y) & mask,
+                 "mullo": lambda x, p: (x * p) & mask, "mulhi": lambda x, p: (x * p) >> 32}
     exec(compile(rounds.numba_source(tuning), "<generated>", "exec"), namespace)  # noqa: S102
     return SimpleNamespace(**namespace)
 
@@ -152,3 +153,14 @@ def test_main_prints_or_writes(capsys, monkeypatch, tmp_path):
     assert capsys.readouterr().out == rounds.numba_source()
     monkeypatch.setattr(rounds, "CUDA_FILE", tmp_path / "k.cu")
     assert rounds.main(["--write"]) == 0 and (tmp_path / "k.cu").read_text() == rounds.cuda_source()
+
+
+def test_shift_and_rotation_tunings_use_run_time_powers_of_two():
+    plain, default, wide = (rounds.cuda_source(t) for t in (rounds.PLAIN, rounds.DEFAULT, rounds.Tuning(wide=1)))
+    scan = lambda source: source.split("sha256d_scan(")[1].split("sha256_batch(")[0]  # noqa: E731
+    assert "mulhi(" not in scan(plain) and "mullo(" not in scan(plain) and "const uint p" not in plain
+    assert scan(default).count("mulhi(") > 100 and "mullo(" not in scan(default)  # sigma's shifts only
+    assert "const uint p29 = one << 29;" in default and "const uint p22 = one << 22;" in default  # >> 3, >> 10
+    assert scan(wide).count("mullo(") > 200 and "const uint p7 = one << 7;" in wide  # Sigma1's rotr 25
+    python = rounds.numba_source(rounds.Tuning(wide=1))
+    assert "p7 = uint32(one << uint32(7))" in python and python.count("mullo(") > 200

@@ -11,9 +11,12 @@ Recorded with NVRTC / nvJitLink 13.5 (per nonce, sm_90):
   before the generator (sha256d_core.h for CuPy, the old Numba generator):
     cupy   total 2552, ALU 2259 (SHF 1182, LOP3 637, IADD3 412), FMA 221 (IMAD), model 4518 cycles
     numba  total 2487, ALU 2281 (SHF 1176, LOP3 632, IADD3 412), FMA 190 (IMAD), model 4562 cycles
-  the generator, Tuning(imad=8):
+  the generator, sums through IMAD, Tuning(imad=8, hi_shifts=False):
     cupy   total 2900, ALU 1826 (SHF 1182, LOP3 632, IADD3 0),   FMA 1056 (IMAD), model 3652 cycles
     numba  total 2897, ALU 1823 (SHF 1176, LOP3 630, IADD3 4),   FMA 1056 (IMAD), model 3646 cycles
+  the default, sigma's shifts through IMAD.HI too, Tuning(imad=8, hi_shifts=True):
+    cupy   total 2900, ALU 1668 (SHF 1024, LOP3 632, IADD3 0),   FMA 1214 (IMAD), model 3336 cycles
+    numba  total 2899, ALU 1667 (SHF 1020, LOP3 630, IADD3 4),   FMA 1214 (IMAD), model 3334 cycles
 The model (issue cycles per warp per nonce, tests/sass.py) is a comparison, not a measured rate.
 """
 
@@ -25,10 +28,10 @@ from tests import nvrtc, sass
 
 SLACK = 1.01
 CEILINGS = {
-    "cupy": {"total": 2900, "alu": 1826, "SHF": 1182, "LOP3": 632, "IADD3": 0, "model_cycles": 3652},
-    "numba-cuda": {"total": 2897, "alu": 1823, "SHF": 1176, "LOP3": 630, "IADD3": 4, "model_cycles": 3646},
+    "cupy": {"total": 2900, "alu": 1668, "SHF": 1024, "LOP3": 632, "IADD3": 0, "model_cycles": 3336},
+    "numba-cuda": {"total": 2899, "alu": 1667, "SHF": 1020, "LOP3": 630, "IADD3": 4, "model_cycles": 3334},
 }
-FLOOR_SHF = 1100  # rotations: 6 per round and per schedule word, minus the folded ones; fewer means lost work
+FLOOR_SHF = 950  # rotations: 6 per round and 4 per schedule word, minus the folded ones; fewer means lost work
 
 needs_disassembler = pytest.mark.skipif(
     sass.disassembler() is None, reason="cuobjdump / nvdisasm not found: pip install nvidia-cuda-cuobjdump "

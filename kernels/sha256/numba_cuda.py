@@ -43,7 +43,8 @@ def devices():
 
 def _ptx_intrinsics():
     """rotr(x, n) for a literal n as `shf.r.wrap.b32` (LLVM turns a shift/or rotate into `shf.l`), and
-    mad(x, one, y) as `mad.lo.u32` in inline PTX, which LLVM cannot refactor (x*one + y*one -> (x+y)*one)."""
+    mad(x, one, y) as `mad.lo.u32` in inline PTX, which LLVM cannot refactor (x*one + y*one -> (x+y)*one);
+    mullo / mulhi(x, p), the halves of x * p, likewise."""
     from llvmlite import ir
     from numba.cuda import types
     from numba.cuda.extending import intrinsic
@@ -53,13 +54,24 @@ def _ptx_intrinsics():
     def word(builder, value):
         return builder.trunc(value, i32) if value.type != i32 else value
 
+    def codegen_for(text: str, arity: int):
+        def codegen(context, builder, signature, values):
+            asm = ir.InlineAsm(ir.FunctionType(i32, [i32] * arity), text, "=r" + ",r" * arity)
+            return builder.call(asm, [word(builder, v) for v in values])
+
+        return codegen
+
     @intrinsic
     def mad(typingctx, x, one, y):
-        def codegen(context, builder, signature, args):
-            asm = ir.InlineAsm(ir.FunctionType(i32, [i32] * 3), "mad.lo.u32 $0, $1, $2, $3;", "=r,r,r,r")
-            return builder.call(asm, [word(builder, a) for a in args])
+        return types.uint32(x, one, y), codegen_for("mad.lo.u32 $0, $1, $2, $3;", 3)
 
-        return types.uint32(x, one, y), codegen
+    @intrinsic
+    def mullo(typingctx, x, p):
+        return types.uint32(x, p), codegen_for("mul.lo.u32 $0, $1, $2;", 2)
+
+    @intrinsic
+    def mulhi(typingctx, x, p):
+        return types.uint32(x, p), codegen_for("mul.hi.u32 $0, $1, $2;", 2)
 
     @intrinsic
     def rotr(typingctx, x, n):
@@ -73,7 +85,7 @@ def _ptx_intrinsics():
 
         return types.uint32(x, n), codegen
 
-    return rotr, mad
+    return rotr, mad, mullo, mulhi
 
 
 @lru_cache(maxsize=4)
@@ -91,9 +103,15 @@ def _source(tuning: rounds.Tuning = rounds.DEFAULT) -> SimpleNamespace:
         def mad(x, one, y):
             return uint32(uint32(x) * one + uint32(y))
 
+        def mullo(x, p):
+            return uint32(int(x) * int(p) & 0xFFFFFFFF)
+
+        def mulhi(x, p):
+            return uint32(int(x) * int(p) >> 32)
+
     else:
-        rotr, mad = _ptx_intrinsics()
-    names = {"cuda": cuda, "uint32": uint32, "rotr": rotr, "mad": mad}
+        rotr, mad, mullo, mulhi = _ptx_intrinsics()
+    names = {"cuda": cuda, "uint32": uint32, "rotr": rotr, "mad": mad, "mullo": mullo, "mulhi": mulhi}
     if simulated:
         namespace = dict(names)
         exec(compile(rounds.numba_source(tuning), "<kernels.sha256.rounds generated>", "exec"), namespace)  # noqa: S102

@@ -15,7 +15,10 @@ IADD3 share it at half the issue rate, while IMAD runs on the FMA pipe beside it
 - with `Tuning.imad`, the terms of each sum added by `mad(x, one, rest)`, inline PTX `mad.lo.u32` (opaque
   to LLVM, which would refactor x*one + y*one) with `one` a kernel parameter that ptxas cannot fold: IMAD
   on the FMA pipe instead of IADD3 on the saturated ALU pipe, which is then left with little but the SHF
-  and LOP3 that only it can run (tests/test_sha256_sass.py counts them per nonce, with ceilings).
+  and LOP3 that only it can run (tests/test_sha256_sass.py counts them per nonce, with ceilings);
+- with `Tuning.hi_shifts`, sigma0/sigma1's plain shifts as the high half of a multiply by a run-time power
+  of two (IMAD.HI, the FMA pipe again); `Tuning.wide` does the same for rotations (IMAD.WIDE gives both
+  halves), off by default: it would make the FMA pipe the busier one, by the counts.
 `python -m kernels.sha256.rounds --write` regenerates sha256d.cu (a test keeps the file equal to this).
 """
 
@@ -45,10 +48,14 @@ class Tuning:
     """Choices of the generated scan kernel (counted by tests/sass.py; measured by scripts/gpu_check.sh)."""
 
     imad: int = 8  # terms of each sum added by mad(): IMAD (FMA pipe), not IADD3 (ALU pipe); 8 = all but one
+    # Rotations per Sigma/sigma (of 3, the last ones) taken as both halves of x * 2**(32-n), a 64-bit
+    # IMAD.WIDE on the FMA pipe, whose halves join the XOR (LOP3) in place of an SHF on the ALU pipe.
+    wide: int = 0
+    hi_shifts: bool = True  # sigma's x >> n as the high half of x * 2**(32-n) (IMAD.HI), not an SHF
 
 
 DEFAULT = Tuning()
-PLAIN = Tuning(imad=0)
+PLAIN = Tuning(imad=0, hi_shifts=False)  # the straightforward code: what ptxas makes of plain C
 
 
 def _rotr(x: int, n: int) -> int:
@@ -130,6 +137,9 @@ class Writer:
 
     dialect: Dialect
     imad: int = 0  # Tuning.imad (the scan kernel has the parameter `one`; 0 elsewhere)
+    wide: int = 0  # Tuning.wide
+    hi_shifts: bool = False  # Tuning.hi_shifts
+    powers: set[int] = field(default_factory=set)  # exponents e of the p<e> = one << e the code uses
     lines: list[tuple[int, str]] = field(default_factory=list)
     depth: int = 0  # extra indentation of the current Numba basic block
 
@@ -213,18 +223,39 @@ class Writer:
             expr = f"mad({x}, one, {expr})"
         return expr
 
+    def power(self, e: int) -> str:
+        """The variable holding 2**e at run time (one << e, which ptxas cannot fold into a shift)."""
+        self.powers.add(e)
+        return f"p{e}"
+
+    def sigma(self, x: Value, rotations: tuple[int, ...], shift: int | None = None) -> Value:
+        """XOR of x's rotations (and x >> shift); with `wide`, the last rotations as the two halves of a
+        64-bit multiply (disjoint bits, so XOR joins them), with `hi_shifts` the shift as a high half."""
+        if isinstance(x, int):
+            return self.xor(*(_rotr(x, n) for n in rotations), *(() if shift is None else (x >> shift,)))
+        terms: list[Value] = []
+        for i, n in enumerate(rotations):
+            if i >= len(rotations) - self.wide:
+                p = self.power(32 - n)
+                terms += [f"mullo({x}, {p})", f"mulhi({x}, {p})"]
+            else:
+                terms.append(self.rotr(x, n))
+        if shift is not None:
+            terms.append(f"mulhi({x}, {self.power(32 - shift)})" if self.hi_shifts else self.shr(x, shift))
+        return self.xor(*terms)
+
     # -- SHA-256 --
     def bsig0(self, x: Value) -> Value:
-        return self.xor(self.rotr(x, 2), self.rotr(x, 13), self.rotr(x, 22))
+        return self.sigma(x, (2, 13, 22))
 
     def bsig1(self, x: Value) -> Value:
-        return self.xor(self.rotr(x, 6), self.rotr(x, 11), self.rotr(x, 25))
+        return self.sigma(x, (6, 11, 25))
 
     def ssig0(self, x: Value) -> Value:
-        return self.xor(self.rotr(x, 7), self.rotr(x, 18), self.shr(x, 3))
+        return self.sigma(x, (7, 18), 3)
 
     def ssig1(self, x: Value) -> Value:
-        return self.xor(self.rotr(x, 17), self.rotr(x, 19), self.shr(x, 10))
+        return self.sigma(x, (17, 19), 10)
 
     def ch(self, e: Value, f: Value, g: Value) -> Value:
         return self.xor(g, self.and_(e, self.xor(f, g)))  # one LOP3
@@ -314,20 +345,22 @@ def _lines(wr: Writer, depth: int) -> str:
 
 def numba_source(tuning: Tuning = DEFAULT) -> str:
     """Python source of `scan_kernel` and `batch_kernel` for numba.cuda.jit (names: cuda, uint32, rotr)."""
-    scan = Writer(NumbaDialect(), imad=tuning.imad)
+    scan = Writer(NumbaDialect(), imad=tuning.imad, wide=tuning.wide, hi_shifts=tuning.hi_shifts)
     h7 = scan_body(scan)
+    powers = "".join(f"\n    p{e} = uint32(one << uint32({e}))" for e in sorted(scan.powers))
     batch = Writer(NumbaDialect())
     block_body(batch, lambda t: f"words[base + {t}]")
     h0 = ", ".join(f"uint32({x:#010x})" for x in H0)
     states = "\n".join(f"    states[i, {k}] = s{k}" for k in range(8))
     return f"""\
-# Generated by kernels/sha256/rounds.py ({tuning}); mad(x, one, y) = x * one + y (one == 1).
+# Generated by kernels/sha256/rounds.py ({tuning}); mad(x, one, y) = x * one + y (one == 1);
+# mullo / mulhi(x, p): the halves of the 64-bit x * p.
 def scan_kernel(job, one, start, count, per_thread, hits, n_hits, capacity):
     # Nonces start + offset for offset < count: thread g takes offsets g + i * gridsize, i < per_thread.
     # `one` is 1: the IMAD adds multiply by it (see kernels/sha256/rounds.py).
     stride = cuda.gridsize(1)
     offset = cuda.grid(1)
-    target_hi = job[{layout.TARGET_HI}]
+    target_hi = job[{layout.TARGET_HI}]{powers}
     for _ in range(per_thread):
         if offset >= count:
             return
@@ -356,8 +389,9 @@ def batch_kernel(words, offsets, counts, states, n):
 
 def cuda_source(tuning: Tuning = DEFAULT) -> str:
     """CUDA C of the kernels `sha256d_scan` and `sha256_batch` (no includes, no -D options needed)."""
-    scan = Writer(CudaDialect(), imad=tuning.imad)
+    scan = Writer(CudaDialect(), imad=tuning.imad, wide=tuning.wide, hi_shifts=tuning.hi_shifts)
     h7 = scan_body(scan)
+    powers = "".join(f"\n    const uint p{e} = one << {e};" for e in sorted(scan.powers))
     batch = Writer(CudaDialect())
     block_body(batch, lambda t: f"words[b * 16 + {t}]")
     params = ", ".join(f"const uint j{i}" for i in range(layout.JOB_WORDS))
@@ -385,6 +419,29 @@ static __device__ __forceinline__ uint mad(const uint x, const uint one, const u
 #endif
 }}
 
+/* The low and high halves of the 64-bit x * p (one IMAD.WIDE.U32 for both, when ptxas pairs them). */
+static __device__ __forceinline__ uint mullo(const uint x, const uint p)
+{{
+#ifdef __CUDA_ARCH__
+    uint r;
+    asm("mul.lo.u32 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(p));
+    return r;
+#else
+    return x * p;
+#endif
+}}
+
+static __device__ __forceinline__ uint mulhi(const uint x, const uint p)
+{{
+#ifdef __CUDA_ARCH__
+    uint r;
+    asm("mul.hi.u32 %0, %1, %2;" : "=r"(r) : "r"(x), "r"(p));
+    return r;
+#else
+    return (uint)(((unsigned long long)x * p) >> 32);
+#endif
+}}
+
 /* Scan nonces start + offset for offset < count; thread g tries offsets g + i * (threads in the grid),
  * i < per_thread. Candidates (top hash word <= the target's) go to hits[] through n_hits, which keeps
  * counting past `capacity`; the host re-verifies every candidate with hashlib. */
@@ -394,7 +451,7 @@ extern "C" __global__ void __launch_bounds__({SCAN_BLOCK}) sha256d_scan(
     const uint capacity)
 {{
     const uint stride = gridDim.x * blockDim.x;
-    const uint target_hi = j{layout.TARGET_HI};
+    const uint target_hi = j{layout.TARGET_HI};{powers}
     uint offset = blockIdx.x * blockDim.x + threadIdx.x;
     for (uint i = 0; i < per_thread && offset < count; i++, offset += stride) {{
         const uint nonce = start + offset;

@@ -1,8 +1,8 @@
 """The generated SHA-256d scan kernel's variants (kernels/sha256/rounds.py Tuning) side by side on a GPU.
 
-The default routes the sums through IMAD (the FMA pipe) because sm_90 SASS then has ~20% fewer
-instructions on the saturated ALU pipe (tests/test_sha256_sass.py); only a GPU can say whether that is
-faster. Each variant scans the same 2**32 nonces of the genesis header (2**16 without --benchmark-enable)
+The default routes the sums and sigma's shifts through IMAD (the FMA pipe) because sm_90 SASS then has
+~27% fewer instructions on the saturated ALU pipe (tests/test_sha256_sass.py); only a GPU can say whether
+that is faster, and whether IMAD.WIDE rotations ("wide2") pay. Each variant scans the same 2**32 nonces of the genesis header (2**16 without --benchmark-enable)
 and must find the real nonce; the figures are GH/s per variant (run them in one session to compare).
 Run: `pytest tests/benchmarks/test_sha256_tuning_bench.py -m gpu --benchmark-enable`.
 """
@@ -17,7 +17,8 @@ from kernels.sha256 import rounds
 from tests import headers as H
 
 GENESIS = ref.parse_header_hex(H.GENESIS)
-TUNINGS = {"imad": rounds.DEFAULT, "plain": rounds.PLAIN}
+TUNINGS = {"default": rounds.DEFAULT, "plain": rounds.PLAIN, "imad-adds-only": rounds.Tuning(hi_shifts=False),
+           "wide2": rounds.Tuning(wide=2)}
 
 
 def _gpu_backend(name):
