@@ -87,6 +87,13 @@ def test_concurrent_writers_leave_one_whole_file(tmp_path):
     assert [p.suffix for p in (tmp_path / "numba-cuda").iterdir()] == [".py"]
 
 
+def test_a_cache_folder_that_cannot_be_written_builds_the_module_in_memory(tmp_path):
+    (tmp_path / "numba-cuda").write_text("a file where the folder should be")  # mkdir fails, as read-only would
+    module = runtime.generated_module("twice", SOURCE, VERSIONS, folder=tmp_path)
+    assert module.twice(4) == 8 and module.__file__ is None
+    assert "not writable" in module.twice.__code__.co_filename
+
+
 @pytest.mark.skipif(not nvrtc.nvvm_status()[0], reason=nvrtc.nvvm_status()[1])
 def test_numba_caches_the_sha256_kernels_beside_their_generated_file(monkeypatch, tmp_path):
     from numba.cuda.dispatcher import CUDACache
@@ -106,6 +113,14 @@ def test_numba_caches_the_sha256_kernels_beside_their_generated_file(monkeypatch
             assert Path(dispatcher._cache._cache_path) == tmp_path / "numba-cuda" / "__pycache__"
         stats = numba_cuda.cache_stats()
         assert stats["scan"] == {"cache_path": str(tmp_path / "numba-cuda" / "__pycache__"), "hits": 0, "misses": 0}
+        for cached in (numba_cuda._source, numba_cuda._kernels):
+            cached.cache_clear()
+        blocker = tmp_path / "blocker"
+        blocker.write_text("a file, not a folder")
+        monkeypatch.setenv(runtime.CACHE_DIR_ENV, str(blocker))
+        kernels = numba_cuda._kernels()
+        assert not isinstance(kernels.scan._cache, CUDACache) and not kernels.cachable  # compiles, uncached
+        assert numba_cuda.cache_stats()["scan"]["cache_path"] is None
     finally:
         for cached in (numba_cuda._source, numba_cuda._kernels):
             cached.cache_clear()

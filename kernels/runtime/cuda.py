@@ -195,28 +195,40 @@ def generated_module(name: str, source: str, versions: tuple[str, ...] | None = 
     """Python `source` imported from `<folder>/numba-cuda/<name>_<key>.py`, a file written once and then
     left alone, so that Numba's cache=True can find it and trust its stamp. It appears whole (written
     aside, then hard-linked into place) and the first writer wins, so concurrent processes such as MPI
-    ranks neither see half of it nor rewrite it; a file whose text differs (damaged) is replaced."""
+    ranks neither see half of it nor rewrite it; a file whose text differs (damaged) is replaced.
+    Where the folder cannot be written, the module is built in memory (`__file__` None: not cachable)."""
     versions = compiler_versions() if versions is None else versions
     home = (folder or kernel_cache_dir()) / "numba-cuda"
     path = home / f"{name}_{source_key(source, versions)}.py"
-    if not path.exists() or path.read_text(encoding="utf-8") != source:
-        home.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=home, prefix=f".{name}-", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(source)
-        try:
-            if path.exists():
-                os.replace(tmp, path)
-            else:
-                os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process wrote the same text first
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    try:
+        _write_once(path, source)
+    except OSError:
+        module = ModuleType(f"sitebench_generated_{path.stem}")
+        module.__file__ = None
+        exec(compile(source, f"<{path.name}, not cached: {home} is not writable>", "exec"), vars(module))  # noqa: S102
+        return module
     module_name = f"sitebench_generated_{path.stem}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     sys.modules.setdefault(module_name, module)
     return module
+
+
+def _write_once(path: Path, text: str) -> None:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    try:
+        if path.exists():
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process wrote the same text first
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -112,18 +112,19 @@ def _source(tuning: rounds.Tuning = rounds.DEFAULT) -> SimpleNamespace:
     else:
         rotr, mad, mullo, mulhi = _ptx_intrinsics()
     names = {"cuda": cuda, "uint32": uint32, "rotr": rotr, "mad": mad, "mullo": mullo, "mulhi": mulhi}
+    cachable = False
     if simulated:
         namespace = dict(names)
         exec(compile(rounds.numba_source(tuning), "<kernels.sha256.rounds generated>", "exec"), namespace)  # noqa: S102
     else:  # a file Numba's on-disk cache can stamp (kernels/runtime/cuda.py)
         module = runtime.generated_module(CACHE_NAME, rounds.numba_source(tuning))
         vars(module).update(names)
-        namespace = vars(module)
+        namespace, cachable = vars(module), module.__file__ is not None
     scan_sig = (types.UniTuple(types.uint32, job_layout.JOB_WORDS), types.uint32, types.uint32, types.uint32,
                 types.uint32, types.uint32[::1], types.uint32[::1], types.uint32)
     batch_sig = (types.uint32[::1], types.int64[::1], types.int64[::1], types.uint32[:, ::1], types.uint32)
     return SimpleNamespace(scan=namespace["scan_kernel"], batch=namespace["batch_kernel"], scan_sig=scan_sig,
-                           batch_sig=batch_sig, cuda=cuda, simulated=simulated)
+                           batch_sig=batch_sig, cuda=cuda, simulated=simulated, cachable=cachable)
 
 
 @lru_cache(maxsize=4)
@@ -131,9 +132,9 @@ def _kernels(tuning: rounds.Tuning = rounds.DEFAULT) -> SimpleNamespace:
     """The kernels, compiled lazily for the device they first run on, or loaded from the on-disk cache."""
     src = _source(tuning)
     jit = src.cuda.jit
-    cache = not src.simulated
+    cache = src.cachable
     return SimpleNamespace(scan=jit(src.scan, cache=cache), batch=jit(src.batch, cache=cache), cuda=src.cuda,
-                           simulated=src.simulated, scan_sig=src.scan_sig)
+                           simulated=src.simulated, scan_sig=src.scan_sig, cachable=src.cachable)
 
 
 def cache_stats() -> dict[str, dict]:
@@ -142,7 +143,7 @@ def cache_stats() -> dict[str, dict]:
     stats = {}
     for name in ("scan", "batch"):
         dispatcher = getattr(kern, name)
-        if kern.simulated:
+        if not kern.cachable:
             stats[name] = {"cache_path": None, "hits": 0, "misses": 0}
             continue
         s = dispatcher.stats
