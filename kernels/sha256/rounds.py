@@ -63,9 +63,9 @@ def _rotr(x: int, n: int) -> int:
 
 
 class Dialect:
-    """How one target language writes literals, rotations, shifts and statements."""
+    """How one target language writes literals, rotations, shifts, byte swaps and statements."""
 
-    comment = "#"
+    basic_blocks = False  # whether the rounds are cut into basic blocks (see ROUNDS_PER_BLOCK)
 
     def lit(self, c: int) -> str:
         raise NotImplementedError
@@ -85,9 +85,14 @@ class Dialect:
     def job(self, i: int) -> str:
         raise NotImplementedError
 
+    def bswap(self, x: str) -> str:
+        raise NotImplementedError
+
 
 class NumbaDialect(Dialect):
     """Numba CUDA Python: uint32 casts after every statement (Numba widens uint32 arithmetic to 64 bits)."""
+
+    basic_blocks = True
 
     def lit(self, c: int) -> str:
         return f"uint32({c:#010x})"
@@ -106,11 +111,13 @@ class NumbaDialect(Dialect):
     def job(self, i: int) -> str:
         return f"job[{i}]"
 
+    def bswap(self, x: str) -> str:  # LLVM recognises the pattern: one PRMT
+        return (f"(({x} << uint32(24)) | (({x} & uint32(0xFF00)) << uint32(8)) | (({x} >> uint32(8)) & uint32(0xFF00))"
+                f" | ({x} >> uint32(24)))")
+
 
 class CudaDialect(Dialect):
     """CUDA C: `uint` is 32 bits, so no casts; the job words are the kernel parameters j0..j23."""
-
-    comment = "//"
 
     def lit(self, c: int) -> str:
         return f"{c:#010x}u"
@@ -129,6 +136,9 @@ class CudaDialect(Dialect):
 
     def job(self, i: int) -> str:
         return f"j{i}"
+
+    def bswap(self, x: str) -> str:
+        return f"__byte_perm({x}, 0u, 0x0123u)"
 
 
 @dataclass
@@ -158,7 +168,7 @@ class Writer:
 
     def new_block(self, label: str) -> None:
         """Numba: the following lines in a basic block of their own (see ROUNDS_PER_BLOCK)."""
-        if isinstance(self.dialect, NumbaDialect):
+        if self.dialect.basic_blocks:
             self.depth = 0
             self.lines.append((0, f"for _ in range(1):  # {label}: a new basic block"))
             self.depth = 1
@@ -302,12 +312,6 @@ def rounds(wr: Writer, h: Hash, s: list[Value], w: dict[int, Value], first: int,
     return s
 
 
-def _bswap(wr: Writer, x: str) -> str:
-    if isinstance(wr.dialect, CudaDialect):
-        return f"__byte_perm({x}, 0u, 0x0123u)"
-    return f"(({x} << uint32(24)) | (({x} & uint32(0xFF00)) << uint32(8)) | (({x} >> uint32(8)) & uint32(0xFF00)) | ({x} >> uint32(24)))"
-
-
 def scan_body(wr: Writer) -> str:
     """Statements computing `h7` (H7 of sha256d of the header with nonce word `w3`); returns its variable."""
     job = wr.dialect.job
@@ -365,9 +369,9 @@ def scan_kernel(job, one, start, count, per_thread, hits, n_hits, capacity):
         if offset >= count:
             return
         nonce = uint32(start + offset)
-        w3 = uint32({_bswap(scan, "nonce")})
+        w3 = uint32({scan.dialect.bswap("nonce")})
 {_lines(scan, 2)}
-        if uint32({_bswap(scan, h7)}) <= target_hi:
+        if uint32({scan.dialect.bswap(h7)}) <= target_hi:
             slot = cuda.atomic.add(n_hits, 0, uint32(1))
             if slot < capacity:
                 hits[slot] = nonce
@@ -455,9 +459,9 @@ extern "C" __global__ void __launch_bounds__({SCAN_BLOCK}) sha256d_scan(
     uint offset = blockIdx.x * blockDim.x + threadIdx.x;
     for (uint i = 0; i < per_thread && offset < count; i++, offset += stride) {{
         const uint nonce = start + offset;
-        const uint w3 = {_bswap(scan, "nonce")};
+        const uint w3 = {scan.dialect.bswap("nonce")};
 {_lines(scan, 2)}
-        if ({_bswap(scan, h7)} <= target_hi) {{
+        if ({scan.dialect.bswap(h7)} <= target_hi) {{
             const uint slot = atomicAdd(n_hits, 1u);
             if (slot < capacity)
                 hits[slot] = nonce;
