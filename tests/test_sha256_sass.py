@@ -1,6 +1,6 @@
 """SASS instruction counts per nonce of both CUDA scan kernels, kept under recorded ceilings (no GPU needed).
 
-Each kernel is compiled for sm_90 the way its backend does on a GPU (the CuPy kernel with NVRTC, Numba's
+Each kernel is compiled for sm_90 (and the CuPy one for sm_100) the way its backend does on a GPU (the CuPy kernel with NVRTC, Numba's
 PTX linked with nvJitLink), disassembled with cuobjdump, and the nonce loop's instructions counted by
 opcode and by pipe (tests/sass.py). SHA-256d is bound by the integer ALU pipe (SHF, LOP3, IADD3): the
 ceilings below are the counts of the generated kernels (kernels/sha256/rounds.py) at the commit that
@@ -28,8 +28,10 @@ from tests import nvrtc, sass
 
 SLACK = 1.01
 CEILINGS = {
-    "cupy": {"total": 2900, "alu": 1668, "SHF": 1024, "LOP3": 632, "IADD3": 0, "model_cycles": 3336},
-    "numba-cuda": {"total": 2899, "alu": 1667, "SHF": 1020, "LOP3": 630, "IADD3": 4, "model_cycles": 3334},
+    ("cupy", "sm_90"): {"total": 2900, "alu": 1668, "SHF": 1024, "LOP3": 632, "IADD3": 0, "model_cycles": 3336},
+    ("numba-cuda", "sm_90"): {"total": 2899, "alu": 1667, "SHF": 1020, "LOP3": 630, "IADD3": 4, "model_cycles": 3334},
+    # Blackwell (B200), the CuPy kernel only (Numba's sm_100 PTX is checked in test_sha256_cuda.py)
+    ("cupy", "sm_100"): {"total": 2903, "alu": 1668, "SHF": 1024, "LOP3": 632, "IADD3": 0, "model_cycles": 3336},
 }
 FLOOR_SHF = 950  # rotations: 6 per round and 4 per schedule word, minus the folded ones; fewer means lost work
 
@@ -38,14 +40,14 @@ needs_disassembler = pytest.mark.skipif(
     "nvidia-cuda-nvdisasm (both in the test extra)")
 
 
-def _cubin(backend: str) -> tuple[bytes, str]:
-    """(sm_90 cubin, kernel name) as the backend builds it."""
+def _cubin(backend: str, arch: str) -> tuple[bytes, str]:
+    """(cubin, kernel name) as the backend builds it for `arch`."""
     if backend == "cupy":
         if nvrtc.nvrtc() is None:
             pytest.skip("cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
         from kernels.sha256 import cupy_cuda
 
-        built = nvrtc.compile_like_cupy(cupy_cuda.module_source(), cupy_cuda.module_options(), arch="sm_90")
+        built = nvrtc.compile_like_cupy(cupy_cuda.module_source(), cupy_cuda.module_options(), arch=arch)
         assert built.ok, built.log
         return built.cubin, "sha256d_scan"
     ok, reason = nvrtc.nvvm_status()
@@ -53,7 +55,8 @@ def _cubin(backend: str) -> tuple[bytes, str]:
         pytest.skip(reason)
     from kernels.sha256 import numba_cuda
 
-    return nvrtc.link_like_numba(numba_cuda.ptx("scan", cc=(9, 0))).cubin, "scan_kernel"
+    cc = (int(arch[3:-1]), int(arch[-1]))
+    return nvrtc.link_like_numba(numba_cuda.ptx("scan", cc=cc), arch=arch).cubin, "scan_kernel"
 
 
 def _ceiling_check(counts: sass.Counts, ceilings: dict[str, int]) -> list[str]:
@@ -67,12 +70,12 @@ def _ceiling_check(counts: sass.Counts, ceilings: dict[str, int]) -> list[str]:
 
 @needs_disassembler
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", sorted(CEILINGS))
-def test_scan_loop_sass_stays_under_its_ceiling(backend):
-    cubin, kernel = _cubin(backend)
+@pytest.mark.parametrize(("backend", "arch"), sorted(CEILINGS))
+def test_scan_loop_sass_stays_under_its_ceiling(backend, arch):
+    cubin, kernel = _cubin(backend, arch)
     counts = sass.per_nonce(cubin, kernel)
-    over = _ceiling_check(counts, CEILINGS[backend])
-    assert not over, f"{backend}: {', '.join(over)}; {counts.summary()}"
+    over = _ceiling_check(counts, CEILINGS[(backend, arch)])
+    assert not over, f"{backend} {arch}: {', '.join(over)}; {counts.summary()}"
     assert counts["SHF"] >= FLOOR_SHF, counts.summary()  # every rotation still computed, as funnel shifts
     assert counts.fma <= counts.alu, counts.summary()  # the IMAD adds have not made the FMA pipe the bound
     assert not {"LDL", "STL"} & set(counts.by_opcode), counts.summary()  # no local memory in the loop
