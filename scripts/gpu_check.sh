@@ -10,13 +10,20 @@
 #   0. gpu.txt, env.txt       nvidia-smi; driver and package versions, where CuPy finds cuBLAS and the CUDA
 #                             headers (the [cuda] extra needs a driver for CUDA 13, i.e. R580 or newer)
 #   1. backends.json          what `python -m bench backends` finds (devices, or why a backend cannot run)
-#   2. pytest-gpu.txt         `pytest -m gpu --benchmark-enable`, one process (Numba CUDA compiles once):
+#   2. startup.txt/.json      cold and warm start of `bench mine` on each CUDA backend: the same small scan
+#                             twice in new processes, the kernel caches empty before the first (the
+#                             compiled kernels are kept under $OUT/kernel-cache for every later step)
+#   3. pytest-gpu.txt         `pytest -m gpu --benchmark-enable`, one process (Numba CUDA compiles once):
 #                             every GPU correctness test (SHA-256d, GEMM, inference, timers, NVML) and the
-#                             GPU benchmarks (scan GH/s, hash_batch msg/s, cuBLAS vs the own WMMA kernel and
-#                             numba-cuda at 8192^3, SmolLM2-135M prefill/decode tok/s); pytest-gpu.json
-#   3. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline
-#   4. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of a real header; the step
+#                             GPU benchmarks (scan GH/s, the generated kernel's tunings side by side
+#                             (tests/benchmarks/test_sha256_tuning_bench.py), hash_batch msg/s, cuBLAS vs
+#                             the own WMMA kernel and numba-cuda at 8192^3, SmolLM2-135M prefill/decode
+#                             tok/s); pytest-gpu.json
+#   4. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline
+#   5. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of a real header; the step
 #                             fails unless the block's real nonce is among the nonces found
+#   6. static.txt             the checks that need no GPU but the CUDA compilers (SASS counts per nonce
+#                             under their ceilings, PTX for sm_90 / sm_100, the generated code on the CPU)
 # and summary.txt with every step's exit status. DEADLINE_S (seconds, default none) bounds the whole
 # check: each step runs under `timeout` with what is left, and a step with under 20 s left is skipped.
 # Exit status: 0 only if every step passed; 2 when no GPU backend can run here (every gpu test would be
@@ -27,6 +34,9 @@ export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 PY=${PYTHON:-python}
 OUT=${OUT:-reports/gpu-check-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
+# Compiled kernels (Numba's cubins, CuPy's NVRTC cache) in one place under $OUT: empty at first, so the
+# startup step sees a cold start, and warm for every step after it.
+export SITEBENCH_CACHE_DIR="$OUT/kernel-cache" CUPY_CACHE_DIR="$OUT/kernel-cache/cupy"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 failed=0
@@ -100,6 +110,38 @@ then
     echo "no GPU backend can run here: nothing to check (see $OUT/backends.json)" | tee -a "$SUMMARY"
     exit 2
 fi
+startup() {  # cold, then warm: a small `bench mine` twice per ready CUDA backend, each in a new process
+    "$PY" - "$OUT" "$GENESIS" 2083236893 <<'EOF'
+import json, os, subprocess, sys, time
+out, header, nonce = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rows = json.load(open(os.path.join(out, "backends.json")))["backends"]
+ready = [r["backend"] for r in rows if r["workload"] == "sha256d" and r["backend"] in ("numba-cuda", "cupy")
+         and r["available"] and any(d["kind"] == "gpu" for d in r["devices"])]
+ready = os.environ.get("STARTUP_BACKENDS", " ".join(ready)).split()
+cache = os.environ["SITEBENCH_CACHE_DIR"]
+cold = not os.path.exists(cache) or not any(files for _, _, files in os.walk(cache))
+print(f"kernel cache {cache}: {'empty (cold start)' if cold else 'NOT empty: the first run is not cold'}")
+results, failed = {}, False
+for backend in ready:
+    for run in ("cold", "warm"):
+        path = os.path.join(out, f"startup-{backend}-{run}.json")
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "bench", "mine", "--backend", backend, "--header", header,
+                               "--start", str(nonce - (1 << 24)), "--count", str(1 << 25), "--json", path],
+                              capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        found = proc.returncode == 0 and nonce in [f["nonce"] for f in json.load(open(path))["found"]]
+        failed |= not found
+        results[f"{backend} {run}"] = {"seconds": round(seconds, 2), "exit": proc.returncode, "nonce_found": found}
+        print(f"{backend:10s} {run}: {seconds:6.2f} s (exit {proc.returncode}, nonce {'found' if found else 'MISSING'})"
+              + (f"\n{proc.stderr.strip()[-500:]}" if proc.returncode else ""))
+json.dump(results, open(os.path.join(out, "startup.json"), "w"), indent=1)
+sys.exit(1 if failed else 0)
+EOF
+}
+export -f startup
+export PY OUT GENESIS
+step startup startup.txt startup
 step pytest-gpu pytest-gpu.txt "$PY" -m pytest -m gpu --benchmark-enable -ra -p no:cacheprovider \
     --benchmark-json "$OUT/pytest-gpu.json"
 step run-quick run-quick.txt "$PY" -m bench run --quick --backend cupy --backend numba-cuda --backend numpy \
@@ -115,6 +157,9 @@ step "mine cupy genesis" mine-cupy-genesis.log mine cupy genesis "$GENESIS" 2083
 step "mine cupy 125552" mine-cupy-125552.log mine cupy 125552 "$BLOCK_125552" 2504433986
 step "mine numba-cuda 125552" mine-numba-cuda-125552.log mine numba-cuda 125552 "$BLOCK_125552" 2504433986
 step "mine numba-cuda genesis" mine-numba-cuda-genesis.log mine numba-cuda genesis "$GENESIS" 2083236893
+
+step static static.txt "$PY" -m pytest -ra -p no:cacheprovider tests/test_sha256_sass.py tests/test_sha256_rounds.py \
+    tests/test_sha256_cuda.py tests/test_kernel_cache.py
 
 echo "results in $OUT" | tee -a "$SUMMARY"
 exit "$failed"

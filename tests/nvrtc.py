@@ -30,6 +30,18 @@ def nvrtc():
         return None
 
 
+def nvvm_status() -> tuple[bool, str]:
+    """Whether Numba can write PTX here (NVVM present, simulator off), with the reason when not."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
+        return False, "NUMBA_ENABLE_CUDASIM is set: no PTX from the simulator"
+    try:
+        from numba.cuda.cudadrv import nvvm
+
+        return (True, "") if nvvm.is_available() else (False, "NVVM (libnvvm) not found; pip install 'numba-cuda[cu13]'")
+    except Exception as exc:  # noqa: BLE001 - numba-cuda missing or broken
+        return False, f"numba-cuda not usable: {exc}"
+
+
 def cupy_cuda_root() -> str | None:
     """The CUDA root CuPy 14 would use (cupy/_environment.py `_get_cuda_path`), found the same way."""
     try:
@@ -50,6 +62,7 @@ class Compiled:
     ptx: str
     cubin_bytes: int
     options: tuple[str, ...]
+    cubin: bytes = b""
 
 
 def compile_like_cupy(source: str, options: tuple[str, ...], arch: str = "sm_90") -> Compiled:
@@ -66,15 +79,17 @@ def compile_like_cupy(source: str, options: tuple[str, ...], arch: str = "sm_90"
     _, size = lib.nvrtcGetProgramLogSize(prog)
     log = b" " * size
     lib.nvrtcGetProgramLog(prog, log)
-    ptx, cubin_bytes = b"", 0
+    ptx, cubin = b"", b""
     if err == lib.nvrtcResult.NVRTC_SUCCESS:
         _, size = lib.nvrtcGetPTXSize(prog)
         ptx = b" " * size
         lib.nvrtcGetPTX(prog, ptx)
-        _, cubin_bytes = lib.nvrtcGetCUBINSize(prog)
+        _, size = lib.nvrtcGetCUBINSize(prog)
+        cubin = b" " * size
+        lib.nvrtcGetCUBIN(prog, cubin)
     lib.nvrtcDestroyProgram(prog)
     return Compiled(err == lib.nvrtcResult.NVRTC_SUCCESS, log.decode(errors="replace").rstrip("\x00 "),
-                    ptx.decode(errors="replace"), int(cubin_bytes), all_options)
+                    ptx.decode(errors="replace"), len(cubin), all_options, bytes(cubin))
 
 
 @dataclass
@@ -83,6 +98,7 @@ class Linked:
     spill_bytes: int  # spill stores + spill loads
     local_bytes: int
     log: str
+    cubin: bytes = b""
 
 
 def link_like_numba(ptx: str, arch: str = "sm_90") -> Linked:
@@ -90,9 +106,9 @@ def link_like_numba(ptx: str, arch: str = "sm_90") -> Linked:
     from cuda.core import Linker, LinkerOptions, ObjectCode
 
     linker = Linker(ObjectCode.from_ptx(ptx.encode(), name="numba"), options=LinkerOptions(arch=arch, verbose=True))
-    linker.link("cubin")
+    cubin = linker.link("cubin").code
     log = linker.get_info_log()
     spills = sum(int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", log))
     registers = max(int(n) for n in re.findall(r"Used (\d+) registers", log))
     local = max(int(n) for n in re.findall(r"(\d+) bytes lmem", log))
-    return Linked(registers, spills, local, log)
+    return Linked(registers, spills, local, log, bytes(cubin))

@@ -28,12 +28,17 @@ def sm90_ptx(tmp_path_factory):
     return build.stderr, (out / "k.ptx").read_text()
 
 
+WMMA_NAMES = [name for tile in cupy_cuda.WMMA_TILES.values() for name in tile.functions.values()]
+
+
 def test_wmma_source_compiles_for_sm_90_without_spills(sm90_ptx):
     ptxas_log, _ = sm90_ptx
-    for name in cupy_cuda.WMMA_FUNCTIONS.values():
+    for name in WMMA_NAMES:  # both tile shapes, bf16 and fp16
         assert f"Compiling entry function '{name}' for 'sm_90'" in ptxas_log
     assert "0 bytes spill stores, 0 bytes spill loads" in ptxas_log
     assert "bytes spill stores" in ptxas_log and not re.search(r"[1-9]\d* bytes spill", ptxas_log)
+    registers = [int(n) for n in re.findall(r"Used (\d+) registers", ptxas_log)]
+    assert len(registers) == len(WMMA_NAMES) and max(registers) <= 255, registers
 
 
 def test_wmma_ptx_uses_tensor_cores_and_async_copies(sm90_ptx):
@@ -50,15 +55,27 @@ def test_wmma_source_compiles_with_nvrtc_as_cupy_does():
     built = nvrtc.compile_like_cupy(cupy_cuda.SOURCE.read_text(encoding="utf-8"), cupy_cuda.WMMA_OPTIONS)
     assert built.ok, (built.options, built.log)
     assert built.cubin_bytes > 0
-    for name in cupy_cuda.WMMA_FUNCTIONS.values():
+    for name in WMMA_NAMES:
         assert f".entry {name}" in built.ptx
     assert "wmma.mma.sync.aligned.row.row.m16n16k16.f32.bf16.bf16.f32" in built.ptx
 
 
-def test_shared_memory_size_matches_the_tiles():
-    stages, bm, bn, bk, pad = 3, 128, 128, 32, 8
-    assert cupy_cuda.wmma_shared_bytes() == stages * (bm * (bk + pad) + bk * (bn + pad)) * 2
-    assert cupy_cuda.wmma_shared_bytes() <= 227 * 1024  # fits an H100 block (opt-in maximum)
+@pytest.mark.parametrize(("kernel", "stages"), [("wmma", 3), ("wmma-wide", 4)])
+def test_shared_memory_size_matches_the_tiles(kernel, stages):
+    bm, bn, threads = cupy_cuda.WMMA_TILES[kernel].block
+    bk, pad = 32, 8
+    assert cupy_cuda.wmma_shared_bytes(kernel) == stages * (bm * (bk + pad) + bk * (bn + pad)) * 2
+    assert cupy_cuda.wmma_shared_bytes(kernel) <= 227 * 1024  # fits an H100 block (opt-in maximum)
+    assert threads == 256  # 8 warps, as gemm_wmma.cu's THREADS
+
+
+@pytest.mark.skipif(nvrtc.nvrtc() is None, reason="cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
+def test_wide_wmma_kernel_compiles_for_sm_100_too():
+    built = nvrtc.compile_like_cupy(cupy_cuda.SOURCE.read_text(encoding="utf-8"), cupy_cuda.WMMA_OPTIONS,
+                                    arch="sm_100")
+    assert built.ok, (built.options, built.log)
+    for name in cupy_cuda.WMMA_TILES["wmma-wide"].functions.values():
+        assert f".entry {name}" in built.ptx
 
 
 def test_bf16_rounds_to_nearest_even():
@@ -99,7 +116,7 @@ def _gpu() -> tuple[bool, str]:
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not _gpu()[0], reason=f"needs CuPy and a CUDA GPU: {_gpu()[1]}")
-@pytest.mark.parametrize("kernel", ["cublas", "wmma"])
+@pytest.mark.parametrize("kernel", cupy_cuda.KERNELS)
 def test_real_gpu_matches_numpy(kernel):
     rng = np.random.default_rng(2)
     for dtype in cupy_cuda.dtypes(0, kernel):
@@ -114,7 +131,7 @@ def test_real_gpu_matches_numpy(kernel):
 def test_real_gpu_resident_operands_chain():
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((5, 300)), rng.standard_normal((300, 77))
-    for kernel in ("cublas", "wmma"):
+    for kernel in cupy_cuda.KERNELS:
         wd = cupy_cuda.to_device(w, dtype="bf16")
         y = cupy_cuda.matmul(cupy_cuda.to_device(x, dtype="bf16"), wd, dtype="bf16", kernel=kernel)
         assert isinstance(y, cupy_cuda.CupyMatrix) and y.shape == (5, 77)

@@ -23,6 +23,17 @@ for m, n, k in ((19, 33, 21), (1, 5, 3), (130, 129, 9)):
     a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
     c = backend.matmul(a, b)
     out["checks"].append([m, n, k, verify.check(c, a, b, "fp32").ok, type(c).__name__])
+# The skinny kernel (M <= SKINNY_M): one row, a partial strip, all 16 rows, K split over the grid (atomics).
+for m, n, k in ((1, 40, 70), (5, 3, 1), (16, 33, 20), (2, 33, 600)):
+    a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    c = backend.matmul(a, b)
+    split = backend.skinny_split(n, k, 4)
+    out["checks"].append([m, n, k, verify.check(c, a, b, "fp32").ok, type(c).__name__])
+    out.setdefault("splits", []).append(split)
+a, b = rng.standard_normal((3, 9)), rng.standard_normal((9, 10))  # the tiled kernel on a skinny product
+c = backend.to_device(np.zeros((3, 10), dtype=np.float32))
+backend.launch(backend.to_device(a), backend.to_device(b), c, tiled=True)
+out["tiled_skinny"] = verify.check(backend.to_host(c), a, b, "fp32").ok
 a, b = rng.standard_normal((7, 11)), rng.standard_normal((11, 6))
 resident = backend.matmul(backend.to_device(a), backend.to_device(b))
 backend.synchronize()
@@ -38,6 +49,19 @@ def test_kernel_in_the_cuda_simulator():
         assert ok, (m, n, k)
         assert kind == "ndarray"  # host in, host out
     assert out["resident"] == ["FakeCUDAArray", True]  # device in, device out
+    assert out["splits"] == [1, 1, 1, 2] and out["tiled_skinny"]  # the last skinny case split K in two
+
+
+def test_skinny_split_fills_the_gpu_only_with_enough_k_per_block():
+    assert numba_cuda.skinny_split(49152, 576, 132) == 1  # 1536 strips: plenty of blocks already
+    assert numba_cuda.skinny_split(576, 576, 132) == 2  # 18 strips: split, but K/2 = 288 >= 256
+    assert numba_cuda.skinny_split(576, 1536, 132) == 6  # 6 slices of 256
+    assert numba_cuda.skinny_split(576, 100, 132) == 1  # too little K to split
+    assert numba_cuda.skinny_split(32, 10**6, 132) == 528  # one strip: 4 blocks per multiprocessor
+
+
+def test_skinny_rows_round_up_to_a_compiled_bucket():
+    assert [numba_cuda.skinny_rows(m) for m in (1, 2, 3, 5, 8, 9, 16)] == [1, 2, 4, 8, 8, 16, 16]
 
 
 def _nvvm() -> tuple[bool, str]:
@@ -47,6 +71,17 @@ def _nvvm() -> tuple[bool, str]:
         return (True, "") if nvvm.is_available() else (False, "NVVM (libnvvm) not found")
     except Exception as exc:  # noqa: BLE001 - numba-cuda missing or broken
         return False, f"numba-cuda not usable: {exc}"
+
+
+@pytest.mark.skipif(not _nvvm()[0], reason=_nvvm()[1])
+def test_skinny_ptx_for_sm_90_keeps_its_sums_in_registers():
+    ptx = numba_cuda.ptx((9, 0), kernel="skinny")
+    assert re.search(r"^\.target sm_90\b", ptx, re.M)
+    assert "red.global.add.f32" in ptx or "atom.global.add.f32" in ptx  # the K split's atomic sums
+    assert "st.shared.f32" in ptx and "bar.sync" in ptx
+    assert not re.search(r"\b(ld|st)\.local\b", ptx), "the skinny accumulators spilled to local memory"
+    sass = nvrtc.link_like_numba(ptx)
+    assert sass.spill_bytes == 0 and sass.local_bytes == 0, sass.log
 
 
 @pytest.mark.skipif(not _nvvm()[0], reason=_nvvm()[1])

@@ -2,8 +2,10 @@
 
 Without a GPU: the Numba kernels run the whole shared backend suite in the CUDA simulator (which must be
 switched on before numba.cuda is first imported, so in a subprocess); the Numba scan kernel compiles to
-PTX for sm_90 with funnel shifts and no local memory; sha256d.cu compiles with nvcc for sm_90 without
-spills. With a GPU, the `gpu`-marked tests run both backends on large windows and batches.
+PTX for sm_90 and sm_100 with funnel shifts, IMAD adds and no local memory; sha256d.cu compiles with nvcc,
+and with NVRTC as CuPy does, for both, without spills (tests/test_sha256_sass.py counts their SASS, and
+tests/test_sha256_rounds.py runs the generated code on the CPU). With a GPU, the `gpu`-marked tests run
+both backends on large windows and batches.
 """
 
 from __future__ import annotations
@@ -36,29 +38,22 @@ def test_numba_kernels_pass_the_backend_suite_in_the_simulator():
     assert re.search(r"\d+ passed", summary) and "skipped" not in summary, summary
 
 
-def _nvvm() -> tuple[bool, str]:
-    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
-        return False, "NUMBA_ENABLE_CUDASIM is set: no PTX from the simulator"
-    try:
-        from numba.cuda.cudadrv import nvvm
-
-        return (True, "") if nvvm.is_available() else (False, "NVVM (libnvvm) not found; pip install 'numba-cuda[cu13]'")
-    except Exception as exc:  # noqa: BLE001 - numba-cuda missing or broken
-        return False, f"numba-cuda not usable: {exc}"
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _nvvm()[0], reason=_nvvm()[1])
-def test_numba_scan_kernel_ptx_for_sm90():
+@pytest.mark.skipif(not nvrtc.nvvm_status()[0], reason=nvrtc.nvvm_status()[1])
+@pytest.mark.parametrize("cc", [(9, 0), (10, 0)], ids=["sm_90", "sm_100"])
+def test_numba_scan_kernel_ptx(cc):
     from kernels.sha256 import numba_cuda
 
-    ptx = numba_cuda.ptx("scan", cc=(9, 0))
-    assert ".target sm_90" in ptx
+    arch = f"sm_{cc[0]}{cc[1]}"
+    ptx = numba_cuda.ptx("scan", cc=cc)
+    assert f".target {arch}" in ptx
     assert ptx.count("shf.r.wrap.b32") > 900  # every rotation a funnel shift (1072 in the two hashes)
+    assert ptx.count("mad.lo.u32") > 900  # the adds through IMAD (kernels/sha256/rounds.py)
     assert "ld.local" not in ptx and "st.local" not in ptx  # message schedule and state in registers
-    assert "atom.global.add" in ptx  # hits through the atomic counter
-    assert ptx.count("ld.param.u32") >= device_scan.JOB_WORDS  # the job is kernel parameters (constant bank)
-    sass = nvrtc.link_like_numba(ptx)  # what numba-cuda loads: nvJitLink's cubin, no driver JIT
+    assert re.search(r"atom\.(\w+\.)*global\.add", ptx)  # hits through the atomic counter (sm_100: atom.relaxed.sys)
+    loads = re.findall(r"ld\.param\.[ub]32", ptx)  # sm_100's PTX writes .b32
+    assert len(loads) >= device_scan.JOB_WORDS  # the job is kernel parameters (constant bank)
+    sass = nvrtc.link_like_numba(ptx, arch=arch)  # what numba-cuda loads: nvJitLink's cubin, no driver JIT
     assert sass.spill_bytes == 0 and sass.local_bytes == 0, sass.log
     assert sass.registers <= 255 // 2, sass.log  # at least 2 blocks of 256 threads resident per SM
 
@@ -67,10 +62,9 @@ NVCC = shutil.which("nvcc") or ("/usr/local/cuda/bin/nvcc" if os.path.exists("/u
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc not found (CUDA toolkit); the .cu is then only compiled by CuPy on a GPU")
-def test_cuda_c_source_compiles_for_sm90_without_spills(tmp_path):
-    defines = device_scan.layout_defines()
-    source = device_scan.HERE / "sha256d.cu"
-    cubin = subprocess.run([NVCC, "-arch=sm_90", "-cubin", "-Xptxas", "-v", *defines, str(source), "-o",
+def test_cuda_c_source_compiles_alone_for_sm90_without_spills(tmp_path):
+    source = device_scan.HERE / "sha256d.cu"  # no -D options: the generated file is self-contained
+    cubin = subprocess.run([NVCC, "-arch=sm_90", "-cubin", "-Xptxas", "-v", str(source), "-o",
                             str(tmp_path / "k.cubin")], capture_output=True, text=True, timeout=600)
     assert cubin.returncode == 0, cubin.stderr
     info = cubin.stdout + cubin.stderr
@@ -78,23 +72,26 @@ def test_cuda_c_source_compiles_for_sm90_without_spills(tmp_path):
     assert "0 bytes spill stores" in scan_info.splitlines()[1], scan_info
     registers = int(re.search(r"Used (\d+) registers", scan_info).group(1))
     assert registers <= 255 // 2, registers  # at least 2 blocks of 256 threads resident per SM
-    ptx = subprocess.run([NVCC, "-arch=sm_90", "-ptx", *defines, str(source), "-o", "-"], capture_output=True,
+    ptx = subprocess.run([NVCC, "-arch=sm_90", "-ptx", str(source), "-o", "-"], capture_output=True,
                          text=True, timeout=600)
     assert ptx.returncode == 0, ptx.stderr
     assert ptx.stdout.count("shf.r.wrap.b32") > 900 and "ld.local" not in ptx.stdout
 
 
 @pytest.mark.skipif(nvrtc.nvrtc() is None, reason="cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
-def test_cuda_c_source_compiles_with_nvrtc_as_cupy_does():
+@pytest.mark.parametrize("arch", ["sm_90", "sm_100"])
+def test_cuda_c_source_compiles_with_nvrtc_as_cupy_does(arch):
     """CuPy's RawModule compiles with NVRTC, not nvcc: the same source and options (CuPy's own added), minus the GPU."""
     from kernels.sha256 import cupy_cuda
 
-    built = nvrtc.compile_like_cupy(device_scan.source(cupy_cuda.SOURCE), cupy_cuda.module_options())
+    built = nvrtc.compile_like_cupy(cupy_cuda.module_source(), cupy_cuda.module_options(), arch=arch)
     assert built.ok, (built.options, built.log)
     assert built.cubin_bytes > 0
-    for name in (".entry sha256d_scan", ".entry sha256_batch", ".const .align 4 .b8 c_job"):
-        assert name in built.ptx, name
-    assert built.ptx.count("shf.r.wrap.b32") > 900
+    assert f".target {arch}" in built.ptx
+    for name in (".entry sha256d_scan", ".entry sha256_batch", ".param .u32 sha256d_scan_param_24"):
+        assert name in built.ptx, name  # j0..j23, then `one`: the job is kernel parameters
+    assert built.ptx.count("shf.r.wrap.b32") > 900 and built.ptx.count("mad.lo.u32") > 900
+    assert "ld.local" not in built.ptx
 
 
 def test_modules_import_without_their_packages():

@@ -10,7 +10,8 @@ below, so fp32 never silently runs as TF32 and fp16/bf16 always accumulate in fp
     fp16   float16         CUBLAS_COMPUTE_32F
     bf16   bfloat16        CUBLAS_COMPUTE_32F
 
-`kernel="wmma"` runs the own kernel (fp16, bf16). Row-major C = A @ B is computed as the column-major
+`kernel="wmma"` runs the own kernel (fp16, bf16) on 128 x 128 tiles; `kernel="wmma-wide"` the same
+kernel on 128 x 256 tiles with a deeper pipeline (compile-checked; not yet measured on a GPU). Row-major C = A @ B is computed as the column-major
 C^T = B^T A^T, so no operand is transposed. CuPy has no bfloat16 dtype: bf16 matrices are held as their
 uint16 bit patterns and rounded to nearest-even from float32 on the host. Matrices of 16-bit types get
 rows padded with zeros to a multiple of 8 elements (16 bytes), which the own kernel's copies need.
@@ -38,10 +39,26 @@ TRAITS = Traits("gpu", kernel="own WMMA tensor-core RawKernel (gemm_wmma.cu), fp
                 reference_for="gpu", reference_name="cublas", reference_kernel="cublas")
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
-KERNELS = ("cublas", "wmma")
+KERNELS = ("cublas", "wmma", "wmma-wide")
 WMMA_DTYPES = ("fp16", "bf16")
-WMMA_FUNCTIONS = {"fp16": "gemm_wmma_f16", "bf16": "gemm_wmma_bf16"}
-WMMA_BLOCK = (128, 128, 256)  # C tile rows, columns, threads per block (gemm_wmma.cu: BM, BN, THREADS)
+
+
+@dataclass(frozen=True)
+class WmmaTile:
+    """One tile shape of gemm_wmma.cu: its functions per dtype, its launch shape and shared memory."""
+
+    functions: dict
+    block: tuple[int, int, int]  # C tile rows, columns, threads per block (gemm_wmma.cu: BM, BN, THREADS)
+    smem_name: str  # the SMEM_... line of gemm_wmma.cu that states its dynamic shared memory
+
+
+WMMA_TILES = {
+    "wmma": WmmaTile({"fp16": "gemm_wmma_f16", "bf16": "gemm_wmma_bf16"}, (128, 128, 256), "SMEM_BYTES"),
+    "wmma-wide": WmmaTile({"fp16": "gemm_wmma_wide_f16", "bf16": "gemm_wmma_wide_bf16"}, (128, 256, 256),
+                          "SMEM_BYTES_WIDE"),
+}
+WMMA_FUNCTIONS = WMMA_TILES["wmma"].functions
+WMMA_BLOCK = WMMA_TILES["wmma"].block
 
 # cudaDataType (library_types.h) and cublasComputeType_t (cublas_api.h) values.
 CUDA_R_32F, CUDA_R_16F, CUDA_R_16BF = 0, 2, 14
@@ -106,7 +123,7 @@ def _capability(device: int) -> int:
 def dtypes(device: int = 0, kernel: str = "cublas") -> tuple[str, ...]:
     """cuBLAS: fp32 everywhere, fp16 from sm_53, tf32 and bf16 from sm_80; the own kernel needs sm_80."""
     cc = _capability(device)
-    if kernel == "wmma":
+    if kernel in WMMA_TILES:
         return WMMA_DTYPES if cc >= 80 else ()
     if kernel != "cublas":
         raise ValueError(f"unknown cupy GEMM kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
@@ -195,10 +212,11 @@ def cublas_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
             cublas.gemmEx(handle, *args)
 
 
-@lru_cache(maxsize=1)
-def wmma_shared_bytes() -> int:
+@lru_cache(maxsize=None)
+def wmma_shared_bytes(kernel: str = "wmma") -> int:
     """Dynamic shared memory the own kernel needs, as stated in gemm_wmma.cu (read once, not per launch)."""
-    return int(re.search(r"SMEM_BYTES = .* = (\d+)", SOURCE.read_text(encoding="utf-8")).group(1))
+    name = WMMA_TILES[kernel].smem_name
+    return int(re.search(rf"{name} = .* = (\d+)", SOURCE.read_text(encoding="utf-8")).group(1))
 
 
 WMMA_OPTIONS = ("-std=c++17",)  # NVRTC options of the RawModule (CuPy adds -arch and the CUDA include dir)
@@ -255,31 +273,31 @@ def _wmma_module_options() -> tuple[str, ...]:
 
 
 @lru_cache(maxsize=None)
-def _wmma_function(device: int, dtype: str):
+def _wmma_function(device: int, dtype: str, kernel: str = "wmma"):
     cp = _cupy()
     with cp.cuda.Device(device):
         module = cp.RawModule(code=SOURCE.read_text(encoding="utf-8"), options=_wmma_module_options())
         try:
-            function = module.get_function(WMMA_FUNCTIONS[dtype])
+            function = module.get_function(WMMA_TILES[kernel].functions[dtype])
         except cp.cuda.compiler.CompileException as exc:
             if "cannot open source file" in str(exc) or "could not open source file" in str(exc):
                 raise RuntimeError(f"{HEADERS_HINT}; NVRTC said: {str(exc).strip().splitlines()[0]}") from exc
             raise
-        function.max_dynamic_shared_size_bytes = wmma_shared_bytes()
+        function.max_dynamic_shared_size_bytes = wmma_shared_bytes(kernel)
     return function
 
 
-def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
-    """Enqueue the own tensor-core kernel for C = A @ B (fp16 or bf16)."""
+def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma") -> None:
+    """Enqueue the own tensor-core kernel (tile shape `kernel`, see WMMA_TILES) for C = A @ B (fp16 or bf16)."""
     cp = _cupy()
-    rows, cols, threads = WMMA_BLOCK
+    rows, cols, threads = WMMA_TILES[kernel].block
     grid = (-(-c.cols // cols), -(-c.rows // rows))
     i32 = np.int32
     with cp.cuda.Device(c.device):
-        _wmma_function(c.device, c.dtype)(
+        _wmma_function(c.device, c.dtype, kernel)(
             grid, (threads,),
             (a.data, i32(a.ld), b.data, i32(b.ld), c.data, i32(c.ld), i32(c.rows), i32(c.cols), i32(a.cols)),
-            shared_mem=wmma_shared_bytes(),
+            shared_mem=wmma_shared_bytes(kernel),
         )
 
 
@@ -296,5 +314,8 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"
     b_dev = to_device(b, dtype=dtype, device=device)
     m, n, _ = shapes.check_operands(a_dev.shape, b_dev.shape)
     c = _empty(m, n, dtype, device)
-    (wmma_gemm if kernel == "wmma" else cublas_gemm)(a_dev, b_dev, c)
+    if kernel in WMMA_TILES:
+        wmma_gemm(a_dev, b_dev, c, kernel)
+    else:
+        cublas_gemm(a_dev, b_dev, c)
     return c if resident else to_host(c)

@@ -7,6 +7,13 @@ memory, then each thread multiplies 8 values of A by 8 values of B into its 8 x 
 threads read neighbouring shared-memory words and write neighbouring words of C. Loads past the edge of
 A or B read zeros and stores past the edge of C are skipped, so any shape works.
 
+A product with at most SKINNY_M rows (decode: one row per sequence of the batch) takes a GEMV-like
+kernel instead (`_skinny_for`, compiled per row bucket 1/2/4/8/16): a block covers 32 columns of C with 32 x 8 threads, each warp reading 32
+consecutive floats of one row of B (128 coalesced bytes) while its 8 thread rows split K; the rows of A
+are broadcast loads. Partial sums meet in shared memory; when C has too few 32-column strips to fill
+the GPU, K is also split over the grid (`skinny_split`) and the strips' sums are added atomically into
+a zeroed C. It reads B once, which is all a small-M product can hope for.
+
 numba-cuda is optional: it is imported inside functions. Set NUMBA_ENABLE_CUDASIM=1 before numba.cuda is
 first imported to run this on the CPU simulator (slow: tiny shapes only). `ptx()` compiles the kernel
 for a GPU architecture without needing a GPU.
@@ -34,6 +41,10 @@ TY, TX = BM // TM, BN // TN  # threads per block along rows and columns: 16 x 16
 THREADS = TX * TY
 PAD = 4  # extra floats per row of the transposed A tile: its stores then hit 32 different banks
 A_TILE = BM + PAD  # (shared-array shapes must be plain constants)
+SKINNY_BUCKETS = (1, 2, 4, 8, 16)  # row counts the skinny kernel is compiled for
+SKINNY_M = SKINNY_BUCKETS[-1]  # products with at most this many rows take the skinny kernel
+GX, GY = 32, 8  # skinny kernel: threads along columns of C, and along K
+SKINNY_MIN_K = 256  # K per block below which the skinny kernel does not split K over the grid
 
 
 cuda = None  # the numba.cuda module, imported on first use by `_cuda()` (the simulator swaps it per kernel)
@@ -91,15 +102,99 @@ def _sgemm(a, b, c):
                     c[gr, gq] = acc[i, j]
 
 
+def _skinny_for(rows: int):
+    """The skinny kernel for A of at most `rows` rows (a compile-time constant: the sums stay registers)."""
+
+    def skinny(a, b, c):
+        """C (+)= A @ B; block (x, y) sums K slice y into columns 32x..32x+31."""
+        m, k = a.shape
+        n = b.shape[1]
+        tx, ty = cuda.threadIdx.x, cuda.threadIdx.y
+        col = cuda.blockIdx.x * GX + tx
+        chunk = (k + cuda.gridDim.y - 1) // cuda.gridDim.y
+        k0 = cuda.blockIdx.y * chunk
+        k1 = min(k, k0 + chunk)
+        acc = cuda.local.array(rows, float32)
+        for i in range(rows):
+            acc[i] = float32(0.0)
+        if col < n:
+            for p in range(k0 + ty, k1, GY):
+                bv = b[p, col]
+                for i in range(rows):
+                    if i < m:
+                        acc[i] += a[i, p] * bv
+        part = cuda.shared.array((GY, rows, GX), float32)
+        for i in range(rows):
+            part[ty, i, tx] = acc[i]
+        cuda.syncthreads()
+        for out in range(ty * GX + tx, rows * GX, GX * GY):
+            i, j = out // GX, out % GX
+            gq = cuda.blockIdx.x * GX + j
+            if i < m and gq < n:
+                total = float32(0.0)
+                for y in range(GY):
+                    total += part[y, i, j]
+                if cuda.gridDim.y == 1:
+                    c[i, gq] = total
+                else:
+                    cuda.atomic.add(c, (i, gq), total)
+
+    return skinny
+
+
+def _zero(c):
+    i, j = cuda.grid(2)
+    if i < c.shape[0] and j < c.shape[1]:
+        c[i, j] = float32(0.0)
+
+
+def skinny_split(n: int, k: int, units: int) -> int:
+    """Blocks along K for an n-column skinny product: enough blocks for ~4 per multiprocessor, each
+    still summing at least SKINNY_MIN_K values of K (1: no split, no atomics)."""
+    strips = -(-n // GX)
+    wanted = -(-4 * units // strips)
+    return max(1, min(wanted, k // SKINNY_MIN_K))
+
+
+def skinny_rows(m: int) -> int:
+    """The smallest of SKINNY_BUCKETS holding m rows: one compiled kernel per bucket."""
+    return next(rows for rows in SKINNY_BUCKETS if rows >= m)
+
+
+@lru_cache(maxsize=None)
+def _skinny_kernel(rows: int):
+    return _cuda().jit(_skinny_for(rows), cache=not runtime.simulator_enabled())
+
+
+@lru_cache(maxsize=1)
+def _zero_kernel():
+    return _cuda().jit(_zero, cache=not runtime.simulator_enabled())
+
+
+def _units() -> int:
+    """Multiprocessors of the current device (4 on the simulator, so that tests see a split)."""
+    if runtime.simulator_enabled():
+        return 4
+    return _multiprocessors(_cuda().get_current_device().id)
+
+
+@lru_cache(maxsize=None)
+def _multiprocessors(device_id: int) -> int:
+    return int(_cuda().gpus[device_id].MULTIPROCESSOR_COUNT)
+
+
 @lru_cache(maxsize=1)
 def _kernel():
-    return _cuda().jit(_sgemm)
+    """The kernel, its compiled code kept on disk by Numba (cache=True: beside this file, or in Numba's
+    user-wide cache where the package folder is read-only) so that a new process need not recompile."""
+    return _cuda().jit(_sgemm, cache=not runtime.simulator_enabled())
 
 
-def ptx(cc: tuple[int, int] = (9, 0)) -> str:
-    """PTX of the kernel for compute capability `cc` (sm_90 = H100); needs NVVM, not a GPU."""
+def ptx(cc: tuple[int, int] = (9, 0), kernel: str = "tiled") -> str:
+    """PTX of the tiled or the skinny kernel for compute capability `cc` (sm_90 = H100); needs NVVM, not a GPU."""
     matrix = float32[:, ::1]
-    text, _ = _cuda().compile_ptx(_sgemm, (matrix, matrix, matrix), cc=cc)
+    function = {"tiled": _sgemm, "skinny": _skinny_for(SKINNY_M)}[kernel]
+    text, _ = _cuda().compile_ptx(function, (matrix, matrix, matrix), cc=cc)
     return text
 
 
@@ -147,9 +242,17 @@ def synchronize(device: int = 0) -> None:
         _cuda().synchronize()
 
 
-def launch(a, b, c) -> None:
-    """Enqueue C = A @ B on device arrays (the grid covers C in 128 x 128 tiles)."""
+def launch(a, b, c, *, tiled: bool = False) -> None:
+    """Enqueue C = A @ B on device arrays: the skinny kernel for at most SKINNY_M rows (unless `tiled`),
+    else the grid covers C in 128 x 128 tiles."""
     m, n = c.shape
+    k = a.shape[1]
+    if m <= SKINNY_M and not tiled:
+        split = skinny_split(n, k, _units())
+        if split > 1:
+            _zero_kernel()[(-(-m // 16), -(-n // 16)), (16, 16)](c)
+        _skinny_kernel(skinny_rows(m))[(-(-n // GX), split), (GX, GY)](a, b, c)
+        return
     grid = (-(-n // BN), -(-m // BM))
     _kernel()[grid, THREADS](a, b, c)
 

@@ -19,6 +19,11 @@ def _candidates() -> list[Path]:
     return [Path(base) / "sitebench", Path(tempfile.gettempdir()) / f"sitebench-{os.getuid()}"]
 
 
+def base_dir() -> Path:
+    """The suite's cache folder as configured (not created, not checked)."""
+    return _candidates()[0]
+
+
 def writable(path: Path) -> bool:
     """True if `path` is (or can be made) a folder this process may write."""
     try:

@@ -1,11 +1,29 @@
-"""CUDA through CuPy and through Numba: availability with the reason, and the devices each sees."""
+"""CUDA through CuPy and through Numba: availability with the reason, the devices each sees, and the
+on-disk home of compiled kernels.
+
+The kernel cache: Numba CUDA compiles the generated SHA-256d kernels in ~20 s (its lowering of straight-
+line code), so a kernel's generated source is written once to a file under `kernel_cache_dir()` whose
+name is a hash of the source and of the compiler versions (`generated_module`); jitted with cache=True,
+Numba then keeps the cubin in that folder's __pycache__, its index keyed by the signature, the CUDA
+runtime version and the device's compute capability, and stamped with the source file's size and time
+(the file is never rewritten). A change to the generator, to numba / numba-cuda / NVVM, or another GPU
+compiles afresh; a second process on the same GPU loads the cubin. CuPy keeps its own NVRTC cache
+(CUPY_CACHE_DIR, default ~/.cupy/kernel_cache), keyed by source, options, architecture and NVRTC version.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
+import importlib.util
 import os
+import sys
+import tempfile
 from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
 
-from kernels.runtime import DeviceInfo
+from kernels.runtime import DeviceInfo, cache
 
 CUPY_HINT = "pip install -e '.[cuda]' on a machine with an NVIDIA GPU and driver"
 CUBLAS_HINT = "pip install 'cuda-toolkit[cublas]==13.*' (part of pip install -e '.[cuda]') or install the CUDA toolkit"
@@ -139,3 +157,76 @@ def _numba_cuda_devices() -> tuple[DeviceInfo, ...]:
                 )
             )
     return tuple(result)
+
+
+CACHE_DIR_ENV = "SITEBENCH_CACHE_DIR"
+COMPILER_DISTRIBUTIONS = ("numba", "numba-cuda", "llvmlite", "nvidia-nvvm", "cuda-bindings")  # package names
+
+
+def kernel_cache_dir() -> Path:
+    """The suite's cache folder (kernels.runtime.cache): $SITEBENCH_CACHE_DIR, else $XDG_CACHE_HOME/sitebench,
+    else ~/.cache/sitebench (created on use)."""
+    return cache.base_dir()
+
+
+def compiler_versions() -> tuple[str, ...]:
+    """"name version" of each installed package that turns Numba CUDA Python into a cubin."""
+    versions = []
+    for dist in COMPILER_DISTRIBUTIONS:
+        try:
+            versions.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{dist} absent")
+    return tuple(versions)
+
+
+def source_key(source: str, versions: tuple[str, ...]) -> str:
+    """A short hash naming one source under one set of compiler versions."""
+    digest = hashlib.sha256(source.encode())
+    for version in versions:
+        digest.update(b"\0" + version.encode())
+    return digest.hexdigest()[:20]
+
+
+def generated_module(name: str, source: str, versions: tuple[str, ...] | None = None,
+                     folder: Path | None = None) -> ModuleType:
+    """Python `source` imported from `<folder>/numba-cuda/<name>_<key>.py`, a file written once and then
+    left alone, so that Numba's cache=True can find it and trust its stamp. It appears whole (written
+    aside, then hard-linked into place) and the first writer wins, so concurrent processes such as MPI
+    ranks neither see half of it nor rewrite it; a file whose text differs (damaged) is replaced.
+    Where the folder cannot be written, the module is built in memory (`__file__` None: not cachable)."""
+    versions = compiler_versions() if versions is None else versions
+    home = (folder or kernel_cache_dir()) / "numba-cuda"  # library name
+    path = home / f"{name}_{source_key(source, versions)}.py"
+    try:
+        _write_once(path, source)
+    except OSError:
+        module = ModuleType(f"sitebench_generated_{path.stem}")
+        module.__file__ = None
+        exec(compile(source, f"<{path.name}, not cached: {home} is not writable>", "exec"), vars(module))  # noqa: S102
+        return module
+    module_name = f"sitebench_generated_{path.stem}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules.setdefault(module_name, module)
+    return module
+
+
+def _write_once(path: Path, text: str) -> None:
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    try:
+        if path.exists():
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process wrote the same text first
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

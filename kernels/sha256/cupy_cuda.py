@@ -1,15 +1,15 @@
 """SHA-256 and the SHA-256d nonce scan on NVIDIA GPUs with CuPy: the CUDA C of sha256d.cu as a RawModule.
 
-The round code is sha256d_core.h, shared with the OpenCL kernels (so PoCL tests it in CI). NVRTC compiles
-the module once per device (CuPy also caches the binary on disk). A scan writes the job to the module's
-constant memory, enqueues its launches back to back and synchronises once, reading the hit counter.
-The launch is sized from the device: multiprocessors x resident blocks per multiprocessor (occupancy).
+The CUDA C is written out by kernels/sha256/rounds.py, the generator that also writes the Numba kernels,
+so both CUDA backends run the same code. NVRTC compiles the module once per device (CuPy also caches the
+binary on disk). A scan passes the job as kernel parameters (the constant bank, as Numba does), enqueues
+its launches back to back and synchronises once, reading the hit counter. The launch is sized from the
+device: multiprocessors x resident blocks per multiprocessor (occupancy).
 `import kernels.sha256.cupy_cuda` works without CuPy; CuPy is imported on first use.
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -19,15 +19,16 @@ import numpy as np
 from kernels.runtime import Traits, parse_device_index
 from kernels.runtime import cuda as runtime
 from kernels.runtime.events import cupy_event_timer
-from kernels.sha256 import device_scan
+from kernels.sha256 import device_scan, rounds
 from kernels.sha256 import reference as ref
 
-TRAITS = Traits("gpu", kernel="CUDA C RawKernel (sha256d.cu)", event_timer=cupy_event_timer, cuda=True)
+TRAITS = Traits("gpu", kernel="generated CUDA C RawKernel (rounds.py -> sha256d.cu)", event_timer=cupy_event_timer,
+                cuda=True)
 
-SOURCE = "sha256d.cu"
-BLOCK = 256  # threads per block; the scan kernel is declared __launch_bounds__(256)
+BLOCK = rounds.SCAN_BLOCK  # threads per block; the scan kernel is declared __launch_bounds__(BLOCK)
 BATCH_BLOCK = 128
 LAUNCH_NONCES = 1 << 30  # nonces per launch: ~0.13 s on an H100, short enough for any watchdog
+ONE = np.uint32(1)  # the scan kernel's `one` (rounds.py: adds through IMAD)
 
 
 def available() -> tuple[bool, str]:
@@ -40,14 +41,19 @@ def devices():
 
 def module_options() -> tuple[str, ...]:
     """NVRTC options of the RawModule (CuPy adds -arch for the device)."""
-    return ("--std=c++14", *device_scan.layout_defines())
+    return ("--std=c++14",)
 
 
-@lru_cache(maxsize=1)
-def _module():
+def module_source(tuning: rounds.Tuning = rounds.DEFAULT) -> str:
+    """The CUDA C the RawModule compiles (sha256d.cu holds the default tuning's text)."""
+    return rounds.cuda_source(tuning)
+
+
+@lru_cache(maxsize=4)
+def _module(tuning: rounds.Tuning = rounds.DEFAULT):
     import cupy
 
-    return cupy.RawModule(code=device_scan.source(SOURCE), options=module_options())
+    return cupy.RawModule(code=module_source(tuning), options=module_options())
 
 
 @dataclass
@@ -56,7 +62,6 @@ class _Scan:
 
     kernel: object
     blocks: int
-    job: object  # cupy MemoryPointer to the module's __constant__ c_job
     hits: object  # cupy uint32[HIT_CAPACITY]
     n_hits: object  # cupy uint32[1]
 
@@ -66,27 +71,26 @@ def _check_device(device: int) -> int:
 
 
 @lru_cache(maxsize=None)
-def _scan_for(device: int) -> _Scan:
+def _scan_for(device: int, tuning: rounds.Tuning = rounds.DEFAULT) -> _Scan:
     import cupy
 
     with cupy.cuda.Device(device):
-        kernel = _module().get_function("sha256d_scan")
+        kernel = _module(tuning).get_function("sha256d_scan")
         units = cupy.cuda.runtime.getDeviceProperties(device)["multiProcessorCount"]
         resident = cupy.cuda.driver.occupancyMaxActiveBlocksPerMultiprocessor(kernel.kernel.ptr, BLOCK, 0)
         return _Scan(
             kernel=kernel,
             blocks=int(units) * max(1, int(resident)),
-            job=_module().get_global("c_job"),
             hits=cupy.empty(device_scan.HIT_CAPACITY, dtype=cupy.uint32),
             n_hits=cupy.zeros(1, dtype=cupy.uint32),
         )
 
 
-def _launcher(device: int):
-    """launch(start, count, capacity) -> (found, hits) for device_scan.collect; the job is already set."""
+def _launcher(device: int, job: tuple, tuning: rounds.Tuning):
+    """launch(start, count, capacity) -> (found, hits) for device_scan.collect, the job words as parameters."""
     import cupy
 
-    s = _scan_for(device)
+    s = _scan_for(device, tuning)
     threads = s.blocks * BLOCK
 
     def launch(start: int, count: int, capacity: int) -> tuple[int, np.ndarray]:
@@ -95,7 +99,7 @@ def _launcher(device: int):
             s.n_hits.fill(0)
             for offset in range(0, count, LAUNCH_NONCES):
                 n = min(LAUNCH_NONCES, count - offset)
-                args = (np.uint32(start + offset), np.uint32(n), np.uint32(math.ceil(n / threads)),
+                args = (*job, ONE, np.uint32(start + offset), np.uint32(n), np.uint32(math.ceil(n / threads)),
                         hits, s.n_hits, np.uint32(capacity))
                 s.kernel((s.blocks,), (BLOCK,), args)
             found = int(s.n_hits.get()[0])  # the one sync of the scan
@@ -104,18 +108,15 @@ def _launcher(device: int):
     return launch
 
 
-def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0) -> list[int]:
-    """Every nonce in [start, start+count) whose sha256d, as a little-endian integer, is <= target."""
+def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0,
+         tuning: rounds.Tuning = rounds.DEFAULT) -> list[int]:
+    """Every nonce in [start, start+count) whose sha256d, as a little-endian integer, is <= target
+    (`tuning`: another variant of the generated kernel, for benchmarks that compare them)."""
     header = ref.validate_header(header)
     ref.validate_range(start, count)
-    job = device_scan.job(header, target)
-    import cupy
-
+    job = tuple(np.uint32(x) for x in device_scan.job(header, target))
     device = _check_device(device)
-    s = _scan_for(device)
-    with cupy.cuda.Device(device):
-        s.job.copy_from_host(job.ctypes.data_as(ctypes.c_void_p), job.nbytes)
-    candidates = device_scan.collect(_launcher(device), start, count)
+    candidates = device_scan.collect(_launcher(device, job, tuning), start, count)
     return ref.verified_hits(header, candidates, target, start, count)
 
 

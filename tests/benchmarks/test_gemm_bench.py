@@ -125,16 +125,17 @@ def test_cublas_vs_own_tensor_core_kernel(figures, size, benchmark, dtype):
     n = size(1024, 8192)
     a, b = _operands(n, n, n)
     ad, bd = cupy_cuda.to_device(a, dtype=dtype), cupy_cuda.to_device(b, dtype=dtype)
-    for kernel in ("cublas", "wmma"):
+    for kernel in cupy_cuda.KERNELS:  # cuBLAS, and each tile shape of the own kernel
         got = cupy_cuda.to_host(cupy_cuda.matmul(ad, bd, dtype=dtype, kernel=kernel))
         rows = verify.sample_rows(n, 64)
-        assert verify.max_rel_error(got[rows], a[rows], b) <= verify.tolerance(dtype, n)
+        assert verify.max_rel_error(got[rows], a[rows], b) <= verify.tolerance(dtype, n), kernel
     cublas = _gpu_rate(lambda x, y: cupy_cuda.matmul(x, y, dtype=dtype), ad, bd, 2 * n**3)
-    own = _gpu_rate(lambda x, y: cupy_cuda.matmul(x, y, dtype=dtype, kernel="wmma"), ad, bd, 2 * n**3)
     figures.benchmark.extra_info["n"] = n
     figures.record(f"cublas_{dtype}_{n}", cublas, "FLOP/s")
-    figures.record(f"wmma_{dtype}_{n}", own, "FLOP/s")
-    figures.record(f"wmma_{dtype}_ratio_to_cublas", own / cublas, "x")
+    for kernel in cupy_cuda.WMMA_TILES:  # "wmma" (128 x 128 tiles), "wmma-wide" (128 x 256, 4 stages)
+        own = _gpu_rate(lambda x, y, k=kernel: cupy_cuda.matmul(x, y, dtype=dtype, kernel=k), ad, bd, 2 * n**3)
+        figures.record(f"{kernel}_{dtype}_{n}", own, "FLOP/s")
+        figures.record(f"{kernel}_{dtype}_ratio_to_cublas", own / cublas, "x")
 
 
 @pytest.mark.gpu
