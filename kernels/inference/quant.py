@@ -134,8 +134,9 @@ def quantize(w: np.ndarray, kind: str) -> QuantMatrix:
     raise ValueError(f"unknown block format {kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """int8 blocks of activation rows (T, K): q (T, K//32, 32), d (T, K//32), s = d * sum(q) (T, K//32).
+def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """int8 blocks of activation rows (T, K): q (T, K//32, 32), d (T, K//32), s = d * sum(q) (T, K//32)
+    and the integer sums (T, K//32).
 
     Rounded to nearest, halves to even (as llama.cpp's AVX quantiser does); the reference for the Numba
     kernel that does the same per row before each product.
@@ -144,4 +145,5 @@ def quantize_activations(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
     d = np.abs(x).max(axis=-1) / np.float32(127)
     inv = np.divide(np.float32(1), d, out=np.zeros_like(d), where=d != 0)
     q = np.rint(x * inv[..., None]).astype(np.int8)
-    return q, d.astype(np.float32), (d * q.astype(np.float32).sum(axis=-1)).astype(np.float32)
+    sums = q.astype(np.int32).sum(axis=-1)
+    return q, d.astype(np.float32), (d * sums.astype(np.float32)).astype(np.float32), sums

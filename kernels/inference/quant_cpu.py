@@ -1,23 +1,22 @@
 """Fused dequantise-and-dot kernels in Numba for Q8_0 and Q4_1 weights, and the decoder's layer pass.
 
-Layout ("lanes"): rows are taken 16 at a time (`LANES`, one zmm of int32 or float32), and inside a group
-the quants of one position of a block for all 16 rows are adjacent: `q[group, block, j, lane]`. A group
-dot then needs no horizontal sums: for each of the block's positions j one 16-byte load feeds 16 integer
-multiply-adds against the broadcast int8 activation, and after the block its 16 int32 sums are scaled
-into 16 float32 accumulators (`d_w * d_x * sum`, plus `m_w * s_x` for Q4_1's minimum). The code is
-generated with one named accumulator per lane (as kernels/gemm/numba_cpu.py does for its tile), which
-LLVM's SLP vectoriser packs into registers; with NUMBA_SLP_VECTORIZE=1 and 512-bit vectors preferred
-(kernels/numba_env.py) the products become `vpmaddwd` (or `vpdpwssd` with VNNI) on AVX-512 hosts
-(`group_dot_asm` shows it). Scales are widened from the file's fp16 to float32 once at load (Numba has no
-fp16 on the CPU): 24 bytes a Q4_1 block instead of the file's 20, 36 a Q8_0 block instead of 34;
-`Lanes.nbytes` counts what the kernels really read.
+Layout ("lanes"): rows are taken 16 at a time (`LANES`: one zmm of int32 or float32 sums). Inside a group
+a block is chunks of 64 bytes in which lane r holds 4 consecutive quants of row r (see vnni.py), and its
+fp16 scales (and Q4_1 minimums) of the 16 rows sit together, exactly the file's bytes rearranged. A group
+dot then needs no horizontal sums: per block, one `vpdpbusd` per chunk (8 in all) multiplies the quants
+by the broadcast int8 activations into 16 int32 lanes, which are scaled into 16 float32 accumulators
+(d_w * d_x * sum, plus m_w * s_x for Q4_1) with the scales widened in registers. On hosts whose Numba
+target lacks AVX-512 VNNI the same layout runs through plain loops (correct, much slower: LLVM gathers
+the strided bytes). From plain loops over the file's own layout LLVM emitted `vpmaddwd` (Q4_1) and
+`vpmulld` (Q8_0), never `vpdpbusd`, 2.6x slower; hence the intrinsics in vnni.py.
 
 Activations are quantised per 32-block to int8 (quant.quantize_activations is the NumPy reference), as
 llama.cpp does. `layers_forward` runs every layer of a forward pass in one call: per layer RMSNorm and
 activation quantisation, the fused QKV product, rotary embedding, KV-cache store and attention, the
 output product with the residual added in the same loop, the gate/up product with SwiGLU applied in the
 same loop (gate and up row groups interleaved), and the down product with its residual: 4 parallel
-regions (`prange`) per layer for a decode step, 5 with a parallel attention when there are many queries.
+regions (`prange`) per layer for a decode step, 6 with parallel norms and attention when there are
+`PARALLEL_ROWS` or more activation rows (prefill).
 """
 
 from __future__ import annotations
@@ -27,12 +26,25 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-from kernels.inference import quant
+from kernels.inference import quant, vnni
 
 LANES = 16
 QK = quant.QK
 FASTMATH = {"contract", "nnan", "ninf", "nsz", "arcp", "afn"}
 PARALLEL_ROWS = 8  # activation rows from which norms and attention run in parallel too
+
+
+def _variant(kind: str, use_vnni: bool) -> str:
+    """Part of every generated function's name: Numba's on-disk cache keys on the name, and the variants
+    share signatures (same array types), so equal names would load each other's machine code."""
+    return f"{kind}_{'vnni' if use_vnni else 'plain'}"
+
+
+def _exec(source: str, names, suffix: str, namespace: dict) -> dict:
+    for name in names:
+        source = source.replace(f"def {name}(", f"def {name}_{suffix}(")
+    exec(compile(source, __file__, "exec"), namespace)  # under this file's name: Numba's cache keys on it
+    return {name: namespace[f"{name}_{suffix}"] for name in names}
 
 
 # --- weights in lanes ------------------------------------------------------------------------------
@@ -43,36 +55,42 @@ class Lanes:
     """A quantised matrix in the kernels' layout; `rows` of them valid (the last group is zero-padded)."""
 
     kind: str
-    q: np.ndarray  # (groups, blocks, 32 | 16, LANES) int8 | uint8
-    d: np.ndarray  # (groups, blocks, LANES) float32
-    m: np.ndarray  # (groups, blocks, LANES) float32; Q4_1 minimums, an empty array for Q8_0
+    q: np.ndarray  # (groups, blocks, 256 | 512) uint8: chunks of 64 bytes, 4 per lane (kernels/inference/vnni.py)
+    s: np.ndarray  # (groups, blocks, 32 | 16) uint16: fp16 scales of the 16 rows (Q4_1: 16 d, then 16 m)
     rows: int
 
     @property
     def nbytes(self) -> int:
-        return int(self.q.nbytes + self.d.nbytes + self.m.nbytes)
-
-    @property
-    def cols(self) -> int:
-        return self.q.shape[1] * QK
+        """What a pass over the matrix reads: the file's bytes (plus any zero padding of the last group)."""
+        return int(self.q.nbytes + self.s.nbytes)
 
 
-def _group_major(a: np.ndarray, groups: int) -> np.ndarray:
-    """(rows, blocks, ...) padded to groups * LANES rows and moved to (groups, blocks, ..., LANES)."""
+def _padded(a: np.ndarray, groups: int) -> np.ndarray:
     pad = groups * LANES - a.shape[0]
-    if pad:
-        a = np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)])
-    a = a.reshape((groups, LANES) + a.shape[1:])
-    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+    return np.concatenate([a, np.zeros((pad,) + a.shape[1:], a.dtype)]) if pad else a
+
+
+def _scales(parts, groups: int) -> np.ndarray:
+    """(rows, blocks) fp16 arrays -> (groups, blocks, LANES * len(parts)) fp16 bits, part after part."""
+    lanes = [_padded(p, groups).view(np.uint16).reshape(groups, LANES, -1).transpose(0, 2, 1) for p in parts]
+    return np.ascontiguousarray(np.concatenate(lanes, axis=-1))
+
+
+def _chunks(q: np.ndarray, groups: int) -> np.ndarray:
+    """(rows, blocks, bytes) uint8 -> (groups, blocks, bytes/4 * 4 * LANES): lane r's 4 bytes side by side."""
+    q = _padded(q, groups)
+    nb, width = q.shape[1], q.shape[2]
+    q = q.reshape(groups, LANES, nb, width // 4, 4).transpose(0, 2, 3, 1, 4)  # (g, block, chunk, lane, byte)
+    return np.ascontiguousarray(q).reshape(groups, nb, width * LANES)
 
 
 def to_lanes(w: quant.QuantMatrix) -> Lanes:
     rows = w.shape[0]
     groups = -(-rows // LANES)
-    d = _group_major(w.d.astype(np.float32), groups)
-    m = (_group_major(w.m.astype(np.float32), groups) if w.m is not None
-         else np.zeros((groups, 0, LANES), np.float32))  # Q8_0: no minimums, but one (empty) view per group
-    return Lanes(w.kind, _group_major(w.q, groups), d, m, rows)
+    if w.kind == "q4_1":
+        return Lanes(w.kind, _chunks(w.q, groups), _scales([w.d, w.m], groups), rows)
+    unsigned = w.q.view(np.uint8) ^ np.uint8(0x80)  # q + 128, as vpdpbusd wants its first operand
+    return Lanes(w.kind, _chunks(unsigned, groups), _scales([w.d], groups), rows)
 
 
 def interleave_groups(a: Lanes, b: Lanes) -> Lanes:
@@ -80,77 +98,94 @@ def interleave_groups(a: Lanes, b: Lanes) -> Lanes:
     if a.kind != b.kind or a.q.shape != b.q.shape:
         raise ValueError("interleave_groups needs two matrices of one kind and shape")
     mix = lambda x, y: np.ascontiguousarray(np.stack([x, y], axis=1).reshape((2 * x.shape[0],) + x.shape[1:]))  # noqa: E731
-    m = mix(a.m, b.m)
-    return Lanes(a.kind, mix(a.q, b.q), mix(a.d, b.d), m, a.rows + b.rows)
+    return Lanes(a.kind, mix(a.q, b.q), mix(a.s, b.s), a.rows + b.rows)
 
 
-def stack_layers(parts: list[Lanes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def stack_layers(parts: list[Lanes]) -> tuple[np.ndarray, np.ndarray]:
     """The same matrix of every layer as (layers, ...) arrays for one kernel call."""
-    return tuple(np.ascontiguousarray(np.stack([getattr(p, f) for p in parts])) for f in ("q", "d", "m"))
+    return tuple(np.ascontiguousarray(np.stack([getattr(p, f) for p in parts])) for f in ("q", "s"))
 
 
 # --- the group dot products, generated --------------------------------------------------------------
 
 
-def _group_source(kind: str) -> str:
-    """dst[r] = dot(row g*LANES + r, activation row t) for the LANES rows of group g (see module docstring)."""
+def _group_source(kind: str, use_vnni: bool) -> str:
+    """dst[r] = dot(row r of the group, activation row t) for the LANES rows of one group.
+
+    With VNNI each block is one intrinsic (vnni.py) on a tuple of 16 float32 accumulators; without, loops
+    over the same layout that LLVM vectorises as it can, fp16 scales widened one at a time.
+    """
     L = LANES
-    body = [f"def group_{kind}(wq, wd, wm, xq, xd, xs, t, dst):"]
+    body = [f"def group_{kind}(wq, ws, xq, xd, xs, xi, t, dst):"]
+    if use_vnni:
+        body += ["    acc = (" + ", ".join(["np.float32(0.0)"] * L) + ",)"]
+        body += ["    for blk in range(wq.shape[0]):"]
+        if kind == "q4_1":
+            body += ["        acc = vnni.block_q4_1(acc, wq[blk], ws[blk], xq[t, blk], xd[t, blk], xs[t, blk])"]
+        else:
+            body += ["        acc = vnni.block_q8_0(acc, wq[blk], ws[blk], xq[t, blk], xd[t, blk], 128 * xi[t, blk])"]
+        body += [f"    dst[{r}] = acc[{r}]" for r in range(L)]
+        return "\n".join(body) + "\n"
     body += [f"    a{r} = np.float32(0.0)" for r in range(L)]
-    body += ["    nb = wq.shape[0]", "    for blk in range(nb):"]
+    body += ["    for blk in range(wq.shape[0]):", "        wb = wq[blk]", "        xb = xq[t, blk]", "        sb = ws[blk]"]
     body += [f"        s{r} = np.int32(0)" for r in range(L)]
-    body += ["        wb = wq[blk]", "        xb = xq[t, blk]"]
+    chunks = 4 if kind == "q4_1" else 8
+    body += [f"        for c in range({chunks}):", "            for k in range(4):"]
+    body += ["                x0 = np.int32(xb[4 * c + k])"]
     if kind == "q4_1":
-        body += ["        for j in range(16):", "            x0 = np.int32(xb[j])", "            x1 = np.int32(xb[j + 16])",
-                 "            row = wb[j]"]
-        for r in range(L):
-            body += [f"            q{r} = np.int32(row[{r}])",
-                     f"            s{r} = np.int32(s{r} + (q{r} & 15) * x0 + (q{r} >> 4) * x1)"]
-        body += ["        dx = xd[t, blk]", "        sx = xs[t, blk]", "        dr = wd[blk]", "        mr = wm[blk]"]
-        body += [f"        a{r} += dr[{r}] * dx * np.float32(s{r}) + mr[{r}] * sx" for r in range(L)]
+        body += ["                x1 = np.int32(xb[16 + 4 * c + k])"]
+    body += ["                base = 64 * c + k"]
+    for r in range(L):
+        body += [f"                q{r} = np.int32(wb[base + {4 * r}])"]
+        if kind == "q4_1":
+            body += [f"                s{r} = np.int32(s{r} + (q{r} & 15) * x0 + (q{r} >> 4) * x1)"]
+        else:
+            body += [f"                s{r} = np.int32(s{r} + q{r} * x0)"]
+    body += ["        dx = xd[t, blk]"]
+    if kind == "q4_1":
+        body += ["        sx = xs[t, blk]"]
+        body += [f"        a{r} += vnni.widen_half(sb, {r}) * dx * np.float32(s{r}) + vnni.widen_half(sb, {L + r}) * sx"
+                 for r in range(L)]
     else:
-        body += ["        for j in range(32):", "            xj = np.int32(xb[j])", "            row = wb[j]"]
-        body += [f"            s{r} = np.int32(s{r} + np.int32(row[{r}]) * xj)" for r in range(L)]
-        body += ["        dx = xd[t, blk]", "        dr = wd[blk]"]
-        body += [f"        a{r} += dr[{r}] * dx * np.float32(s{r})" for r in range(L)]
+        body += ["        offset = 128 * xi[t, blk]  # the +128 of the unsigned quants"]
+        body += [f"        a{r} += vnni.widen_half(sb, {r}) * dx * np.float32(s{r} - offset)" for r in range(L)]
     body += [f"    dst[{r}] = a{r}" for r in range(L)]
     return "\n".join(body) + "\n"
 
 
-def _make_group(kind: str, cache: bool = True):
-    namespace = {"np": np, "__name__": __name__}
-    exec(compile(_group_source(kind), __file__, "exec"), namespace)  # under this file's name: Numba's cache keys on it
-    return njit(fastmath=FASTMATH, cache=cache)(namespace[f"group_{kind}"])
+def _make_group(kind: str, use_vnni: bool, cache: bool = True):
+    namespace = {"np": np, "vnni": vnni, "__name__": __name__}
+    source = _group_source(kind, use_vnni).replace(f"def group_{kind}(", f"def group_{_variant(kind, use_vnni)}(")
+    exec(compile(source, __file__, "exec"), namespace)  # under this file's name: Numba's cache keys on it
+    return njit(fastmath=FASTMATH, cache=cache)(namespace[f"group_{_variant(kind, use_vnni)}"])
 
 
 def _sample_args(kind: str, blocks: int = 18, tokens: int = 1):
-    depth = 16 if kind == "q4_1" else 32
-    qtype = np.uint8 if kind == "q4_1" else np.int8
-    return (np.zeros((blocks, depth, LANES), qtype), np.zeros((blocks, LANES), np.float32),
-            np.zeros((blocks, LANES) if kind == "q4_1" else (0, 0), np.float32),
-            np.zeros((tokens, blocks, QK), np.int8), np.zeros((tokens, blocks), np.float32),
-            np.zeros((tokens, blocks), np.float32), 0, np.zeros(LANES, np.float32))
+    width, scales = (256, 2 * LANES) if kind == "q4_1" else (512, LANES)
+    return (np.zeros((blocks, width), np.uint8), np.zeros((blocks, scales), np.uint16), np.zeros((tokens, blocks, QK), np.int8), np.zeros((tokens, blocks), np.float32),
+            np.zeros((tokens, blocks), np.float32), np.zeros((tokens, blocks), np.int32), 0, np.zeros(LANES, np.float32))
 
 
-def group_dot_asm(kind: str) -> str:
+def group_dot_asm(kind: str, use_vnni: bool | None = None) -> str:
     """Assembly of one group dot product, compiled afresh (Numba cannot show cached code)."""
     from numba import typeof
 
-    kernel = _make_group(kind, cache=False)
+    kernel = _make_group(kind, USE_VNNI if use_vnni is None else use_vnni, cache=False)
     args = _sample_args(kind)
     signature = tuple(typeof(a) for a in args)
     kernel.compile(signature)
     return kernel.inspect_asm(signature)
 
 
-_GROUP = {k: _make_group(k) for k in quant.KINDS}
+USE_VNNI = vnni.available()
+_GROUP = {k: _make_group(k, USE_VNNI) for k in quant.KINDS}
 
 
 # --- activation rows ----------------------------------------------------------------------------------
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _norm_quantise_row(x, w, eps, out, xq, xd, xs):
+def _norm_quantise_row(x, w, eps, out, xq, xd, xs, xi):
     """out = RMSNorm(x) * w (float32) and its int8 blocks (q, d, d * sum q), as quant.quantize_activations."""
     k = x.shape[0]
     ss = np.float32(0.0)
@@ -159,11 +194,11 @@ def _norm_quantise_row(x, w, eps, out, xq, xd, xs):
     inv = np.float32(1.0) / np.sqrt(ss / np.float32(k) + np.float32(eps))
     for i in range(k):
         out[i] = x[i] * inv * w[i]
-    _quantise_row(out, xq, xd, xs)
+    _quantise_row(out, xq, xd, xs, xi)
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _quantise_row(x, xq, xd, xs):
+def _quantise_row(x, xq, xd, xs, xi):
     nb = xq.shape[0]
     for b in range(nb):
         amax = np.float32(0.0)
@@ -178,33 +213,34 @@ def _quantise_row(x, xq, xd, xs):
             total += q
         xd[b] = d
         xs[b] = d * np.float32(total)
+        xi[b] = total
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _rows_norm_quantise(x, w, eps, out, xq, xd, xs):
+def _rows_norm_quantise(x, w, eps, out, xq, xd, xs, xi):
     for n in range(x.shape[0]):
-        _norm_quantise_row(x[n], w, eps, out[n], xq[n], xd[n], xs[n])
+        _norm_quantise_row(x[n], w, eps, out[n], xq[n], xd[n], xs[n], xi[n])
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def _rows_norm_quantise_parallel(x, w, eps, out, xq, xd, xs):
+def _rows_norm_quantise_parallel(x, w, eps, out, xq, xd, xs, xi):
     for n in prange(x.shape[0]):
-        _norm_quantise_row(x[n], w, eps, out[n], xq[n], xd[n], xs[n])
+        _norm_quantise_row(x[n], w, eps, out[n], xq[n], xd[n], xs[n], xi[n])
 
 
 @njit(cache=True)
-def norm_quantise(x, w, eps, out, xq, xd, xs):
+def norm_quantise(x, w, eps, out, xq, xd, xs, xi):
     """Every row of x (N, K): in parallel when there are many."""
     if x.shape[0] >= PARALLEL_ROWS:
-        _rows_norm_quantise_parallel(x, w, eps, out, xq, xd, xs)
+        _rows_norm_quantise_parallel(x, w, eps, out, xq, xd, xs, xi)
     else:
-        _rows_norm_quantise(x, w, eps, out, xq, xd, xs)
+        _rows_norm_quantise(x, w, eps, out, xq, xd, xs, xi)
 
 
 @njit(cache=True)
-def quantise_rows(x, xq, xd, xs):
+def quantise_rows(x, xq, xd, xs, xi):
     for n in range(x.shape[0]):
-        _quantise_row(x[n], xq[n], xd[n], xs[n])
+        _quantise_row(x[n], xq[n], xd[n], xs[n], xi[n])
 
 
 # --- attention ------------------------------------------------------------------------------------------
@@ -232,16 +268,19 @@ def _rope_store_row(qkv, n, b, pos, cos, sin, kc, vc, q_out, n_heads, n_kv, hd):
             vc[b, kh, pos, i] = qkv[n, d + kvd + kh * hd + i]
 
 
-@njit(fastmath=FASTMATH, cache=True)
+@njit(fastmath=FASTMATH | {"reassoc"}, cache=True)  # reassociation lets the q . k sums vectorise
 def _attend(q, n, h, kv, length, kc_b, vc_b, scale, scores, out):
     """out[n, head h] = softmax(q . K[:length] * scale) @ V[:length] for one query row and head."""
     hd = kc_b.shape[2]
-    base = h * hd
+    qv = q[n, h * hd : (h + 1) * hd]
+    ov = out[n, h * hd : (h + 1) * hd]
+    keys, values = kc_b[kv], vc_b[kv]
     top = np.float32(-np.inf)
     for j in range(length):
+        krow = keys[j]
         s = np.float32(0.0)
         for i in range(hd):
-            s += q[n, base + i] * kc_b[kv, j, i]
+            s += qv[i] * krow[i]
         s *= scale
         scores[j] = s
         top = max(top, s)
@@ -250,12 +289,13 @@ def _attend(q, n, h, kv, length, kc_b, vc_b, scale, scores, out):
         e = np.exp(scores[j] - top)
         scores[j] = e
         total += e
-    for i in range(hd):
-        out[n, base + i] = 0
+    inv = np.float32(1.0) / total
+    ov[:] = 0
     for j in range(length):
-        p = scores[j] / total
+        p = scores[j] * inv
+        vrow = values[j]
         for i in range(hd):
-            out[n, base + i] += p * vc_b[kv, j, i]
+            ov[i] += p * vrow[i]
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -282,31 +322,31 @@ def _attention_parallel(q, kc, vc, T, start, n_heads, group, scale, out):
 
 def _matvec_source() -> str:
     return '''
-def matvec(wq, wd, wm, xq, xd, xs, out, rows):
+def matvec(wq, ws, xq, xd, xs, xi, out, rows):
     """out[n, :rows] = W @ activation row n, for every row n."""
     for g in prange(wq.shape[0]):
         buf = np.empty(LANES, np.float32)
         r0 = g * LANES
         valid = min(LANES, rows - r0)
         for n in range(xq.shape[0]):
-            group(wq[g], wd[g], wm[g], xq, xd, xs, n, buf)
+            group(wq[g], ws[g], xq, xd, xs, xi, n, buf)
             for r in range(valid):
                 out[n, r0 + r] = buf[r]
 
 
-def matvec_add(wq, wd, wm, xq, xd, xs, out, rows):
+def matvec_add(wq, ws, xq, xd, xs, xi, out, rows):
     """out[n, :rows] += W @ activation row n: the residual added in the same loop."""
     for g in prange(wq.shape[0]):
         buf = np.empty(LANES, np.float32)
         r0 = g * LANES
         valid = min(LANES, rows - r0)
         for n in range(xq.shape[0]):
-            group(wq[g], wd[g], wm[g], xq, xd, xs, n, buf)
+            group(wq[g], ws[g], xq, xd, xs, xi, n, buf)
             for r in range(valid):
                 out[n, r0 + r] += buf[r]
 
 
-def matvec_swiglu(wq, wd, wm, xq, xd, xs, out, rows):
+def matvec_swiglu(wq, ws, xq, xd, xs, xi, out, rows):
     """out[n, i] = silu(gate_i . x_n) * (up_i . x_n), gate and up groups interleaved (interleave_groups)."""
     for p in prange(wq.shape[0] // 2):
         gate = np.empty(LANES, np.float32)
@@ -314,22 +354,25 @@ def matvec_swiglu(wq, wd, wm, xq, xd, xs, out, rows):
         r0 = p * LANES
         valid = min(LANES, rows - r0)
         for n in range(xq.shape[0]):
-            group(wq[2 * p], wd[2 * p], wm[2 * p], xq, xd, xs, n, gate)
-            group(wq[2 * p + 1], wd[2 * p + 1], wm[2 * p + 1], xq, xd, xs, n, up)
+            group(wq[2 * p], ws[2 * p], xq, xd, xs, xi, n, gate)
+            group(wq[2 * p + 1], ws[2 * p + 1], xq, xd, xs, xi, n, up)
             for r in range(valid):
                 g = gate[r]
                 out[n, r0 + r] = g / (np.float32(1.0) + np.exp(-g)) * up[r]
 '''
 
 
-def _specialise(kind: str) -> dict:
-    namespace = {"np": np, "prange": prange, "LANES": LANES, "group": _GROUP[kind], "__name__": __name__}
-    exec(compile(_matvec_source(), __file__, "exec"), namespace)
+def specialise_products(kind: str, use_vnni: bool | None = None) -> dict:
+    """matvec, matvec_add and matvec_swiglu bound to a group dot product (VNNI where the host has it)."""
+    use_vnni = USE_VNNI if use_vnni is None else use_vnni
+    group = _GROUP[kind] if use_vnni == USE_VNNI else _make_group(kind, use_vnni)
+    namespace = {"np": np, "prange": prange, "LANES": LANES, "group": group, "__name__": __name__}
+    names = ("matvec", "matvec_add", "matvec_swiglu")
     jit = njit(parallel=True, fastmath=FASTMATH, cache=True)
-    return {name: jit(namespace[name]) for name in ("matvec", "matvec_add", "matvec_swiglu")}
+    return {name: jit(f) for name, f in _exec(_matvec_source(), names, _variant(kind, use_vnni), namespace).items()}
 
 
-PRODUCTS = {k: _specialise(k) for k in quant.KINDS}
+PRODUCTS = {k: specialise_products(k) for k in quant.KINDS}
 
 
 def _layers_source() -> str:
@@ -348,6 +391,7 @@ def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, v
     xq = np.empty((N, nb, QK), np.int8)
     xd = np.empty((N, nb), np.float32)
     xs = np.empty((N, nb), np.float32)
+    xi = np.empty((N, nb), np.int32)
     qkv_out = np.empty((N, d + 2 * kvd), np.float32)
     q_rot = np.empty((N, d), np.float32)
     att = np.empty((N, d), np.float32)
@@ -355,22 +399,23 @@ def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, v
     fq = np.empty((N, d_ffn // QK, QK), np.int8)
     fd = np.empty((N, d_ffn // QK), np.float32)
     fs = np.empty((N, d_ffn // QK), np.float32)
+    fi = np.empty((N, d_ffn // QK), np.int32)
     for layer in range(attn_norm.shape[0]):
         kc, vc = kcache[layer], vcache[layer]
-        norm_quantise(x, attn_norm[layer], eps, h, xq, xd, xs)
-        matvec(qkv[0][layer], qkv[1][layer], qkv[2][layer], xq, xd, xs, qkv_out, d + 2 * kvd)
+        norm_quantise(x, attn_norm[layer], eps, h, xq, xd, xs, xi)
+        matvec(qkv[0][layer], qkv[1][layer], xq, xd, xs, xi, qkv_out, d + 2 * kvd)
         for n in range(N):
             _rope_store_row(qkv_out, n, n // T, start + n % T, cos, sin, kc, vc, q_rot, n_heads, n_kv, hd)
         if N >= PARALLEL_ROWS:
             _attention_parallel(q_rot, kc, vc, T, start, n_heads, group, scale, att)
         else:
             _attention_serial(q_rot, kc, vc, T, start, n_heads, group, scale, att)
-        quantise_rows(att, xq, xd, xs)
-        matvec_add(o[0][layer], o[1][layer], o[2][layer], xq, xd, xs, x, d)
-        norm_quantise(x, ffn_norm[layer], eps, h, xq, xd, xs)
-        matvec_swiglu(gu[0][layer], gu[1][layer], gu[2][layer], xq, xd, xs, act, d_ffn)
-        quantise_rows(act, fq, fd, fs)
-        matvec_add(down[0][layer], down[1][layer], down[2][layer], fq, fd, fs, x, d)
+        quantise_rows(att, xq, xd, xs, xi)
+        matvec_add(o[0][layer], o[1][layer], xq, xd, xs, xi, x, d)
+        norm_quantise(x, ffn_norm[layer], eps, h, xq, xd, xs, xi)
+        matvec_swiglu(gu[0][layer], gu[1][layer], xq, xd, xs, xi, act, d_ffn)
+        quantise_rows(act, fq, fd, fs, fi)
+        matvec_add(down[0][layer], down[1][layer], fq, fd, fs, fi, x, d)
 '''
 
 
@@ -380,38 +425,35 @@ def _specialise_layers(kind: str):
                  "quantise_rows": quantise_rows, "_rope_store_row": _rope_store_row,
                  "_attention_parallel": _attention_parallel, "_attention_serial": _attention_serial,
                  "__name__": __name__, **products}
-    exec(compile(_layers_source(), __file__, "exec"), namespace)
-    return njit(fastmath=FASTMATH, cache=True)(namespace["layers_forward"])
+    forward = _exec(_layers_source(), ("layers_forward",), _variant(kind, USE_VNNI), namespace)["layers_forward"]
+    return njit(fastmath=FASTMATH, cache=True)(forward)
 
 
 LAYERS = {k: _specialise_layers(k) for k in quant.KINDS}
 
 
-@njit(cache=True)
-def _head_rows(x, w, eps, h, xq, xd, xs):
-    norm_quantise(x, w, eps, h, xq, xd, xs)
+def activation_buffers(n: int, k: int):
+    """Empty int8 blocks of n activation rows of k values: quants, scales, d * sums, integer sums."""
+    nb = k // QK
+    return (np.empty((n, nb, QK), np.int8), np.empty((n, nb), np.float32), np.empty((n, nb), np.float32),
+            np.empty((n, nb), np.int32))
 
 
 def project(kind: str, lanes: tuple, x: np.ndarray, norm: np.ndarray, eps: float, rows: int) -> np.ndarray:
     """Logits (N, rows) of activation rows x (N, d): final RMSNorm, int8 blocks, the head product."""
-    n, d = x.shape
     h = np.empty_like(x)
-    xq = np.empty((n, d // QK, QK), np.int8)
-    xd = np.empty((n, d // QK), np.float32)
-    xs = np.empty((n, d // QK), np.float32)
-    _head_rows(x, norm, np.float32(eps), h, xq, xd, xs)
-    out = np.empty((n, rows), np.float32)
-    PRODUCTS[kind]["matvec"](*lanes, xq, xd, xs, out, rows)
+    act = activation_buffers(*x.shape)
+    norm_quantise(x, norm, np.float32(eps), h, *act)
+    out = np.empty((x.shape[0], rows), np.float32)
+    PRODUCTS[kind]["matvec"](*lanes, *act, out, rows)
     return out
 
 
-def product(w: Lanes, x: np.ndarray) -> np.ndarray:
+def product(w: Lanes, x: np.ndarray, products: dict | None = None) -> np.ndarray:
     """x (N, cols) float32 @ W.T -> (N, rows): activations quantised to int8 blocks, then the fused dot."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    n = x.shape[0]
-    nb = x.shape[1] // QK
-    xq, xd, xs = np.empty((n, nb, QK), np.int8), np.empty((n, nb), np.float32), np.empty((n, nb), np.float32)
-    quantise_rows(x, xq, xd, xs)
-    out = np.empty((n, w.rows), np.float32)
-    PRODUCTS[w.kind]["matvec"](w.q, w.d, w.m, xq, xd, xs, out, w.rows)
+    act = activation_buffers(*x.shape)
+    quantise_rows(x, *act)
+    out = np.empty((x.shape[0], w.rows), np.float32)
+    (products or PRODUCTS[w.kind])["matvec"](w.q, w.s, *act, out, w.rows)
     return out

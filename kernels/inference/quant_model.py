@@ -56,7 +56,7 @@ class QuantModel(Model):
 
     @property
     def weight_bytes(self) -> int:
-        """Bytes of weights one forward pass reads, in the kernels' layout (fp16 scales widened to float32)."""
+        """Bytes of weights one forward pass reads: the file's blocks, scales and quants (the kernels' layout)."""
         return int(self.layer_bytes + self.head.nbytes)
 
     @property
@@ -74,6 +74,6 @@ class QuantModel(Model):
                             cache.k, cache.v, self.cos, self.sin, c.n_heads, c.n_kv_heads, np.float32(c.rms_eps))
         if not all_logits:
             x = np.ascontiguousarray(x.reshape(B, T, c.d_model)[:, -1])
-        head = (self.head.q, self.head.d, self.head.m)
+        head = (self.head.q, self.head.s)
         logits = quant_cpu.project(self.head_kind, head, x, self.final_norm, c.rms_eps, self.head.rows)
         return logits.reshape(B, T, c.vocab) if all_logits else logits
