@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.inference import config, generate, gguf_loader, quant, quant_cpu, quant_weights, reference, weights
+from kernels.inference import config, generate, gguf_loader, llama_cpp_peer, quant, quant_cpu, quant_weights, reference, weights
 from kernels.inference.quant_model import QuantModel
 
 gguf_quants = pytest.importorskip("gguf.quants")
@@ -158,3 +158,18 @@ def test_file_weights_as_stored_run_and_answer():
     tok = tokenizer.load()
     out = generate.greedy(QuantModel(qw), [tokenizer.chat_prompt_ids()], 16, tok.stop_ids)[0]
     assert "Paris" in tok.decode(out)
+
+
+@pytest.mark.skipif(not llama_cpp_peer.available()[0], reason=llama_cpp_peer.available()[1])
+def test_greedy_tokens_equal_llama_cpp_on_the_same_file_and_prompt():
+    from kernels.inference import tokenizer
+
+    tok = tokenizer.load()
+    ids = tokenizer.chat_prompt_ids()
+    peer = llama_cpp_peer.Peer(n_ctx=128, threads=2)
+    try:
+        theirs = peer.greedy(ids, 16, tok.stop_ids)
+    finally:
+        peer.close()
+    ours = generate.greedy(QuantModel(quant_weights.from_gguf(config.SMOLLM2_135M, "q4_1")), [ids], 16, tok.stop_ids)[0]
+    assert ours == theirs, (tok.decode(ours), tok.decode(theirs))
