@@ -33,6 +33,13 @@ def test_peer_process_environment_carries_none_of_the_suite_thread_settings(monk
     assert env["SITEBENCH_HARMLESS"] == "kept" and env.get("PATH") == os.environ.get("PATH")
 
 
+def test_every_setting_the_suite_makes_is_one_the_peer_drops():
+    from kernels import numba_env
+
+    assert all(llama_cpp_peer.is_thread_setting(name) for name in numba_env.SETTINGS)
+    assert not llama_cpp_peer.is_thread_setting("PATH") and not llama_cpp_peer.is_thread_setting("HOME")
+
+
 def test_child_does_not_import_the_suite():
     """The child must not configure Numba/OpenMP for itself: it imports nothing from `kernels`."""
     source = llama_cpp_peer.CHILD.read_text()
