@@ -66,14 +66,31 @@ def test_activation_quantiser_in_numba_equals_the_numpy_reference():
 def test_fused_product_is_the_exact_integer_dot_of_the_blocks(kind):
     rng = np.random.default_rng(3)
     w = quant.quantize(rng.standard_normal((53, 160)).astype(np.float32), kind)  # 53 rows: a padded group
-    x = rng.standard_normal((4, 160)).astype(np.float32)
+    x = rng.standard_normal((5, 160)).astype(np.float32)  # 4 rows through vnni.rows4_*, then 1 alone
     lanes = quant_cpu.to_lanes(w)
     assert lanes.nbytes == w.nbytes + (64 - 53) * w.nbytes // 53  # the file's bytes, plus the padded rows
     out = quant_cpu.product(lanes, x)
     q, d, _, _ = quant.quantize_activations(x)
-    x_blocks = (q.astype(np.float64) * d[..., None]).reshape(4, -1)  # the int8 activations, exactly
+    x_blocks = (q.astype(np.float64) * d[..., None]).reshape(5, -1)  # the int8 activations, exactly
     np.testing.assert_allclose(out, x_blocks @ w.dequantize().astype(np.float64).T, rtol=2e-5, atol=2e-5)
     assert relative(out, x.astype(np.float64) @ w.dequantize().T) < 2e-2  # int8 activations cost this much
+
+
+def test_fast_exp_is_close_to_exp_and_vectorises():
+    from numba import njit
+
+    @njit(fastmath=quant_cpu.FASTMATH)
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = quant_cpu.fast_exp(x[i])
+
+    x = np.linspace(-87, 88, 100001).astype(np.float32)
+    out = np.empty_like(x)
+    apply(x, out)
+    np.testing.assert_allclose(out, np.exp(x.astype(np.float64)), rtol=5e-6)
+    apply(np.array([-1e4, 1e4], np.float32), out[:2])
+    assert out[0] < 1e-37 and np.isfinite(out[1])  # clamped, never inf or nan
+    assert "vfmadd" in apply.inspect_asm(apply.signatures[0])
 
 
 @pytest.mark.parametrize("kind", quant.KINDS)

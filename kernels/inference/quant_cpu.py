@@ -160,6 +160,31 @@ def _make_group(kind: str, use_vnni: bool, cache: bool = True):
     return njit(fastmath=FASTMATH, cache=cache)(namespace[f"group_{_variant(kind, use_vnni)}"])
 
 
+def _rows_source(kind: str, use_vnni: bool) -> str:
+    """dots(..., n, count, dst): dst[i] = the group's 16 dots with activation row n + i, i < count <= 4.
+    With VNNI four rows share each weight chunk's load and unpacking (vnni.rows4_*)."""
+    R, L = vnni.ROWS, LANES
+    body = ["def dots(wq, ws, xq, xd, xs, xi, n, count, dst):"]
+    if use_vnni:
+        third = "xs" if kind == "q4_1" else "xi"
+        body += [f"    if count == {R}:", "        z = (" + ", ".join(["np.float32(0.0)"] * L) + ",)",
+                 "        acc = (" + ", ".join(["z"] * R) + ",)",
+                 "        for blk in range(wq.shape[0]):",
+                 f"            acc = vnni.rows4_{kind}(acc, wq[blk], ws[blk], xq[n:n + {R}, blk], xd[n:n + {R}, blk], "
+                 f"{third}[n:n + {R}, blk])"]
+        body += [f"        a{i} = acc[{i}]" for i in range(R)]
+        body += [f"        dst[{i}, {r}] = a{i}[{r}]" for i in range(R) for r in range(L)]
+        body += ["        return"]
+    body += ["    for i in range(count):", "        group(wq, ws, xq, xd, xs, xi, n + i, dst[i])"]
+    return "\n".join(body) + "\n"
+
+
+def _make_rows(kind: str, use_vnni: bool, group):
+    namespace = {"np": np, "vnni": vnni, "group": group, "__name__": __name__}
+    dots = _exec(_rows_source(kind, use_vnni), ("dots",), _variant(kind, use_vnni), namespace)["dots"]
+    return njit(fastmath=FASTMATH, cache=True)(dots)
+
+
 def _sample_args(kind: str, blocks: int = 18, tokens: int = 1):
     width, scales = (256, 2 * LANES) if kind == "q4_1" else (512, LANES)
     return (np.zeros((blocks, width), np.uint8), np.zeros((blocks, scales), np.uint16), np.zeros((tokens, blocks, QK), np.int8), np.zeros((tokens, blocks), np.float32),
@@ -182,6 +207,24 @@ _GROUP = {k: _make_group(k, USE_VNNI) for k in quant.KINDS}
 
 
 # --- activation rows ----------------------------------------------------------------------------------
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def fast_exp(x):
+    """exp(x) in float32 from 2^n times a degree-6 polynomial of the fraction (relative error below 4e-6):
+    unlike libm's expf, loops over it vectorise (SwiGLU's and softmax's exponentials were a third of a
+    prefill)."""
+    t = min(max(x, np.float32(-87.0)), np.float32(88.0)) * np.float32(1.4426950408889634)
+    n = np.floor(t + np.float32(0.5))
+    f = t - n  # in [-0.5, 0.5]
+    p = np.float32(1.5353362e-4)
+    p = p * f + np.float32(1.3398874e-3)
+    p = p * f + np.float32(9.6181291e-3)
+    p = p * f + np.float32(5.5504109e-2)
+    p = p * f + np.float32(2.4022650e-1)
+    p = p * f + np.float32(6.9314718e-1)
+    p = p * f + np.float32(1.0)
+    return p * vnni.float_from_bits(np.int32((np.int32(n) + 127) << 23))
 
 
 @njit(fastmath=FASTMATH, cache=True)
@@ -237,10 +280,20 @@ def norm_quantise(x, w, eps, out, xq, xd, xs, xi):
         _rows_norm_quantise(x, w, eps, out, xq, xd, xs, xi)
 
 
+@njit(parallel=True, cache=True)
+def _quantise_rows_parallel(x, xq, xd, xs, xi):
+    for n in prange(x.shape[0]):
+        _quantise_row(x[n], xq[n], xd[n], xs[n], xi[n])
+
+
 @njit(cache=True)
 def quantise_rows(x, xq, xd, xs, xi):
-    for n in range(x.shape[0]):
-        _quantise_row(x[n], xq[n], xd[n], xs[n], xi[n])
+    """int8 blocks of every row of x (N, K): in parallel when there are many."""
+    if x.shape[0] >= PARALLEL_ROWS:
+        _quantise_rows_parallel(x, xq, xd, xs, xi)
+    else:
+        for n in range(x.shape[0]):
+            _quantise_row(x[n], xq[n], xd[n], xs[n], xi[n])
 
 
 # --- attention ------------------------------------------------------------------------------------------
@@ -286,7 +339,7 @@ def _attend(q, n, h, kv, length, kc_b, vc_b, scale, scores, out):
         top = max(top, s)
     total = np.float32(0.0)
     for j in range(length):
-        e = np.exp(scores[j] - top)
+        e = fast_exp(scores[j] - top)
         scores[j] = e
         total += e
     inv = np.float32(1.0) / total
@@ -325,40 +378,46 @@ def _matvec_source() -> str:
 def matvec(wq, ws, xq, xd, xs, xi, out, rows):
     """out[n, :rows] = W @ activation row n, for every row n."""
     for g in prange(wq.shape[0]):
-        buf = np.empty(LANES, np.float32)
+        buf = np.empty((ROWS, LANES), np.float32)
         r0 = g * LANES
         valid = min(LANES, rows - r0)
-        for n in range(xq.shape[0]):
-            group(wq[g], ws[g], xq, xd, xs, xi, n, buf)
-            for r in range(valid):
-                out[n, r0 + r] = buf[r]
+        for n in range(0, xq.shape[0], ROWS):
+            count = min(ROWS, xq.shape[0] - n)
+            dots(wq[g], ws[g], xq, xd, xs, xi, n, count, buf)
+            for i in range(count):
+                for r in range(valid):
+                    out[n + i, r0 + r] = buf[i, r]
 
 
 def matvec_add(wq, ws, xq, xd, xs, xi, out, rows):
     """out[n, :rows] += W @ activation row n: the residual added in the same loop."""
     for g in prange(wq.shape[0]):
-        buf = np.empty(LANES, np.float32)
+        buf = np.empty((ROWS, LANES), np.float32)
         r0 = g * LANES
         valid = min(LANES, rows - r0)
-        for n in range(xq.shape[0]):
-            group(wq[g], ws[g], xq, xd, xs, xi, n, buf)
-            for r in range(valid):
-                out[n, r0 + r] += buf[r]
+        for n in range(0, xq.shape[0], ROWS):
+            count = min(ROWS, xq.shape[0] - n)
+            dots(wq[g], ws[g], xq, xd, xs, xi, n, count, buf)
+            for i in range(count):
+                for r in range(valid):
+                    out[n + i, r0 + r] += buf[i, r]
 
 
 def matvec_swiglu(wq, ws, xq, xd, xs, xi, out, rows):
     """out[n, i] = silu(gate_i . x_n) * (up_i . x_n), gate and up groups interleaved (interleave_groups)."""
     for p in prange(wq.shape[0] // 2):
-        gate = np.empty(LANES, np.float32)
-        up = np.empty(LANES, np.float32)
+        gate = np.empty((ROWS, LANES), np.float32)
+        up = np.empty((ROWS, LANES), np.float32)
         r0 = p * LANES
         valid = min(LANES, rows - r0)
-        for n in range(xq.shape[0]):
-            group(wq[2 * p], ws[2 * p], xq, xd, xs, xi, n, gate)
-            group(wq[2 * p + 1], ws[2 * p + 1], xq, xd, xs, xi, n, up)
-            for r in range(valid):
-                g = gate[r]
-                out[n, r0 + r] = g / (np.float32(1.0) + np.exp(-g)) * up[r]
+        for n in range(0, xq.shape[0], ROWS):
+            count = min(ROWS, xq.shape[0] - n)
+            dots(wq[2 * p], ws[2 * p], xq, xd, xs, xi, n, count, gate)
+            dots(wq[2 * p + 1], ws[2 * p + 1], xq, xd, xs, xi, n, count, up)
+            for i in range(count):
+                for r in range(valid):
+                    g = gate[i, r]
+                    out[n + i, r0 + r] = g / (np.float32(1.0) + fast_exp(-g)) * up[i, r]
 '''
 
 
@@ -366,7 +425,9 @@ def specialise_products(kind: str, use_vnni: bool | None = None) -> dict:
     """matvec, matvec_add and matvec_swiglu bound to a group dot product (VNNI where the host has it)."""
     use_vnni = USE_VNNI if use_vnni is None else use_vnni
     group = _GROUP[kind] if use_vnni == USE_VNNI else _make_group(kind, use_vnni)
-    namespace = {"np": np, "prange": prange, "LANES": LANES, "group": group, "__name__": __name__}
+    namespace = {"np": np, "prange": prange, "LANES": LANES, "ROWS": vnni.ROWS, "dots": _make_rows(kind, use_vnni, group),
+                 "fast_exp": fast_exp,
+                 "__name__": __name__}
     names = ("matvec", "matvec_add", "matvec_swiglu")
     jit = njit(parallel=True, fastmath=FASTMATH, cache=True)
     return {name: jit(f) for name, f in _exec(_matvec_source(), names, _variant(kind, use_vnni), namespace).items()}

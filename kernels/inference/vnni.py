@@ -150,3 +150,88 @@ def widen_half(typingctx, halves, index):
         return builder.fpext(builder.load(ptr), F32)
 
     return types.float32(halves, types.intp), codegen
+
+
+ROWS = 4  # activation rows per call of the rows4_* intrinsics
+ACC4 = types.UniTuple(ACC, ROWS)
+
+
+def _row_pointers(context, builder, arrtype, value, count: int):
+    """Byte pointers to rows 0..count-1 of a (possibly strided) array view, along its first axis."""
+    arr = context.make_array(arrtype)(context, builder, value)
+    base = builder.bitcast(arr.data, I8.as_pointer())
+    stride = builder.extract_value(arr.strides, 0)
+    return [builder.gep(base, [builder.mul(stride, ir.Constant(stride.type, i))]) for i in range(count)]
+
+
+def _scalar(builder, ptr, kind):
+    return builder.load(builder.bitcast(ptr, kind.as_pointer()))
+
+
+@intrinsic
+def rows4_q4_1(typingctx, acc4, w, scales, x4, dx4, sx4):
+    """block_q4_1 for 4 activation rows at once, each weight chunk loaded and unpacked once: x4 (4, 32)
+    int8, dx4 / sx4 (4,) float32 (views along the rows, strided)."""
+
+    def codegen(context, builder, sig, args):
+        wp, sp = _pointers(context, builder, sig, args, (1, 2))
+        xs = _row_pointers(context, builder, sig.args[3], args[3], ROWS)
+        dxs = [_scalar(builder, p, F32) for p in _row_pointers(context, builder, sig.args[4], args[4], ROWS)]
+        sxs = [_scalar(builder, p, F32) for p in _row_pointers(context, builder, sig.args[5], args[5], ROWS)]
+        dp = _dpbusd(builder)
+        low, shift = ir.Constant(BYTES, [15] * 64), ir.Constant(BYTES, [4] * 64)
+        totals = [ir.Constant(LANES32, [0] * 16)] * ROWS
+        for c in range(4):
+            v = _chunk(builder, wp, c)
+            lo, hi = builder.and_(v, low), builder.and_(builder.lshr(v, shift), low)
+            totals = [dp(dp(t, lo, _broadcast4(builder, xp, 4 * c)), hi, _broadcast4(builder, xp, 16 + 4 * c))
+                      for t, xp in zip(totals, xs)]
+        d, m = _halves(builder, sp, 0), _halves(builder, sp, 1)
+        out = context.get_constant_undef(ACC4)
+        for i in range(ROWS):
+            acc_v = _from_tuple(builder, builder.extract_value(args[0], i))
+            acc_v = builder.fadd(acc_v, builder.fmul(builder.fmul(d, _splat(builder, dxs[i])), builder.sitofp(totals[i], FLOATS)))
+            acc_v = builder.fadd(acc_v, builder.fmul(m, _splat(builder, sxs[i])))
+            out = builder.insert_value(out, _as_tuple(context, builder, acc_v), i)
+        return out
+
+    return ACC4(acc4, w, scales, x4, dx4, sx4), codegen
+
+
+@intrinsic
+def rows4_q8_0(typingctx, acc4, w, scales, x4, dx4, sums4):
+    """block_q8_0 for 4 activation rows at once; sums4 (4,) int32 integer sums of each row's block."""
+
+    def codegen(context, builder, sig, args):
+        wp, sp = _pointers(context, builder, sig, args, (1, 2))
+        xs = _row_pointers(context, builder, sig.args[3], args[3], ROWS)
+        dxs = [_scalar(builder, p, F32) for p in _row_pointers(context, builder, sig.args[4], args[4], ROWS)]
+        sums = [_scalar(builder, p, I32) for p in _row_pointers(context, builder, sig.args[5], args[5], ROWS)]
+        dp = _dpbusd(builder)
+        totals = [ir.Constant(LANES32, [0] * 16)] * ROWS
+        for c in range(8):
+            v = _chunk(builder, wp, c)
+            totals = [dp(t, v, _broadcast4(builder, xp, 4 * c)) for t, xp in zip(totals, xs)]
+        d = _halves(builder, sp, 0)
+        out = context.get_constant_undef(ACC4)
+        for i in range(ROWS):
+            off = builder.mul(sums[i], ir.Constant(I32, 128))
+            off = builder.insert_element(ir.Constant(LANES32, ir.Undefined), off, ir.Constant(I32, 0))
+            off = builder.shuffle_vector(off, ir.Constant(LANES32, ir.Undefined), ir.Constant(LANES32, [0] * 16))
+            acc_v = _from_tuple(builder, builder.extract_value(args[0], i))
+            summed = builder.sitofp(builder.sub(totals[i], off), FLOATS)
+            acc_v = builder.fadd(acc_v, builder.fmul(builder.fmul(d, _splat(builder, dxs[i])), summed))
+            out = builder.insert_value(out, _as_tuple(context, builder, acc_v), i)
+        return out
+
+    return ACC4(acc4, w, scales, x4, dx4, sums4), codegen
+
+
+@intrinsic
+def float_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the int32 `bits` (a bitcast, which Numba has no scalar form of)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], F32)
+
+    return types.float32(types.int32), codegen
