@@ -98,6 +98,15 @@ def test_errors_in_the_child_come_back_as_peer_errors(fake_peer):
         assert "environ" in child.request("environ")  # still serving
 
 
+def test_a_silent_child_is_killed_not_waited_on(fake_peer, monkeypatch):
+    monkeypatch.setattr(llama_cpp_peer, "REPLY_TIMEOUT_S", 0.5)
+    monkeypatch.setenv("FAKE_LLAMA_SLEEP_S", "30")
+    with llama_cpp_peer.PeerProcess() as child:
+        with pytest.raises(llama_cpp_peer.PeerError, match="no answer"):
+            child.request("probe")
+        assert child.proc.poll() is not None
+
+
 def test_unavailable_says_why(monkeypatch):
     monkeypatch.setattr(llama_cpp_peer.importlib.util, "find_spec", lambda name: None)
     ok, why = llama_cpp_peer.available()

@@ -15,6 +15,7 @@ import base64
 import importlib.util
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -29,7 +30,7 @@ CHILD = Path(__file__).with_name("llama_cpp_child.py")
 # What the suite sets (or a user set for the suite) to steer its own threads; the peer gets none of them.
 THREAD_SETTING_PREFIXES = ("OMP_", "GOMP_", "KMP_", "NUMBA_", "OPENBLAS_", "GOTO_", "MKL_", "BLIS_", "VECLIB_")
 THREAD_SETTINGS = ("NUMEXPR_NUM_THREADS", "LLAMA_ARG_THREADS")
-START_TIMEOUT_S = 120.0
+REPLY_TIMEOUT_S = 300.0  # a peer that answers nothing for this long is killed, never waited on forever
 
 
 class PeerError(RuntimeError):
@@ -61,6 +62,11 @@ class PeerProcess:
             raise PeerError(f"the llama.cpp peer process has exited ({self.proc.returncode}){self._tail()}")
         self.proc.stdin.write(json.dumps({"op": op, **fields}) + "\n")
         self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], REPLY_TIMEOUT_S)
+        if not ready:
+            self.proc.kill()
+            self.proc.wait()
+            raise PeerError(f"the llama.cpp peer gave no answer to {op!r} within {REPLY_TIMEOUT_S:g} s; killed it")
         line = self.proc.stdout.readline()
         if not line:
             self.proc.wait(timeout=5)
@@ -184,6 +190,11 @@ class Peer:
 
     def close(self) -> None:
         self.process.close()
+
+    def __del__(self):
+        process = getattr(self, "process", None)
+        if process is not None and process.proc.poll() is None:
+            process.close()
 
 
 class ChildClock:
