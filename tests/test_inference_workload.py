@@ -81,7 +81,7 @@ def test_other_cpu_backends_are_shown_as_a_ratio_to_numpy():
 @pytest.mark.parametrize("backend", ["numpy", "numba-cpu"])
 def test_cases_run_verify_and_report_figures(backend):
     found = wl.cases(backends.require("inference", backend), quick=True, model=TINY, prompt=8, batches=(1, 3))
-    dtypes = ["fp32"] + (list(wl.QUANT) if backend == "numba-cpu" else [])  # numba-cpu also runs Q8_0 / Q4_1
+    dtypes = ["fp32"] + (list(wl.QUANT) if backend == "numba-cpu" else [])  # numba-cpu: Q8_0, Q4_1, bf16w too
     assert sorted({c.params["dtype"] for c in found}) == sorted(dtypes) and len(found) == 4 * len(dtypes)
     weight_bytes = {}
     for case in found:
@@ -108,8 +108,8 @@ def test_cases_run_verify_and_report_figures(backend):
             assert "dequantised weights" in what and "float32 weights" in what
             assert 0 < extra["max_rel_error_vs_fp32_weights"] < 0.2  # loose: reported, not judged
             assert extra["parallel_regions_per_decode_step"] == 4 * 2 + 1
-    if backend == "numba-cpu":  # bytes read: fp32 > Q8_0 > Q4_1 (scales included)
-        assert weight_bytes["fp32"] > weight_bytes["q8_0"] > weight_bytes["q4_1"]
+    if backend == "numba-cpu":  # bytes read: fp32 > bf16 > Q8_0 > Q4_1 (scales included)
+        assert weight_bytes["fp32"] > weight_bytes["bf16w"] > weight_bytes["q8_0"] > weight_bytes["q4_1"]
 
 
 def test_quantised_cases_are_shown_as_a_ratio_to_numpy_without_the_peer():

@@ -8,7 +8,8 @@ reference.py) within a dtype tolerance. `extra()` gives achieved FLOP/s (2 x wei
 attention), decode bytes/s (weights + KV cache read per step), each against the device's roofline from
 its hardware profile where one exists, and on CPUs against this machine's measured BLAS FLOP/s and
 memory read bandwidth. Every case also carries the bytes one call reads (per call and per token) and the
-GB/s it achieved (`bound_figures`). On numba-cpu the decoder also runs on quantised weights (Q8_0, Q4_1:
+GB/s it achieved (`bound_figures`). On numba-cpu the decoder also runs on quantised weights (Q8_0, Q4_1,
+and bfloat16 "bf16w":
 kernels/inference/quant_model.py), verified against the float64 forward of the same dequantised weights,
 its error against the float32 weights reported. Where llama_cpp is importable, llama.cpp runs the same
 GGUF as the peer, in its own process without the suite's thread settings (kernels/inference/llama_cpp_peer.py).
@@ -36,7 +37,9 @@ from kernels.inference.quant_model import QuantModel
 # Largest |logit - reference| over the largest |reference logit| of a row (whole network, not one GEMM).
 # Quantised weights are compared with the float64 forward of the same dequantised weights; what is left
 # is the int8 quantisation of activations (per 32-block, as llama.cpp): 2e-3..4e-2 seen on SmolLM2.
-TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4, "tf32": 1e-2, "fp16": 2e-2, "bf16": 5e-2, "q8_0": 8e-2, "q4_1": 8e-2}
+# bfloat16 weights ("bf16w", numba-cpu) take float32 activations: only float32 rounding is left.
+TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4, "tf32": 1e-2, "fp16": 2e-2, "bf16": 5e-2, "q8_0": 8e-2, "q4_1": 8e-2,
+             "bf16w": 1e-4}
 BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
 QUANT = quant_weights.MODES  # block formats the numba-cpu quantised decoder runs
 SEED = 2024
@@ -347,7 +350,8 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
                **roofline(sel.device, dtype, flop_s, bytes_s)}
         if dtype in QUANT:
             out.update(max_rel_error_vs_fp32_weights=state.get("error_vs_fp32"),
-                       activations="int8 per 32-block", parallel_regions_per_decode_step=state.get("regions"),
+                       activations="float32" if dtype == "bf16w" else "int8 per 32-block",
+                       parallel_regions_per_decode_step=state.get("regions"),
                        greedy_vs_llama_cpp=state.get("greedy_vs_peer"))
         return out
 

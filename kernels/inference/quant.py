@@ -4,6 +4,8 @@ Both formats cut each row into blocks of 32 values (`QK`):
 - Q8_0, 34 bytes a block: an fp16 scale d, then 32 int8 q;           value = d * q.
 - Q4_1, 20 bytes a block: fp16 d, fp16 m, then 16 bytes of nibbles;  value = d * q + m, where byte j
   holds q of element j in its low nibble and of element j + 16 in its high nibble.
+A third kind, "bf16w", is no GGUF block format but bfloat16 weights (the top 16 bits of float32,
+rounded to nearest even) in the same blocks of 32, for the bf16 path: 64 bytes a block, no scales.
 `QuantMatrix` keeps a matrix in that form, its parts apart (scales, quants) but with the file's bytes, so
 the kernels read exactly what the file stores. Activations are quantised per 32-block to int8 as
 llama.cpp does before its integer dot products: d = max|x| / 127, q = round(x / d), plus s = d * sum(q)
@@ -17,9 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 QK = 32
-KINDS = ("q8_0", "q4_1")
-BLOCK_BYTES = {"q8_0": 2 + QK, "q4_1": 4 + QK // 2}
-GGML_TYPE = {"q8_0": "Q8_0", "q4_1": "Q4_1"}  # gguf.GGMLQuantizationType names
+KINDS = ("q8_0", "q4_1", "bf16w")
+INT8_KINDS = ("q8_0", "q4_1")  # kinds whose products take int8-quantised activations
+BLOCK_BYTES = {"q8_0": 2 + QK, "q4_1": 4 + QK // 2, "bf16w": 2 * QK}
+GGML_TYPE = {"q8_0": "Q8_0", "q4_1": "Q4_1", "bf16w": "BF16"}  # gguf.GGMLQuantizationType names
 
 
 @dataclass(frozen=True)
@@ -27,22 +30,24 @@ class QuantMatrix:
     """A (rows, cols) matrix in blocks of 32 along each row: fp16 scales (and Q4_1 minimums), quants."""
 
     kind: str
-    d: np.ndarray  # (rows, blocks) float16
+    d: np.ndarray | None  # (rows, blocks) float16; None for bf16w
     m: np.ndarray | None  # (rows, blocks) float16, Q4_1 only
-    q: np.ndarray  # (rows, blocks, 32) int8 for Q8_0; (rows, blocks, 16) uint8 nibble pairs for Q4_1
+    q: np.ndarray  # (rows, blocks, 32) int8 for Q8_0; (rows, blocks, 16) uint8 nibble pairs for Q4_1;
+    #                (rows, blocks, 32) uint16 bfloat16 bits for bf16w
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.d.shape[0], self.d.shape[1] * QK
+        return self.q.shape[0], self.q.shape[1] * QK
 
     @property
     def nbytes(self) -> int:
         """Bytes as the GGUF stores them (what a pass over the matrix reads)."""
-        return int(self.d.shape[0] * self.d.shape[1] * BLOCK_BYTES[self.kind])
+        return int(self.q.shape[0] * self.q.shape[1] * BLOCK_BYTES[self.kind])
 
     def rows(self, index) -> "QuantMatrix":
         """The rows `index` (a slice or an index array), still quantised."""
-        return QuantMatrix(self.kind, self.d[index], None if self.m is None else self.m[index], self.q[index])
+        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        return QuantMatrix(self.kind, pick(self.d), pick(self.m), self.q[index])
 
     def dequantize(self) -> np.ndarray:
         return dequantize(self)
@@ -54,8 +59,8 @@ def stack(parts) -> QuantMatrix:
     kind = parts[0].kind
     if any(p.kind != kind or p.shape[1] != parts[0].shape[1] for p in parts):
         raise ValueError("stack needs matrices of one kind and one width")
-    m = None if kind == "q8_0" else np.concatenate([p.m for p in parts])
-    return QuantMatrix(kind, np.concatenate([p.d for p in parts]), m, np.concatenate([p.q for p in parts]))
+    join = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    return QuantMatrix(kind, join("d"), join("m"), np.concatenate([p.q for p in parts]))
 
 
 def from_gguf_bytes(kind: str, raw: np.ndarray) -> QuantMatrix:
@@ -63,6 +68,8 @@ def from_gguf_bytes(kind: str, raw: np.ndarray) -> QuantMatrix:
     if kind not in KINDS:
         raise ValueError(f"unknown block format {kind!r}; choose one of {', '.join(KINDS)}")
     rows = raw.shape[0]
+    if kind == "bf16w":
+        return QuantMatrix(kind, None, None, np.ascontiguousarray(raw, dtype=np.uint8).view(np.uint16).reshape(rows, -1, QK))
     blocks = np.ascontiguousarray(raw, dtype=np.uint8).reshape(rows, -1, BLOCK_BYTES[kind])
     if kind == "q8_0":
         d = np.ascontiguousarray(blocks[:, :, :2]).view(np.float16)[..., 0]
@@ -74,6 +81,8 @@ def from_gguf_bytes(kind: str, raw: np.ndarray) -> QuantMatrix:
 
 def to_gguf_bytes(w: QuantMatrix) -> np.ndarray:
     """The inverse of `from_gguf_bytes`: (rows, blocks * block bytes) uint8 as a GGUF stores it."""
+    if w.kind == "bf16w":
+        return np.ascontiguousarray(w.q).view(np.uint8).reshape(w.q.shape[0], -1)
     rows, nb = w.d.shape
     scales = [w.d[..., None].view(np.uint8)] + ([] if w.m is None else [w.m[..., None].view(np.uint8)])
     blocks = np.concatenate([s.reshape(rows, nb, 2) for s in scales] + [w.q.view(np.uint8)], axis=-1)
@@ -87,6 +96,8 @@ def nibbles(q: np.ndarray) -> np.ndarray:
 
 def dequantize(w: QuantMatrix) -> np.ndarray:
     """float32 (rows, cols) of a quantised matrix, computed as ggml does (fp16 scales widened first)."""
+    if w.kind == "bf16w":
+        return (w.q.astype(np.uint32) << 16).view(np.float32).reshape(w.shape)
     d = w.d.astype(np.float32)[..., None]
     if w.kind == "q8_0":
         values = d * w.q.astype(np.float32)
@@ -126,7 +137,16 @@ def quantize_q4_1(w: np.ndarray) -> QuantMatrix:
     return QuantMatrix("q4_1", d.astype(np.float16), lo.astype(np.float16), q[..., :16] | (q[..., 16:] << 4))
 
 
+def quantize_bf16w(w: np.ndarray) -> QuantMatrix:
+    """bfloat16 of each value, rounded to nearest even (finite weights only)."""
+    bits = np.ascontiguousarray(_blocks(w)).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1))) >> 16
+    return QuantMatrix("bf16w", None, None, rounded.astype(np.uint16))
+
+
 def quantize(w: np.ndarray, kind: str) -> QuantMatrix:
+    if kind == "bf16w":
+        return quantize_bf16w(w)
     if kind == "q8_0":
         return quantize_q8_0(w)
     if kind == "q4_1":

@@ -87,6 +87,10 @@ def _chunks(q: np.ndarray, groups: int) -> np.ndarray:
 def to_lanes(w: quant.QuantMatrix) -> Lanes:
     rows = w.shape[0]
     groups = -(-rows // LANES)
+    if w.kind == "bf16w":  # (groups, blocks, 32 positions x LANES) bfloat16 bits, no scales
+        q = _padded(w.q, groups).reshape(groups, LANES, -1, QK).transpose(0, 2, 3, 1)
+        return Lanes(w.kind, np.ascontiguousarray(q).reshape(groups, -1, QK * LANES),
+                     np.zeros((groups, w.q.shape[1], 0), np.uint16), rows)
     if w.kind == "q4_1":
         return Lanes(w.kind, _chunks(w.q, groups), _scales([w.d, w.m], groups), rows)
     unsigned = w.q.view(np.uint8) ^ np.uint8(0x80)  # q + 128, as vpdpbusd wants its first operand
@@ -117,6 +121,13 @@ def _group_source(kind: str, use_vnni: bool) -> str:
     """
     L = LANES
     body = [f"def group_{kind}(wq, ws, xq, xd, xs, xi, t, dst):"]
+    if kind == "bf16w":  # float32 activations; bfloat16 widened by a shift (vpmovzxwd, vpslld), then FMAs
+        body += [f"    a{r} = np.float32(0.0)" for r in range(L)]
+        body += ["    for blk in range(wq.shape[0]):", "        wb = wq[blk]", "        xb = xq[t, blk]",
+                 f"        for k in range({QK}):", "            xk = xb[k]", f"            base = k * {L}"]
+        body += [f"            a{r} += vnni.float_from_bits(np.int32(np.int32(wb[base + {r}]) << 16)) * xk" for r in range(L)]
+        body += [f"    dst[{r}] = a{r}" for r in range(L)]
+        return "\n".join(body) + "\n"
     if use_vnni:
         body += ["    acc = (" + ", ".join(["np.float32(0.0)"] * L) + ",)"]
         body += ["    for blk in range(wq.shape[0]):"]
@@ -165,7 +176,18 @@ def _rows_source(kind: str, use_vnni: bool) -> str:
     With VNNI four rows share each weight chunk's load and unpacking (vnni.rows4_*)."""
     R, L = vnni.ROWS, LANES
     body = ["def dots(wq, ws, xq, xd, xs, xi, n, count, dst):"]
-    if use_vnni:
+    if kind == "bf16w":  # each widened weight feeds the 4 rows' FMAs
+        body += [f"    if count == {R}:"]
+        body += [f"        a{i}_{r} = np.float32(0.0)" for i in range(R) for r in range(L)]
+        body += ["        for blk in range(wq.shape[0]):", "            wb = wq[blk]", f"            for k in range({QK}):",
+                 f"                base = k * {L}"]
+        body += [f"                w{r} = vnni.float_from_bits(np.int32(np.int32(wb[base + {r}]) << 16))" for r in range(L)]
+        for i in range(R):
+            body += [f"                x{i} = xq[n + {i}, blk, k]"]
+            body += [f"                a{i}_{r} += w{r} * x{i}" for r in range(L)]
+        body += [f"        dst[{i}, {r}] = a{i}_{r}" for i in range(R) for r in range(L)]
+        body += ["        return"]
+    if use_vnni and kind in quant.INT8_KINDS:
         third = "xs" if kind == "q4_1" else "xi"
         body += [f"    if count == {R}:", "        z = (" + ", ".join(["np.float32(0.0)"] * L) + ",)",
                  "        acc = (" + ", ".join(["z"] * R) + ",)",
@@ -186,9 +208,15 @@ def _make_rows(kind: str, use_vnni: bool, group):
 
 
 def _sample_args(kind: str, blocks: int = 18, tokens: int = 1):
-    width, scales = (256, 2 * LANES) if kind == "q4_1" else (512, LANES)
-    return (np.zeros((blocks, width), np.uint8), np.zeros((blocks, scales), np.uint16), np.zeros((tokens, blocks, QK), np.int8), np.zeros((tokens, blocks), np.float32),
-            np.zeros((tokens, blocks), np.float32), np.zeros((tokens, blocks), np.int32), 0, np.zeros(LANES, np.float32))
+    """Arguments of the types a group dot product is called with, for compiling it alone."""
+    if kind == "bf16w":
+        weights = (np.zeros((blocks, QK * LANES), np.uint16), np.zeros((blocks, 0), np.uint16))
+    else:
+        width, scales = (256, 2 * LANES) if kind == "q4_1" else (512, LANES)
+        weights = (np.zeros((blocks, width), np.uint8), np.zeros((blocks, scales), np.uint16))
+    return weights + (np.zeros((tokens, blocks, QK), ACTIVATION_DTYPE[kind]), np.zeros((tokens, blocks), np.float32),
+                      np.zeros((tokens, blocks), np.float32), np.zeros((tokens, blocks), np.int32), 0,
+                      np.zeros(LANES, np.float32))
 
 
 def group_dot_asm(kind: str, use_vnni: bool | None = None) -> str:
@@ -203,6 +231,7 @@ def group_dot_asm(kind: str, use_vnni: bool | None = None) -> str:
 
 
 USE_VNNI = vnni.available()
+ACTIVATION_DTYPE = {"q8_0": np.int8, "q4_1": np.int8, "bf16w": np.float32}
 _GROUP = {k: _make_group(k, USE_VNNI) for k in quant.KINDS}
 
 
@@ -284,6 +313,38 @@ def norm_quantise(x, w, eps, out, xq, xd, xs, xi):
 def _quantise_rows_parallel(x, xq, xd, xs, xi):
     for n in prange(x.shape[0]):
         _quantise_row(x[n], xq[n], xd[n], xs[n], xi[n])
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _copy_row(x, xq, xd, xs, xi):
+    """The float32 activations as they are, in blocks (xq float32): what the bf16w products take."""
+    for b in range(xq.shape[0]):
+        for j in range(QK):
+            xq[b, j] = x[b * QK + j]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _norm_copy_row(x, w, eps, out, xq, xd, xs, xi):
+    k = x.shape[0]
+    ss = np.float32(0.0)
+    for i in range(k):
+        ss += x[i] * x[i]
+    inv = np.float32(1.0) / np.sqrt(ss / np.float32(k) + np.float32(eps))
+    for i in range(k):
+        out[i] = x[i] * inv * w[i]
+    _copy_row(out, xq, xd, xs, xi)
+
+
+@njit(cache=True)
+def copy_rows(x, xq, xd, xs, xi):
+    for n in range(x.shape[0]):
+        _copy_row(x[n], xq[n], xd[n], xs[n], xi[n])
+
+
+@njit(cache=True)
+def norm_copy(x, w, eps, out, xq, xd, xs, xi):
+    for n in range(x.shape[0]):
+        _norm_copy_row(x[n], w, eps, out[n], xq[n], xd[n], xs[n], xi[n])
 
 
 @njit(cache=True)
@@ -449,7 +510,7 @@ def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, v
     nb = d // QK
     d_ffn = gu[0].shape[1] * LANES // 2
     h = np.empty((N, d), np.float32)
-    xq = np.empty((N, nb, QK), np.int8)
+    xq = np.empty((N, nb, QK), ACT)
     xd = np.empty((N, nb), np.float32)
     xs = np.empty((N, nb), np.float32)
     xi = np.empty((N, nb), np.int32)
@@ -457,7 +518,7 @@ def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, v
     q_rot = np.empty((N, d), np.float32)
     att = np.empty((N, d), np.float32)
     act = np.empty((N, d_ffn), np.float32)
-    fq = np.empty((N, d_ffn // QK, QK), np.int8)
+    fq = np.empty((N, d_ffn // QK, QK), ACT)
     fd = np.empty((N, d_ffn // QK), np.float32)
     fs = np.empty((N, d_ffn // QK), np.float32)
     fi = np.empty((N, d_ffn // QK), np.int32)
@@ -482,8 +543,10 @@ def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, v
 
 def _specialise_layers(kind: str):
     products = PRODUCTS[kind]
-    namespace = {"np": np, "QK": QK, "LANES": LANES, "PARALLEL_ROWS": PARALLEL_ROWS, "norm_quantise": norm_quantise,
-                 "quantise_rows": quantise_rows, "_rope_store_row": _rope_store_row,
+    int8 = kind in quant.INT8_KINDS
+    namespace = {"np": np, "QK": QK, "LANES": LANES, "PARALLEL_ROWS": PARALLEL_ROWS, "ACT": ACTIVATION_DTYPE[kind],
+                 "norm_quantise": norm_quantise if int8 else norm_copy, "quantise_rows": quantise_rows if int8 else copy_rows,
+                 "_rope_store_row": _rope_store_row,
                  "_attention_parallel": _attention_parallel, "_attention_serial": _attention_serial,
                  "__name__": __name__, **products}
     forward = _exec(_layers_source(), ("layers_forward",), _variant(kind, USE_VNNI), namespace)["layers_forward"]
@@ -493,18 +556,24 @@ def _specialise_layers(kind: str):
 LAYERS = {k: _specialise_layers(k) for k in quant.KINDS}
 
 
-def activation_buffers(n: int, k: int):
-    """Empty int8 blocks of n activation rows of k values: quants, scales, d * sums, integer sums."""
+def activation_buffers(n: int, k: int, kind: str = "q8_0"):
+    """Empty blocks of n activation rows of k values: quants (int8; float32 for bf16w), scales, d * sums,
+    integer sums."""
     nb = k // QK
-    return (np.empty((n, nb, QK), np.int8), np.empty((n, nb), np.float32), np.empty((n, nb), np.float32),
+    return (np.empty((n, nb, QK), ACTIVATION_DTYPE[kind]), np.empty((n, nb), np.float32), np.empty((n, nb), np.float32),
             np.empty((n, nb), np.int32))
 
 
+def prepare_rows(kind: str):
+    """The function that turns activation rows into what `kind`'s products take (int8 blocks or a copy)."""
+    return quantise_rows if kind in quant.INT8_KINDS else copy_rows
+
+
 def project(kind: str, lanes: tuple, x: np.ndarray, norm: np.ndarray, eps: float, rows: int) -> np.ndarray:
-    """Logits (N, rows) of activation rows x (N, d): final RMSNorm, int8 blocks, the head product."""
+    """Logits (N, rows) of activation rows x (N, d): final RMSNorm, activation blocks, the head product."""
     h = np.empty_like(x)
-    act = activation_buffers(*x.shape)
-    norm_quantise(x, norm, np.float32(eps), h, *act)
+    act = activation_buffers(*x.shape, kind)
+    (norm_quantise if kind in quant.INT8_KINDS else norm_copy)(x, norm, np.float32(eps), h, *act)
     out = np.empty((x.shape[0], rows), np.float32)
     PRODUCTS[kind]["matvec"](*lanes, *act, out, rows)
     return out
@@ -513,8 +582,8 @@ def project(kind: str, lanes: tuple, x: np.ndarray, norm: np.ndarray, eps: float
 def product(w: Lanes, x: np.ndarray, products: dict | None = None) -> np.ndarray:
     """x (N, cols) float32 @ W.T -> (N, rows): activations quantised to int8 blocks, then the fused dot."""
     x = np.ascontiguousarray(x, dtype=np.float32)
-    act = activation_buffers(*x.shape)
-    quantise_rows(x, *act)
+    act = activation_buffers(*x.shape, w.kind)
+    prepare_rows(w.kind)(x, *act)
     out = np.empty((x.shape[0], w.rows), np.float32)
     (products or PRODUCTS[w.kind])["matvec"](w.q, w.s, *act, out, w.rows)
     return out

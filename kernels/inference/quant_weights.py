@@ -16,7 +16,7 @@ from kernels.inference import weights as weight_sources
 from kernels.inference.config import ModelConfig
 from kernels.inference.weights import LAYER_MATRICES, LayerWeights, Weights
 
-MODES = ("q8_0", "q4_1")
+MODES = ("q8_0", "q4_1", "bf16w")
 
 
 @dataclass
@@ -80,8 +80,8 @@ def _unpermuted(w: quant.QuantMatrix, n_heads: int) -> quant.QuantMatrix:
 
 def from_gguf(config: ModelConfig, mode: str = "q4_1") -> QuantWeights:
     """The file's first `config.n_layers` layers. "q4_1": every tensor exactly as stored (Q4_1 layers, the
-    Q8_0 embedding/LM head), the weights llama.cpp runs. "q8_0": the layers re-quantised to Q8_0 from their
-    Q4_1 values (the file holds no finer copy), the embedding as stored."""
+    Q8_0 embedding/LM head), the weights llama.cpp runs. "q8_0" / "bf16w": the layers re-quantised from
+    their Q4_1 values (the file holds no finer copy), the embedding as stored."""
     if mode not in MODES:
         raise ValueError(f"unknown quantisation {mode!r}; choose one of {', '.join(MODES)}")
     found = gguf_loader.file_config()
@@ -100,7 +100,7 @@ def from_gguf(config: ModelConfig, mode: str = "q4_1") -> QuantWeights:
         entry.update(attn_norm=gguf_loader.tensor(p + "attn_norm.weight"), ffn_norm=gguf_loader.tensor(p + "ffn_norm.weight"))
         layers.append(entry)
     head = None if config.tied_embeddings else _file_matrix("output.weight")
-    how = "as stored" if mode == "q4_1" else "layers re-quantised Q4_1 -> Q8_0"
+    how = "as stored" if mode == "q4_1" else f"layers re-quantised Q4_1 -> {mode.upper()}"
     return QuantWeights(config, _file_matrix("token_embd.weight"), layers, gguf_loader.tensor("output_norm.weight"),
                         head, f"{gguf_loader.FILENAME} ({how})")
 
