@@ -21,7 +21,7 @@ SUITE_SETTINGS = {"OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1", "NUMBA_N
 def test_peer_process_environment_carries_none_of_the_suite_thread_settings(monkeypatch):
     import os
 
-    import kernels  # noqa: F401 - the suite's own settings are in this process's environment
+    import kernels
 
     assert os.environ.get("OMP_WAIT_POLICY") and os.environ.get("NUMBA_SLP_VECTORIZE")
     for name, value in SUITE_SETTINGS.items():

@@ -7,12 +7,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.inference import config, generate, gguf_loader, llama_cpp_peer, quant, quant_cpu, quant_weights, reference, weights
+from kernels.inference import (
+    config,
+    generate,
+    gguf_loader,
+    llama_cpp_peer,
+    quant,
+    quant_cpu,
+    quant_weights,
+    reference,
+    weights,
+)
 from kernels.inference.quant_model import QuantModel
 from kernels.runtime import cpu
 
 gguf_quants = pytest.importorskip("gguf.quants")
-from gguf import GGMLQuantizationType  # noqa: E402
+from gguf import GGMLQuantizationType
 
 TINY = config.SMOLLM2_135M.with_(n_layers=2, vocab=200, max_context=32)  # 200: a partly filled last row group
 

@@ -184,7 +184,7 @@ def test_peer_cases_run_in_their_own_process_and_are_verified(monkeypatch, tmp_p
         extra = case.extra(timing.stats.median)
         assert extra["setup"] == "llama.cpp defaults" and extra["max_rel_error"] < 1e-6
         assert extra["bytes_per_call"] >= gguf_loader.matmul_weight_bytes()
-    ids, theirs = bench.peer_greedy()
+    _ids, theirs = bench.peer_greedy()
     assert theirs == [int(np.argmax(ref[0]))]
 
 

@@ -28,7 +28,15 @@ import numpy as np
 from bench.errors import UsageError
 from bench.workloads import Case
 from kernels.inference import config as configs
-from kernels.inference import generate, gguf_loader, llama_cpp_peer, quant_model, quant_weights, reference, tokenizer
+from kernels.inference import (
+    generate,
+    gguf_loader,
+    llama_cpp_peer,
+    quant_model,
+    quant_weights,
+    reference,
+    tokenizer,
+)
 from kernels.inference import weights as weight_sources
 from kernels.inference.config import ModelConfig
 from kernels.inference.model import Model

@@ -44,9 +44,9 @@ class QuantMatrix:
         """Bytes as the GGUF stores them (what a pass over the matrix reads)."""
         return int(self.q.shape[0] * self.q.shape[1] * BLOCK_BYTES[self.kind])
 
-    def rows(self, index) -> "QuantMatrix":
+    def rows(self, index) -> QuantMatrix:
         """The rows `index` (a slice or an index array), still quantised."""
-        pick = lambda a: None if a is None else a[index]  # noqa: E731
+        pick = lambda a: None if a is None else a[index]
         return QuantMatrix(self.kind, pick(self.d), pick(self.m), self.q[index])
 
     def dequantize(self) -> np.ndarray:
@@ -59,7 +59,7 @@ def stack(parts) -> QuantMatrix:
     kind = parts[0].kind
     if any(p.kind != kind or p.shape[1] != parts[0].shape[1] for p in parts):
         raise ValueError("stack needs matrices of one kind and one width")
-    join = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])  # noqa: E731
+    join = lambda name: None if getattr(parts[0], name) is None else np.concatenate([getattr(p, name) for p in parts])
     return QuantMatrix(kind, join("d"), join("m"), np.concatenate([p.q for p in parts]))
 
 

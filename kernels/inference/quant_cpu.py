@@ -101,7 +101,7 @@ def interleave_groups(a: Lanes, b: Lanes) -> Lanes:
     """Groups a0, b0, a1, b1, ...: one loop iteration reads gate group i and up group i together."""
     if a.kind != b.kind or a.q.shape != b.q.shape:
         raise ValueError("interleave_groups needs two matrices of one kind and shape")
-    mix = lambda x, y: np.ascontiguousarray(np.stack([x, y], axis=1).reshape((2 * x.shape[0],) + x.shape[1:]))  # noqa: E731
+    mix = lambda x, y: np.ascontiguousarray(np.stack([x, y], axis=1).reshape((2 * x.shape[0],) + x.shape[1:]))
     return Lanes(a.kind, mix(a.q, b.q), mix(a.s, b.s), a.rows + b.rows)
 
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from kernels.gemm import numba_cpu
 from kernels.inference import quant_cpu
-from kernels.inference.quant import stack
 from kernels.inference.model import KVCache, Model, rope_tables
+from kernels.inference.quant import stack
 from kernels.inference.quant_weights import MODES, QuantWeights
 
 BACKEND_MODULE = numba_cpu  # the backend whose cases these are

@@ -18,7 +18,13 @@ import pytest
 
 from bench import backends
 from bench.workloads import inference as wl
-from kernels.inference import config, gguf_loader, llama_cpp_peer, quant_weights, weights
+from kernels.inference import (
+    config,
+    gguf_loader,
+    llama_cpp_peer,
+    quant_weights,
+    weights,
+)
 from kernels.inference.model import Model
 from kernels.inference.quant_model import QuantModel
 
