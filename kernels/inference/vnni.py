@@ -12,9 +12,10 @@ holding 4 consecutive quants of row r, and the 4 matching activation bytes are b
 The block's scales stay fp16 as in the file (16 d, then for Q4_1 16 minimums m, per block of 16 rows)
 and are widened in registers (`vcvtph2ps`), so the kernels read the file's bytes and no more. Each
 intrinsic adds one block to 16 float32 accumulators passed in and out as a tuple (kept in a register after
-inlining): acc += d * dx * sum (+ m * sx for Q4_1). `widen_half` is the same fp16 widening for one value,
-for the plain-loop kernels of hosts without VNNI. `available()` says whether Numba compiles for a CPU
-with avx512vnni.
+inlining): acc += d * dx * sum (+ m * sx for Q4_1); `rows4_*` do four activation rows per weight chunk
+(prefill, batches). `widen_half` is the same fp16 widening for one value, for the plain-loop kernels of
+hosts without VNNI, and `float_from_bits` a bitcast (bfloat16 weights, a vectorisable exp).
+`available()` says whether Numba compiles for a CPU with avx512vnni.
 """
 
 from __future__ import annotations
