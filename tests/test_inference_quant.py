@@ -217,3 +217,14 @@ def test_greedy_tokens_equal_llama_cpp_on_the_same_file_and_prompt():
         peer.close()
     ours = generate.greedy(QuantModel(quant_weights.from_gguf(config.SMOLLM2_135M, "q4_1")), [ids], 16, tok.stop_ids)[0]
     assert ours == theirs, (tok.decode(ours), tok.decode(theirs))
+
+
+@pytest.mark.skipif(not gguf_loader.available()[0], reason=gguf_loader.available()[1])
+def test_file_in_bf16_is_bf16_everywhere_and_tight():
+    cfg = config.SMOLLM2_135M.with_(n_layers=2)
+    qw = quant_weights.from_gguf(cfg, "bf16w")
+    assert {qw.layer_kind, qw.head.kind} == {"bf16w"}  # no product left with int8 activations
+    tokens = np.random.default_rng(9).integers(0, cfg.vocab, 6)
+    m = QuantModel(qw)
+    out = m.prefill(tokens[None, :], m.new_cache(1, 6))
+    assert relative(out[0], reference.forward(qw.dequantized(), tokens)[-1]) < 1e-5

@@ -44,9 +44,10 @@ from kernels.inference.quant_model import QuantModel
 
 # Largest |logit - reference| over the largest |reference logit| of a row (whole network, not one GEMM).
 # Quantised weights are compared with the float64 forward of the same dequantised weights; what is left
-# is the int8 quantisation of activations (per 32-block, as llama.cpp): 2e-3..4e-2 seen on SmolLM2.
+# is the int8 quantisation of activations (per 32-block, as llama.cpp): 2e-3..6e-2 seen on SmolLM2, and
+# llama.cpp's own logits differ from that reference by 4.9e-2.
 # bfloat16 weights ("bf16w", numba-cpu) take float32 activations: only float32 rounding is left.
-TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4, "tf32": 1e-2, "fp16": 2e-2, "bf16": 5e-2, "q8_0": 8e-2, "q4_1": 8e-2,
+TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4, "tf32": 1e-2, "fp16": 2e-2, "bf16": 5e-2, "q8_0": 0.1, "q4_1": 0.1,
              "bf16w": 1e-4}
 BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
 QUANT = quant_weights.MODES  # block formats the numba-cpu quantised decoder runs

@@ -80,8 +80,9 @@ def _unpermuted(w: quant.QuantMatrix, n_heads: int) -> quant.QuantMatrix:
 
 def from_gguf(config: ModelConfig, mode: str = "q4_1") -> QuantWeights:
     """The file's first `config.n_layers` layers. "q4_1": every tensor exactly as stored (Q4_1 layers, the
-    Q8_0 embedding/LM head), the weights llama.cpp runs. "q8_0" / "bf16w": the layers re-quantised from
-    their Q4_1 values (the file holds no finer copy), the embedding as stored."""
+    Q8_0 embedding/LM head), the weights llama.cpp runs. "q8_0": the layers re-quantised from their Q4_1
+    values (the file holds no finer copy), the embedding as stored. "bf16w": every matrix in bfloat16
+    from the file's values."""
     if mode not in MODES:
         raise ValueError(f"unknown quantisation {mode!r}; choose one of {', '.join(MODES)}")
     found = gguf_loader.file_config()
@@ -99,10 +100,15 @@ def from_gguf(config: ModelConfig, mode: str = "q4_1") -> QuantWeights:
             entry = {k: quant.quantize(v.dequantize(), mode) for k, v in entry.items()}
         entry.update(attn_norm=gguf_loader.tensor(p + "attn_norm.weight"), ffn_norm=gguf_loader.tensor(p + "ffn_norm.weight"))
         layers.append(entry)
+    embed = _file_matrix("token_embd.weight")
     head = None if config.tied_embeddings else _file_matrix("output.weight")
     how = "as stored" if mode == "q4_1" else f"layers re-quantised Q4_1 -> {mode.upper()}"
-    return QuantWeights(config, _file_matrix("token_embd.weight"), layers, gguf_loader.tensor("output_norm.weight"),
-                        head, f"{gguf_loader.FILENAME} ({how})")
+    if mode == "bf16w":  # every matrix bfloat16, so no product takes int8 activations
+        embed = quant.quantize(embed.dequantize(), mode)
+        head = None if head is None else quant.quantize(head.dequantize(), mode)
+        how = "every matrix re-quantised to BF16W from the file's Q4_1 / Q8_0 values"
+    return QuantWeights(config, embed, layers, gguf_loader.tensor("output_norm.weight"), head,
+                        f"{gguf_loader.FILENAME} ({how})")
 
 
 def load(config: ModelConfig, source: str, mode: str, weights: Weights | None = None, seed: int = 0) -> QuantWeights:
