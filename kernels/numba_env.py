@@ -11,13 +11,17 @@
   its first compile, so without the alias every Numba CUDA kernel fails with AttributeError (seen on an
   H100 image with NumPy 2.5.2).
 
-A user's own setting of any of these variables wins (set it before running).
+A user's own setting of any of these variables wins (set it before running). They are for the suite's
+own kernels only: a peer measured beside them (llama.cpp) runs in a process of its own without any of
+them (kernels/inference/llama_cpp_peer.py), since OMP_WAIT_POLICY=PASSIVE throttles its OpenMP threads.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+
+SETTINGS = ("NUMBA_SLP_VECTORIZE", "OMP_WAIT_POLICY", "NUMBA_CPU_FEATURES")  # what configure() sets
 
 
 def host_features_512() -> str:

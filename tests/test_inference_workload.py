@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
-import sys
-import types
-
 import numpy as np
 import pytest
 
@@ -85,18 +81,43 @@ def test_other_cpu_backends_are_shown_as_a_ratio_to_numpy():
 @pytest.mark.parametrize("backend", ["numpy", "numba-cpu"])
 def test_cases_run_verify_and_report_figures(backend):
     found = wl.cases(backends.require("inference", backend), quick=True, model=TINY, prompt=8, batches=(1, 3))
-    assert len(found) == 4
+    dtypes = ["fp32"] + (list(wl.QUANT) if backend == "numba-cpu" else [])  # numba-cpu: Q8_0, Q4_1, bf16w too
+    assert sorted({c.params["dtype"] for c in found}) == sorted(dtypes) and len(found) == 4 * len(dtypes)
+    weight_bytes = {}
     for case in found:
+        dtype, phase = case.params["dtype"], case.params["phase"]
         step = case.prepare()
         timing = measure(step, budget_s=0.05, min_repeats=2, max_repeats=3, min_sample_s=0.001)
         ok, what = case.verify(timing.output)
         assert ok, what
         assert "float64 NumPy reference" in what and "tolerance" in what
         extra = case.extra(timing.stats.median)
-        assert extra["max_rel_error"] < wl.TOLERANCE["fp32"]
-        assert extra["flop_per_s"] > 0 and extra["fraction_of_measured_blas"] > 0
-        assert (extra["bytes_per_s"] is None) == (case.params["phase"] == "prefill")
-        assert extra["weights"] == "random seed 2024"
+        assert extra["max_rel_error"] < wl.TOLERANCE[dtype]
+        assert extra["flop_per_s"] > 0
+        assert (extra["bytes_per_s"] is None) == (phase == "prefill")
+        tokens = case.work_per_call
+        assert extra["bytes_per_token"] == pytest.approx(extra["bytes_per_call"] / tokens)
+        assert extra["achieved_gb_per_s"] == pytest.approx(extra["bytes_per_call"] / timing.stats.median / 1e9)
+        if phase == "decode":
+            assert extra["fraction_of_measured_bandwidth"] == pytest.approx(extra["bytes_per_s"] / 2e10)
+        weight_bytes[dtype] = extra["bytes_per_call"]
+        if dtype == "fp32":
+            assert extra["weights"] == "random seed 2024" and extra["fraction_of_measured_blas"] > 0
+        else:
+            assert extra["weights"] == f"random seed 2024 quantised to {dtype.upper()}"
+            assert "dequantised weights" in what and "float32 weights" in what
+            assert 0 < extra["max_rel_error_vs_fp32_weights"] < 0.2  # loose: reported, not judged
+            assert extra["parallel_regions_per_decode_step"] == 4 * 2 + 1
+    if backend == "numba-cpu":  # bytes read: fp32 > bf16 > Q8_0 > Q4_1 (scales included)
+        assert weight_bytes["fp32"] > weight_bytes["bf16w"] > weight_bytes["q8_0"] > weight_bytes["q4_1"]
+
+
+def test_quantised_cases_are_shown_as_a_ratio_to_numpy_without_the_peer():
+    selected = backends.require("inference", "numba-cpu") + numpy_selected()
+    found = wl.cases(selected, quick=True, model=TINY, prompt=8, batches=(1,))
+    numpy_decode = next(c for c in found if c.backend == "numpy" and c.params["phase"] == "decode")
+    q41 = next(c for c in found if c.params["dtype"] == "q4_1" and c.params["phase"] == "decode")
+    assert q41.reference == numpy_decode.key
 
 
 def test_verification_fails_on_wrong_logits():
@@ -137,52 +158,34 @@ def test_host_measured_is_a_real_measurement(monkeypatch):
     assert m["measured_blas_flop_per_s"] > 1e9 and m["measured_read_bytes_per_s"] > 1e8
 
 
-# --- the llama.cpp peer, with a stand-in for llama_cpp ----------------------------------------------
-
-
-def fake_llama_cpp(vocab: int):
-    """A stand-in module with the llama-cpp-python calls the peer makes; logits favour token (n + 1)."""
-    mod = types.ModuleType("llama_cpp")
-    state = {}
-
-    class Llama:
-        def __init__(self, model_path, n_ctx, **kw):
-            assert model_path.endswith(".gguf")
-            self.n_tokens, self.ctx = 0, object()
-
-        def n_vocab(self):
-            return vocab
-
-        def reset(self):
-            self.n_tokens = 0
-
-        def eval(self, tokens):
-            self.n_tokens += len(tokens)
-            logits = np.zeros(vocab, dtype=np.float32)
-            logits[(tokens[-1] + 1) % vocab] = 1
-            state["logits"] = logits
-
-    def llama_get_logits_ith(ctx, i):
-        return state["logits"].ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-
-    mod.Llama, mod.llama_get_logits_ith = Llama, llama_get_logits_ith
-    return mod
+# --- the llama.cpp peer, with the stand-in child process (tests/fixtures/fake_llama_child.py) ----------
 
 
 @pytest.mark.skipif(not gguf_loader.available()[0], reason=gguf_loader.available()[1])
-def test_peer_cases_run_when_llama_cpp_is_importable(monkeypatch):
-    monkeypatch.setitem(sys.modules, "llama_cpp", fake_llama_cpp(config.SMOLLM2_135M.vocab))
-    monkeypatch.setattr(wl.llama_cpp_peer, "available", lambda: (True, ""))
+def test_peer_cases_run_in_their_own_process_and_are_verified(monkeypatch, tmp_path):
+    from tests.test_inference_peer import FAKE_CHILD
+
     bench = wl.Workbench(config.SMOLLM2_135M.with_(n_layers=2), 8, 1, "gguf")  # the first 2 layers: quick
+    ref = bench.reference(0, 1, "q4_1")  # what a correct llama.cpp would return: prefill, then decode
+    np.save(tmp_path / "logits.npy", ref.astype(np.float32))
+    monkeypatch.setenv("FAKE_LLAMA_LOGITS", str(tmp_path / "logits.npy"))
+    monkeypatch.setattr(wl.llama_cpp_peer, "CHILD", FAKE_CHILD)
+    monkeypatch.setattr(wl.llama_cpp_peer, "available", lambda: (True, ""))
+    monkeypatch.setattr(wl.llama_cpp_peer.Peer, "greedy", lambda self, ids, n, stop=(): [int(np.argmax(ref[0]))])
     device = numpy_selected()[0].device
     peers = wl._peer_cases(bench, device)
-    assert [(c.backend, c.params["phase"], c.is_reference) for c in peers] == [
-        ("llama.cpp", "prefill", True), ("llama.cpp", "decode", True)]
+    assert [(c.backend, c.params["phase"], c.params["dtype"], c.is_reference) for c in peers] == [
+        ("llama.cpp", "prefill", "q4_1", True), ("llama.cpp", "decode", "q4_1", True)]
     for case in peers:
-        out = case.prepare()()
-        ok, what = case.verify(out)
-        assert ok and "greedy tokens" in what
-        assert case.extra(0.01)["bytes_per_s"] is None or case.params["phase"] == "decode"
+        step = case.prepare()
+        timing = measure(step, timer=case.timer(), budget_s=0.05, min_repeats=2, max_repeats=3, min_sample_s=0.001)
+        ok, what = case.verify(timing.output)
+        assert ok and "own process" in what and "greedy tokens" in what, what
+        extra = case.extra(timing.stats.median)
+        assert extra["setup"] == "llama.cpp defaults" and extra["max_rel_error"] < 1e-6
+        assert extra["bytes_per_call"] >= gguf_loader.matmul_weight_bytes()
+    _ids, theirs = bench.peer_greedy()
+    assert theirs == [int(np.argmax(ref[0]))]
 
 
 def test_cli_unknown_backend_for_inference_exits_2_with_one_line():

@@ -7,7 +7,12 @@ produced are compared with the float64 NumPy reference forward on the same token
 reference.py) within a dtype tolerance. `extra()` gives achieved FLOP/s (2 x weights per token plus
 attention), decode bytes/s (weights + KV cache read per step), each against the device's roofline from
 its hardware profile where one exists, and on CPUs against this machine's measured BLAS FLOP/s and
-memory read bandwidth. Where llama_cpp is importable, llama.cpp runs the same GGUF as the peer.
+memory read bandwidth. Every case also carries the bytes one call reads (per call and per token) and the
+GB/s it achieved (`bound_figures`). On numba-cpu the decoder also runs on quantised weights (Q8_0, Q4_1,
+and bfloat16 "bf16w":
+kernels/inference/quant_model.py), verified against the float64 forward of the same dequantised weights,
+its error against the float32 weights reported. Where llama_cpp is importable, llama.cpp runs the same
+GGUF as the peer, in its own process without the suite's thread settings (kernels/inference/llama_cpp_peer.py).
 """
 
 from __future__ import annotations
@@ -25,14 +30,29 @@ from bench.backends import parse_spec
 from bench.errors import UsageError
 from bench.workloads import Case
 from kernels.inference import config as configs
-from kernels.inference import gguf_loader, llama_cpp_peer, reference
+from kernels.inference import (
+    generate,
+    gguf_loader,
+    llama_cpp_peer,
+    quant_model,
+    quant_weights,
+    reference,
+    tokenizer,
+)
 from kernels.inference import sources as weight_sources
 from kernels.inference.config import ModelConfig
 from kernels.inference.model import Model
+from kernels.inference.quant_model import QuantModel
 
 # Largest |logit - reference| over the largest |reference logit| of a row (whole network, not one GEMM).
-TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4, "tf32": 1e-2, "fp16": 2e-2, "bf16": 5e-2}
+# Quantised weights are compared with the float64 forward of the same dequantised weights; what is left
+# is the int8 quantisation of activations (per 32-block, as llama.cpp): 2e-3..6e-2 seen on SmolLM2, and
+# llama.cpp's own logits differ from that reference by 4.9e-2.
+# bfloat16 weights ("bf16w", numba-cpu) take float32 activations: only float32 rounding is left.
+TOLERANCE = {"fp64": 1e-9, "fp32": 1e-4, "tf32": 1e-2, "fp16": 2e-2, "bf16": 5e-2, "q8_0": 0.1, "q4_1": 0.1,
+             "bf16w": 1e-4}
 BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2}
+QUANT = quant_weights.MODES  # block formats the numba-cpu quantised decoder runs
 SEED = 2024
 VERIFY_ROWS = 4  # sequences of a batch compared with the reference (first, last and evenly between)
 PEER_GREEDY_TOKENS = 16
@@ -45,11 +65,12 @@ class Sizes:
     prompt: int  # prompt tokens per sequence (= the decode step's context)
     prefill_batches: tuple[int, ...]
     decode_batches: tuple[int, ...]
+    quantised: tuple[str, ...] = ()  # block formats, for backends with a quantised decoder (quant_model.runs_on)
 
 
 SIZES = {
-    ("cpu", False): Sizes(("smollm2-135m",), ("fp32",), 64, (1, 4, 16), (1, 4, 16)),
-    ("cpu", True): Sizes(("smollm2-135m",), ("fp32",), 16, (1, 4), (1, 4)),
+    ("cpu", False): Sizes(("smollm2-135m",), ("fp32",), 64, (1, 4, 16), (1, 4, 16), QUANT),
+    ("cpu", True): Sizes(("smollm2-135m",), ("fp32",), 16, (1, 4), (1, 4), QUANT),
     ("gpu", False): Sizes(("smollm2-135m", "llama3-8b-4l"), ("fp32", "bf16"), 512, (1, 4, 16), (1, 4, 16, 64, 256)),
     ("gpu", True): Sizes(("smollm2-135m",), ("fp32",), 128, (1, 16), (1, 16, 64)),
 }
@@ -91,22 +112,46 @@ def validate(model: str | ModelConfig = "smollm2-135m", *, batches=(1,), prompt:
 
 
 class Workbench:
-    """Weights, tokens, reference logits and the one live model, shared by the cases of one model."""
+    """Weights, tokens, reference logits and the one live model, shared by the cases of one model.
+
+    Weights come in flavours: "fp32" (the float32 weights of the source) and each block format of
+    quant_weights (the same source kept quantised); each flavour's float64 reference is its own.
+    """
 
     def __init__(self, cfg: ModelConfig, prompt: int, max_batch: int, source: str, shared: dict | None = None):
         self.cfg, self.prompt, self.source = cfg, prompt, source
-        self._shared = {} if shared is None else shared  # weights by (config, source), across benches
+        self._shared = {} if shared is None else shared  # weights by (config, source, flavour), across benches
         rng = np.random.default_rng(SEED)
         self.tokens = rng.integers(0, cfg.vocab, size=(max_batch, prompt + 1))  # prompt, then the decoded token
-        self._ref: dict[int, np.ndarray] = {}
+        self._ref: dict[tuple[str, int], np.ndarray] = {}
         self._model_key = None
         self._model = None
+        self.peer_greedy = None  # set by the llama.cpp peer's cases: () -> (prompt ids, its greedy tokens)
 
     @property
     def weights(self):
-        key = (self.cfg, self.source)
+        return self.weights_for("fp32")
+
+    @staticmethod
+    def flavour(dtype: str) -> str:
+        return dtype if dtype in QUANT else "fp32"
+
+    def weights_for(self, dtype: str):
+        """float32 Weights for float dtypes; for a block format the dequantised values of the quantised ones."""
+        flavour = self.flavour(dtype)
+        key = (self.cfg, self.source, flavour)
         if key not in self._shared:
-            self._shared[key] = weight_sources.load(self.cfg, self.source, seed=SEED)
+            if flavour == "fp32":
+                self._shared[key] = weight_sources.load(self.cfg, self.source, seed=SEED)
+            else:
+                self._shared[key] = self.quantised(flavour).dequantized()
+        return self._shared[key]
+
+    def quantised(self, mode: str) -> quant_weights.QuantWeights:
+        key = (self.cfg, self.source, mode, "blocks")
+        if key not in self._shared:
+            fp32 = None if self.source == "gguf" else self.weights
+            self._shared[key] = quant_weights.load(self.cfg, self.source, mode, fp32, seed=SEED)
         return self._shared[key]
 
     def model(self, gemm, dtype: str, device: int) -> Model:
@@ -114,22 +159,30 @@ class Workbench:
         key = (gemm.__name__, dtype, device)
         if self._model_key != key:
             self._model = None
-            self._model = Model(self.weights, gemm, dtype=dtype, device=device)
+            if dtype in QUANT:
+                self._model = QuantModel(self.quantised(dtype))
+            else:
+                self._model = Model(self.weights, gemm, dtype=dtype, device=device)
             self._model_key = key
         return self._model
 
-    def reference(self, row: int, batch: int) -> np.ndarray:
+    def reference(self, row: int, batch: int, dtype: str = "fp32") -> np.ndarray:
         """float64 logits (2, vocab) of sequence `row`: after its prompt, and after its decoded token.
 
         The rows this batch and the largest batch verify are computed together (one float64 pass over the
         weights) and kept for the other cases.
         """
-        if row not in self._ref:
+        flavour = self.flavour(dtype)
+        if (flavour, row) not in self._ref:
             wanted = set(self.verify_rows(batch)) | set(self.verify_rows(len(self.tokens))) | {row}
-            todo = sorted(r for r in wanted if r not in self._ref)
-            for r, logits in zip(todo, reference.forward_many(self.weights, self.tokens[todo])):
-                self._ref[r] = logits[-2:]
-        return self._ref[row]
+            todo = sorted(r for r in wanted if (flavour, r) not in self._ref)
+            for r, logits in zip(todo, reference.forward_many(self.weights_for(flavour), self.tokens[todo])):
+                self._ref[(flavour, r)] = logits[-2:]
+        return self._ref[(flavour, row)]
+
+    def error(self, logits_row, row: int, batch: int, phase: str, dtype: str) -> float:
+        ref = self.reference(row, batch, dtype)[0 if phase == "prefill" else 1]
+        return float(np.max(np.abs(np.asarray(logits_row, np.float64) - ref)) / max(np.max(np.abs(ref)), 1e-30))
 
     def verify(self, logits, batch: int, phase: str, dtype: str) -> tuple[bool, str, float]:
         """Compare rows of (batch, vocab) logits with the reference; (ok, what was compared, error)."""
@@ -137,16 +190,12 @@ class Workbench:
         if logits.shape != (batch, self.cfg.vocab):
             return False, f"logits have shape {logits.shape}, expected {(batch, self.cfg.vocab)}", float("inf")
         rows = self.verify_rows(batch)
-        which = 0 if phase == "prefill" else 1
-        errors = []
-        for r in rows:
-            ref = self.reference(r, batch)[which]
-            errors.append(float(np.max(np.abs(logits[r] - ref)) / max(np.max(np.abs(ref)), 1e-30)))
-        err = max(errors)
+        err = max(self.error(logits[r], r, batch, phase, dtype) for r in rows)
         tol = TOLERANCE[dtype]
         ok = bool(np.isfinite(logits).all()) and err <= tol
+        weights = "the same tokens and dequantised weights" if dtype in QUANT else "the same tokens"
         what = (f"logits of sequences {','.join(map(str, rows))} of {batch} vs float64 NumPy reference forward on "
-                f"the same tokens: max |diff| / max |ref| = {err:.2e} (tolerance {tol:g} for {dtype})")
+                f"{weights}: max |diff| / max |ref| = {err:.2e} (tolerance {tol:g} for {dtype})")
         return ok, what, err
 
     def verify_rows(self, batch: int) -> list[int]:
@@ -171,6 +220,19 @@ def decode_bytes(cfg: ModelConfig, batch: int, prompt: int, weight_bytes: float)
     """Bytes one decode step reads: every weight matrix once, plus K and V of prompt+1 positions."""
     kv = cfg.n_layers * batch * 2 * cfg.kv_dim * (prompt + 1) * 4
     return weight_bytes + kv
+
+
+def call_bytes(cfg: ModelConfig, phase: str, batch: int, prompt: int, weight_bytes: float) -> float:
+    """Bytes one call moves at least: decode as `decode_bytes`; prefill the weights once plus the K and V
+    it writes (prompt positions of every sequence)."""
+    if phase == "decode":
+        return decode_bytes(cfg, batch, prompt, weight_bytes)
+    return weight_bytes + cfg.n_layers * batch * 2 * cfg.kv_dim * prompt * 4
+
+
+def bound_figures(nbytes: float, tokens: int, seconds: float) -> dict:
+    """Bytes read per call and per token, and the GB/s achieved: how close a call is to the memory bound."""
+    return {"bytes_per_call": nbytes, "bytes_per_token": nbytes / tokens, "achieved_gb_per_s": nbytes / seconds / 1e9}
 
 
 @lru_cache(maxsize=1)
@@ -207,7 +269,7 @@ def _profile(device):
 
 def roofline(device, dtype: str, flop_s: float, bytes_s: float | None) -> dict:
     """Fractions of the profile's peaks (never invented: None where the profile has no figure) and, on a
-    CPU with fp32, of this machine's measured BLAS FLOP/s and read bandwidth."""
+    CPU, of this machine's measured read bandwidth and (fp32 only) BLAS FLOP/s."""
     out: dict = {"fraction_of_peak_flops": None, "fraction_of_peak_bandwidth": None, "peak_source": None}
     p = _profile(device)
     if p is not None:
@@ -218,10 +280,11 @@ def roofline(device, dtype: str, flop_s: float, bytes_s: float | None) -> dict:
         if bytes_s is not None and getattr(p, "memory_tbs", None):
             out["fraction_of_peak_bandwidth"] = bytes_s / (p.memory_tbs * 1e12)
         out["peak_source"] = f"profile {p.id}" + (" (derived, not measured)" if getattr(p, "derived", False) else "")
-    if device.kind == "cpu" and dtype == "fp32":
+    if device.kind == "cpu" and (dtype == "fp32" or dtype in QUANT):
         m = host_measured()
         out.update(m)
-        out["fraction_of_measured_blas"] = flop_s / m["measured_blas_flop_per_s"]
+        if dtype == "fp32":
+            out["fraction_of_measured_blas"] = flop_s / m["measured_blas_flop_per_s"]
         if bytes_s is not None:
             out["fraction_of_measured_bandwidth"] = bytes_s / m["measured_read_bytes_per_s"]
     return out
@@ -243,13 +306,16 @@ def launch_path(model, phase: str) -> str | None:
 
 def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_key: str | None) -> Case:
     cfg, prompt = bench.cfg, bench.prompt
-    state: dict = {}
-    weight_bytes = cfg.matmul_params() * BYTES[dtype]
+    state: dict = {"weight_bytes": cfg.matmul_params() * BYTES.get(dtype, 4)}
     flop = flop_per_call(cfg, phase, batch, prompt)
+    tokens = batch * (prompt if phase == "prefill" else 1)
 
     def prepare():
         model = bench.model(sel.module, dtype, sel.device.index)
         state["model"] = weakref.ref(model)
+        if isinstance(model, QuantModel):  # the bytes its kernels read, scales included
+            state["weight_bytes"] = model.weight_bytes
+            state["regions"] = model.parallel_regions_per_decode
         state["launches"] = launch_path(model, phase)
         # Only the step holds the model, so its (GPU) memory goes once the case is measured.
         state["to_host"] = model.xp.asnumpy if model.on_device else np.asarray
@@ -265,6 +331,10 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
     def verify(output):
         ok, what, err = bench.verify(state["to_host"](output), batch, phase, dtype)
         state["error"] = err
+        if dtype in QUANT:
+            state["error_vs_fp32"] = bench.error(np.asarray(output)[0], 0, batch, phase, "fp32")
+            what += (f"; vs the float32 weights' reference {state['error_vs_fp32']:.2e} (reported, not judged)"
+                     + _greedy_vs_peer(bench, state))
         model = state["model"]() if "model" in state else None
         if model is not None:  # a graph capture that failed during timing fell back to kernel launches
             state["launches"] = launch_path(model, phase)
@@ -276,10 +346,19 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
 
     def extra(seconds: float) -> dict:
         flop_s = flop / seconds
-        bytes_s = decode_bytes(cfg, batch, prompt, weight_bytes) / seconds if phase == "decode" else None
-        return {"weights": bench.weights.source, "prompt_tokens": prompt, "flop_per_call": flop, "flop_per_s": flop_s,
-                "bytes_per_s": bytes_s, "max_rel_error": state.get("error"), "tolerance": TOLERANCE[dtype],
-                "launches": state.get("launches"), **roofline(sel.device, dtype, flop_s, bytes_s)}
+        nbytes = call_bytes(cfg, phase, batch, prompt, state["weight_bytes"])
+        bytes_s = nbytes / seconds if phase == "decode" else None
+        source = bench.quantised(dtype).source if dtype in QUANT else bench.weights.source
+        out = {"weights": source, "prompt_tokens": prompt, "flop_per_call": flop, "flop_per_s": flop_s,
+               "bytes_per_s": bytes_s, "max_rel_error": state.get("error"), "tolerance": TOLERANCE[dtype],
+               "launches": state.get("launches"), **bound_figures(nbytes, tokens, seconds),
+               **roofline(sel.device, dtype, flop_s, bytes_s)}
+        if dtype in QUANT:
+            out.update(max_rel_error_vs_fp32_weights=state.get("error_vs_fp32"),
+                       activations="float32" if dtype == "bf16w" else "int8 per 32-block",
+                       parallel_regions_per_decode_step=state.get("regions"),
+                       greedy_vs_llama_cpp=state.get("greedy_vs_peer"))
+        return out
 
     # Events on the case's own GPU, from the backend's traits. Numba's events also time the CuPy work between
     # the products (both run on the default stream), and need no CuPy where numba-cuda runs without it.
@@ -294,8 +373,26 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
     )
 
 
+def _greedy_vs_peer(bench: Workbench, state: dict) -> str:
+    """Our quantised model's greedy tokens on the chat prompt against llama.cpp's, where the peer runs."""
+    model = state["model"]() if "model" in state else None
+    if bench.peer_greedy is None or model is None or bench.source != "gguf":
+        return ""
+    if "greedy_vs_peer" not in state:
+        ids, theirs = bench.peer_greedy()
+        ours = generate.greedy(model, [ids], len(theirs), tokenizer.load().stop_ids)[0]
+        same = next((i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b), min(len(ours), len(theirs)))
+        state["greedy_vs_peer"] = (same, len(theirs))
+    same, n = state["greedy_vs_peer"]
+    return f"; greedy tokens on the chat prompt equal llama.cpp's for the first {same} of {n}"
+
+
 def _peer_cases(bench: Workbench, device) -> list[Case]:
-    """llama.cpp on the same GGUF, batch 1, prefill and decode: the peer our CPU figures stand beside."""
+    """llama.cpp on the same GGUF, batch 1, prefill and decode: the peer our CPU figures stand beside.
+
+    It runs in its own process (kernels/inference/llama_cpp_peer.py) without the suite's thread settings;
+    its figure is the seconds llama.cpp itself spent (`ChildClock`), on the same tokens and positions.
+    """
     ok, _ = llama_cpp_peer.available()
     if not ok or bench.cfg.name != configs.SMOLLM2_135M.name or bench.source != "gguf":
         return []
@@ -309,8 +406,6 @@ def _peer_cases(bench: Workbench, device) -> list[Case]:
         return state["peer"]
 
     def agreement() -> str:
-        from kernels.inference import tokenizer
-
         if "agree" not in state:
             tok = tokenizer.load()
             ids = tokenizer.chat_prompt_ids()
@@ -318,8 +413,11 @@ def _peer_cases(bench: Workbench, device) -> list[Case]:
             ours = reference.greedy_predictions(bench.weights, ids, theirs)
             same = int(np.argmin(np.append(ours == np.asarray(theirs), False)))
             state["agree"] = (same, len(theirs))
+            state["greedy"] = (ids, theirs)
         same, n = state["agree"]
         return f"its greedy tokens on the chat prompt equal our float64 reference's for the first {same} of {n}"
+
+    bench.peer_greedy = lambda: (agreement(), state["greedy"])[1]
 
     def make(phase: str) -> Case:
         def prepare():
@@ -331,22 +429,29 @@ def _peer_cases(bench: Workbench, device) -> list[Case]:
             return lambda: p.decode(seq[prompt], prompt)
 
         def verify(output):
-            out = np.asarray(output)
-            ok = out.shape == (cfg.vocab,) and bool(np.isfinite(out).all())
-            return ok, f"llama.cpp Q4_1 logits finite, shape ({cfg.vocab},); {agreement()}"
+            out = peer().logits()
+            ok = out.shape == (cfg.vocab,) and bool(np.isfinite(out).all()) and int(out.argmax()) == output.argmax
+            ok_ref, what, err = bench.verify(out[None, :], 1, phase, "q4_1")
+            state["error"] = err
+            return ok and ok_ref, f"llama.cpp (own process) {what}; {agreement()}"
 
         def extra(seconds: float) -> dict:
             flop_s = flop_per_call(cfg, phase, 1, prompt) / seconds
-            bytes_s = decode_bytes(cfg, 1, prompt, weight_bytes) / seconds if phase == "decode" else None
+            nbytes = call_bytes(cfg, phase, 1, prompt, weight_bytes)
+            bytes_s = nbytes / seconds if phase == "decode" else None
             return {"weights": f"{gguf_loader.FILENAME} as stored (quantised)", "prompt_tokens": prompt,
                     "flop_per_s": flop_s, "bytes_per_s": bytes_s, "greedy_agreement": state.get("agree"),
-                    **roofline(device, "fp32", flop_s, bytes_s)}
+                    "max_rel_error": state.get("error"), "tolerance": TOLERANCE["q4_1"],
+                    "process": "own (python -I, without the suite's thread settings)", "threads": peer().threads,
+                    "setup": peer().setup, **bound_figures(nbytes, 1 if phase == "decode" else prompt, seconds),
+                    **roofline(device, "q4_1", flop_s, bytes_s)}
 
         return Case(
             workload="inference", backend="llama.cpp", device=device,
             params={"model": cfg.name, "phase": phase, "batch": 1, "dtype": "q4_1", "prompt": prompt},
             metric="tokens_per_s", unit="tok/s", work_per_call=prompt if phase == "prefill" else 1,
-            prepare=prepare, verify=verify, is_reference=True, extra=extra, label=f"llama.cpp {phase} batch 1",
+            prepare=prepare, verify=verify, timer=lambda: llama_cpp_peer.ChildClock(peer()), is_reference=True,
+            extra=extra, label=f"llama.cpp {phase} batch 1",
         )
 
     return [make("prefill"), make("decode")]
@@ -376,7 +481,8 @@ def cases(selected, *, quick: bool, model: str | None = None, prompt: int | None
                     found += _peer_cases(benches[key], sel.device)
             bench = benches[key]
             have = sel.module.dtypes(sel.device.index)
-            for dtype in (d for d in plan.dtypes if d in have):
+            quantised = plan.quantised if quant_model.runs_on(sel.module) else ()
+            for dtype in [d for d in plan.dtypes if d in have] + list(quantised):
                 for phase, sizes in (("prefill", pre), ("decode", dec)):
                     for batch in sizes:
                         ref = _reference_key(found, sel, cfg.name, phase, batch, dtype, p)
@@ -394,6 +500,6 @@ def _reference_key(found: list[Case], sel, model: str, phase: str, batch: int, d
             return c.key
         baseline = backends.module("gemm", c.backend) if c.backend in backends.BACKENDS else None
         is_baseline = baseline is not None and baseline.TRAITS.reference_for == c.device.kind
-        if is_baseline and c.backend != sel.backend and c.params["dtype"] == dtype:
+        if is_baseline and c.backend != sel.backend and (c.params["dtype"] == dtype or dtype in QUANT):
             return c.key
     return None

@@ -1,0 +1,230 @@
+"""Quantised weights: GGUF block formats (kernels/inference/quant.py) against gguf's own code, the fused
+Numba kernels (quant_cpu.py) against exact NumPy arithmetic, and the quantised decoder (quant_model.py)
+against the float64 reference of the same dequantised weights (tight) and of the float32 ones (loose)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kernels.inference import (
+    config,
+    generate,
+    gguf_loader,
+    llama_cpp_peer,
+    quant,
+    quant_cpu,
+    quant_weights,
+    reference,
+    weights,
+)
+from kernels.inference.quant_model import QuantModel
+from kernels.runtime import cpu
+
+gguf_quants = pytest.importorskip("gguf.quants")
+from gguf import GGMLQuantizationType
+
+TINY = config.SMOLLM2_135M.with_(n_layers=2, vocab=200, max_context=32)  # 200: a partly filled last row group
+
+
+def relative(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - b)) / np.max(np.abs(b)))
+
+
+@pytest.fixture(scope="module")
+def tiny_weights():
+    return weights.random_weights(TINY, seed=5)
+
+
+@pytest.mark.parametrize("kind", quant.KINDS)
+def test_quantiser_writes_the_bytes_gguf_writes_and_dequantises_as_gguf(kind):
+    rng = np.random.default_rng(1)
+    w = (rng.standard_normal((40, 96)) * rng.random((40, 1)) * 3).astype(np.float32)
+    w[3, :32] = 0  # an all-zero block: scale 0
+    ours = quant.quantize(w, kind)
+    ggml = getattr(GGMLQuantizationType, quant.GGML_TYPE[kind])
+    raw = gguf_quants.quantize(w, ggml)
+    np.testing.assert_array_equal(quant.to_gguf_bytes(ours), raw.reshape(40, -1).view(np.uint8))
+    np.testing.assert_array_equal(ours.dequantize(), gguf_quants.dequantize(raw, ggml).reshape(40, 96))
+    again = quant.from_gguf_bytes(kind, raw.reshape(40, -1).view(np.uint8))
+    assert again.shape == (40, 96) and again.nbytes == raw.nbytes
+    np.testing.assert_array_equal(quant.to_gguf_bytes(again), raw.reshape(40, -1).view(np.uint8))
+
+
+@pytest.mark.skipif(not gguf_loader.available()[0], reason=gguf_loader.available()[1])
+def test_file_tensors_split_and_dequantise_as_gguf():
+    wanted = {"token_embd.weight": "q8_0", "blk.0.ffn_down.weight": "q4_1"}
+    for t in gguf_loader.reader().tensors:
+        if t.name in wanted:
+            w = quant.from_gguf_bytes(wanted[t.name], np.asarray(t.data))
+            np.testing.assert_array_equal(w.dequantize(), gguf_quants.dequantize(t.data, t.tensor_type))
+            assert w.nbytes == t.data.nbytes
+
+
+def test_activation_quantiser_in_numba_equals_the_numpy_reference():
+    x = np.random.default_rng(2).standard_normal((3, 128)).astype(np.float32) * 5
+    x[1, 32:64] = 0
+    q, d, s, sums = quant.quantize_activations(x)
+    nq, nd, ns, nsums = quant_cpu.activation_buffers(*x.shape)
+    quant_cpu.quantise_rows(x, nq, nd, ns, nsums)
+    np.testing.assert_array_equal(nq, q)
+    np.testing.assert_array_equal(nsums, sums)
+    np.testing.assert_allclose(nd, d, rtol=1e-7)
+    np.testing.assert_allclose(ns, s, rtol=1e-6)
+    assert np.abs(q).max() == 127 and (q[1, 1] == 0).all() and d[1, 1] == 0
+
+
+@pytest.mark.parametrize("kind", quant.KINDS)
+def test_fused_product_is_the_exact_integer_dot_of_the_blocks(kind):
+    rng = np.random.default_rng(3)
+    w = quant.quantize(rng.standard_normal((53, 160)).astype(np.float32), kind)  # 53 rows: a padded group
+    x = rng.standard_normal((5, 160)).astype(np.float32)  # 4 rows through vnni.rows4_*, then 1 alone
+    lanes = quant_cpu.to_lanes(w)
+    assert lanes.nbytes == w.nbytes + (64 - 53) * w.nbytes // 53  # the file's bytes, plus the padded rows
+    out = quant_cpu.product(lanes, x)
+    np.testing.assert_allclose(out, exact_product(w, x), rtol=2e-5, atol=2e-5)
+    assert relative(out, x.astype(np.float64) @ w.dequantize().T) < 2e-2  # int8 activations cost this much
+
+
+def exact_product(w, x):
+    """float64 product of the dequantised weights with the activations as the kernel sees them: int8
+    blocks for Q8_0 / Q4_1, float32 as they are for bf16w."""
+    if w.kind in quant.INT8_KINDS:
+        q, d, _, _ = quant.quantize_activations(x)
+        x = (q.astype(np.float64) * d[..., None]).reshape(len(x), -1)
+    return np.asarray(x, np.float64) @ w.dequantize().astype(np.float64).T
+
+
+def test_fast_exp_is_close_to_exp_and_vectorises():
+    from numba import njit
+
+    @njit(fastmath=quant_cpu.FASTMATH)
+    def apply(x, out):
+        for i in range(x.shape[0]):
+            out[i] = quant_cpu.fast_exp(x[i])
+
+    x = np.linspace(-87, 88, 100001).astype(np.float32)
+    out = np.empty_like(x)
+    apply(x, out)
+    np.testing.assert_allclose(out, np.exp(x.astype(np.float64)), rtol=5e-6)
+    apply(np.array([-1e4, 1e4], np.float32), out[:2])
+    assert out[0] < 1e-37 and np.isfinite(out[1])  # clamped, never inf or nan
+    assert "vfmadd" in apply.inspect_asm(apply.signatures[0])
+
+
+@pytest.mark.parametrize("kind", quant.KINDS)
+def test_gate_up_product_applies_swiglu_in_the_same_loop(kind):
+    rng = np.random.default_rng(4)
+    gate, up = (quant.quantize(rng.standard_normal((64, 96)).astype(np.float32), kind) for _ in range(2))
+    fused = quant_cpu.interleave_groups(quant_cpu.to_lanes(gate), quant_cpu.to_lanes(up))
+    x = rng.standard_normal((2, 96)).astype(np.float32)
+    out = np.empty((2, 64), np.float32)
+    act = quant_cpu.activation_buffers(*x.shape, kind)
+    quant_cpu.prepare_rows(kind)(x, *act)
+    quant_cpu.PRODUCTS[kind]["matvec_swiglu"](fused.q, fused.s, *act, out, 64)
+    g = quant_cpu.product(quant_cpu.to_lanes(gate), x)
+    u = quant_cpu.product(quant_cpu.to_lanes(up), x)
+    np.testing.assert_allclose(out, g / (1 + np.exp(-g)) * u, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", quant_weights.MODES)
+def test_quantised_decoder_matches_the_float64_reference_of_its_own_weights(mode, tiny_weights):
+    qw = quant_weights.from_weights(tiny_weights, mode)
+    m = QuantModel(qw)
+    tokens = np.random.default_rng(6).integers(0, TINY.vocab, (2, 9))
+    cache = m.new_cache(2, 9)
+    pre = m.prefill(tokens[:, :8], cache, all_logits=True)
+    dec = m.decode(tokens[:, 8], cache, 8)
+    same = reference.forward_many(qw.dequantized(), tokens)
+    tight = 1e-2 if mode in quant.INT8_KINDS else 1e-5  # what is left: int8 activations, or float32 rounding
+    assert relative(pre, same[:, :8]) < tight and relative(dec, same[:, 8]) < tight
+    fp32 = reference.forward_many(tiny_weights, tokens)
+    loose = {"q8_0": 2e-2, "q4_1": 1e-1, "bf16w": 5e-3}[mode]
+    assert relative(dec, fp32[:, 8]) < loose  # the weights' own quantisation on top
+    assert m.weight_bytes < 4 * TINY.matmul_params() / {"q8_0": 3, "q4_1": 5, "bf16w": 1.9}[mode]
+
+
+def test_decode_step_equals_the_prefill_of_the_longer_sequence(tiny_weights):
+    m = QuantModel(quant_weights.from_weights(tiny_weights, "q4_1"))
+    tokens = np.random.default_rng(7).integers(0, TINY.vocab, (3, 12))
+    full = m.prefill(tokens, m.new_cache(3, 12), all_logits=True)  # 36 rows: parallel norms and attention
+    cache = m.new_cache(3, 12)
+    m.prefill(tokens[:, :11], cache)
+    np.testing.assert_allclose(m.decode(tokens[:, 11], cache, 11), full[:, -1], rtol=1e-5, atol=1e-5)
+    alone = m.prefill(tokens[1:2], m.new_cache(1, 12), all_logits=True)
+    np.testing.assert_allclose(alone[0], full[1], rtol=1e-5, atol=1e-5)  # sequences of a batch stay apart
+
+
+def test_quantised_decoder_refuses_bad_input_like_the_float_model(tiny_weights):
+    m = QuantModel(quant_weights.from_weights(tiny_weights, "q8_0"))
+    cache = m.new_cache(1, 8)
+    with pytest.raises(ValueError, match="token ids"):
+        m.prefill([[TINY.vocab]], cache)
+    with pytest.raises(ValueError, match="do not fit the cache"):
+        m.prefill([[1] * 9], cache)
+
+
+@pytest.mark.parametrize("kind", quant.KINDS)
+def test_plain_loops_and_vnni_intrinsics_give_the_same_products(kind):
+    """Hosts without AVX-512 VNNI run the plain loops over the same layout; both must agree."""
+    rng = np.random.default_rng(8)
+    w = quant.quantize(rng.standard_normal((40, 128)).astype(np.float32), kind)
+    lanes = quant_cpu.to_lanes(w)
+    x = rng.standard_normal((3, 128)).astype(np.float32)
+    plain = quant_cpu.product(lanes, x, quant_cpu.specialise_products(kind, use_vnni=False))
+    np.testing.assert_allclose(plain, exact_product(w, x), rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(plain, quant_cpu.product(lanes, x), rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.skipif(not quant_cpu.USE_VNNI, reason="this host (or NUMBA_CPU_FEATURES) has no avx512vnni")
+@pytest.mark.parametrize("kind", quant.INT8_KINDS)
+def test_group_dot_compiles_to_vpdpbusd_with_fp16_scales_widened_in_registers(kind):
+    asm = quant_cpu.group_dot_asm(kind)
+    assert asm.count("vpdpbusd") == 8 and "vcvtph2ps" in asm and "zmm" in asm
+
+
+@pytest.mark.skipif("avx512f" not in cpu.cpu_flags(),
+                    reason="the 512-bit check is for AVX-512 hosts")
+def test_bf16_group_dot_widens_by_shift_into_512_bit_fmas():
+    asm = quant_cpu.group_dot_asm("bf16w")
+    assert "vpslld" in asm and "vfmadd" in asm and "zmm" in asm
+
+
+@pytest.mark.skipif(not gguf_loader.available()[0], reason=gguf_loader.available()[1])
+def test_file_weights_as_stored_run_and_answer():
+    from kernels.inference import tokenizer
+
+    qw = quant_weights.from_gguf(config.SMOLLM2_135M, "q4_1")
+    assert qw.layer_kind == "q4_1" and qw.head.kind == "q8_0"
+    two = quant_weights.from_gguf(config.SMOLLM2_135M.with_(n_layers=2), "q4_1")
+    np.testing.assert_array_equal(two.dequantized().layers[1].wq, gguf_loader.load_weights(
+        config.SMOLLM2_135M.with_(n_layers=2)).layers[1].wq)  # rows unpermuted as the float loader does
+    tok = tokenizer.load()
+    out = generate.greedy(QuantModel(qw), [tokenizer.chat_prompt_ids()], 16, tok.stop_ids)[0]
+    assert "Paris" in tok.decode(out)
+
+
+@pytest.mark.skipif(not llama_cpp_peer.available()[0], reason=llama_cpp_peer.available()[1])
+def test_greedy_tokens_equal_llama_cpp_on_the_same_file_and_prompt():
+    from kernels.inference import tokenizer
+
+    tok = tokenizer.load()
+    ids = tokenizer.chat_prompt_ids()
+    peer = llama_cpp_peer.Peer(n_ctx=128, threads=2)
+    try:
+        theirs = peer.greedy(ids, 16, tok.stop_ids)
+    finally:
+        peer.close()
+    ours = generate.greedy(QuantModel(quant_weights.from_gguf(config.SMOLLM2_135M, "q4_1")), [ids], 16, tok.stop_ids)[0]
+    assert ours == theirs, (tok.decode(ours), tok.decode(theirs))
+
+
+@pytest.mark.skipif(not gguf_loader.available()[0], reason=gguf_loader.available()[1])
+def test_file_in_bf16_is_bf16_everywhere_and_tight():
+    cfg = config.SMOLLM2_135M.with_(n_layers=2)
+    qw = quant_weights.from_gguf(cfg, "bf16w")
+    assert {qw.layer_kind, qw.head.kind} == {"bf16w"}  # no product left with int8 activations
+    tokens = np.random.default_rng(9).integers(0, cfg.vocab, 6)
+    m = QuantModel(qw)
+    out = m.prefill(tokens[None, :], m.new_cache(1, 6))
+    assert relative(out[0], reference.forward(qw.dequantized(), tokens)[-1]) < 1e-5
