@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from bench import backends, mpi, runner
+from bench import backends, console, mpi, runner
 from bench.args import whole_number
 from bench.runner import Options
+from bench.runner.listing import show as show_listing
 
 HELP = "the main job: every workload on every backend here, then the report"
 EPILOG = """examples:
   python -m bench run                       everything that runs here, default site and market
+  python -m bench run --list                the cases it would run, the budget and a wall-time estimate
   python -m bench run --quick               small sizes, short budgets (about a minute on 2 cores)
   python -m bench run --workload gemm --backend numpy --backend numba-cpu --shape 2048x2048x2048
   python -m bench run --json - > run.json   the run file on stdout, the report on stderr
@@ -37,6 +39,9 @@ def add_arguments(p) -> None:
     p.add_argument("--prompt", type=whole_number, metavar="N", help="inference: prompt length in tokens")
     p.add_argument("--batch", type=whole_number, action="append", metavar="N",
                    help="inference: batch size in sequences (repeatable)")
+    p.add_argument("--list", action="store_true",
+                   help="list the cases this run would measure, the budget (s per case) and an estimate of "
+                        "the wall time (minutes), then stop without measuring")
     p.add_argument("--mpi", action="store_true", help="run as one rank of an MPI job (automatic under mpirun/srun)")
     p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase (default 600)")
 
@@ -55,6 +60,8 @@ def options_from_args(args) -> Options:
 
 def main(args) -> int:
     options = options_from_args(args)
+    if args.list:
+        return show_listing(options, console.out())
     if mpi.wanted(options):  # one rank of an MPI job: bench.mpi runs it, rank 0 reports
         return mpi.run(options)
     return runner.run(options)
