@@ -143,7 +143,7 @@ def test_html_is_self_contained_and_escaped(full, tmp_path):
     parser.feed(page)
     parser.close()
     assert "script" not in parser.tags and "link" not in parser.tags and "iframe" not in parser.tags
-    assert parser.tags.count("img") == 4
+    assert parser.tags.count("img") == 5
     images = [u for u in parser.urls if not u.startswith("#")]  # '#...': the table of contents
     assert images and all(u.startswith("data:image/png;base64,") for u in images)
     assert EVIL in "".join(parser.text)  # shown as text
@@ -154,7 +154,7 @@ def test_write_all_writes_every_file_atomically(full, tmp_path):
     folder = report.write_all(full, tmp_path / "r")
     names = {p.name for p in folder.iterdir()}
     assert names == {"run.json", "report.md", "report.html", "revenue_margin.png", "efficiency.png",
-                     "sensitivity.png", "gemm_efficiency.png", "results.csv", "site.csv"}
+                     "sensitivity.png", "gemm_efficiency.png", "inference.png", "results.csv", "site.csv"}
     assert load_run(folder / "run.json") == full
     md = (folder / "report.md").read_text()
     assert "](efficiency.png)" in md
@@ -162,7 +162,7 @@ def test_write_all_writes_every_file_atomically(full, tmp_path):
 
 def test_plots_are_pngs_and_skip_what_has_no_data(full):
     plots = report_plots.all_plots(full["economics"], check_document(full))
-    assert len(plots) == 4
+    assert len(plots) == 5  # no plan: no NPV bars or cash-flow curves
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for _, png in plots.values())
     assert report_plots.all_plots(None, []) == {}
 

@@ -27,7 +27,7 @@ def write_all(doc: dict, folder: str | Path) -> Path:
     """run.json, report.md, report.html (plots embedded), the PNG plots, results.csv and site.csv, in `folder`."""
     folder = Path(folder)
     report = build.build(doc)
-    pictures = plots.all_plots(doc.get("economics"), check_document(doc))
+    pictures = plots.all_plots(doc.get("economics"), check_document(doc), doc.get("plan"))
     write_atomic(folder / RUN_FILE, dumps(doc))
     for name, (_, png) in pictures.items():
         write_atomic(folder / name, png)
