@@ -118,8 +118,8 @@ UNCHANGED = "no significant change"
 
 
 def changed(p: Pair) -> bool:
-    """What --only-changed keeps: significant changes and results only one run has."""
-    return p.verdict in ("faster", "slower", "only in A", "only in B")
+    """What --only-changed keeps: the significant changes (unpaired results are counted, not listed)."""
+    return p.verdict in ("faster", "slower")
 
 
 @dataclass

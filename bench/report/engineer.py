@@ -19,15 +19,20 @@ WORKLOAD_SHORT = {"sha256d": "SHA-256d", "gemm": "GEMM", "inference": "inference
 
 def short_params(r: Result) -> str:
     """Where a figure was reached, short enough for one cell: '2048³ fp32', 'decode b8 fp32', '16.8M nonces'."""
-    p = r.params or {}
-    if r.workload == "gemm" and {"m", "n", "k"} <= p.keys():
+    return params_text(r.workload, r.params)
+
+
+def params_text(workload: str, params: dict | None) -> str:
+    """A workload's params in a few characters (see short_params)."""
+    p = params or {}
+    if workload == "gemm" and {"m", "n", "k"} <= p.keys():
         size = f"{p['m']}³" if p["m"] == p["n"] == p["k"] else f"{p['m']}x{p['n']}x{p['k']}"
         return f"{size} {p.get('dtype', '')}".strip()
-    if r.workload == "inference" and "phase" in p:
+    if workload == "inference" and "phase" in p:
         return f"{p['phase']} b{p.get('batch', '?')} {p.get('dtype', '')}".strip()
-    if r.workload == "sha256d" and "bytes" in p:
+    if workload == "sha256d" and "bytes" in p:
         return f"{p['bytes'] / 2**20:g} MiB buffer"
-    if r.workload == "sha256d" and isinstance(p.get("count"), int):
+    if workload == "sha256d" and isinstance(p.get("count"), int):
         return f"{si(p['count'])} nonces"
     return ",".join(f"{k}={v}" for k, v in p.items())[:24]
 

@@ -11,13 +11,14 @@ from rich.text import Text
 from bench import console
 from bench.compare import ALPHA, CONFIDENCE, Pair, changed, compare_docs, machine_changes, regressions, summarise
 from bench.errors import UsageError
+from bench.report.engineer import params_text
 from bench.files import emit_json
 from bench.results import load_run
 
 HELP = "compare two saved runs: a summary, ratios B/A with confidence intervals, significance"
 EPILOG = """examples:
   python -m bench compare reports/example/run.json reports/example-h100/run.json
-  python -m bench compare base.json new.json --only-changed            only significant changes and unpaired
+  python -m bench compare base.json new.json --only-changed            only the significant changes
   python -m bench compare base.json new.json --fail-threshold 0.05     exit 1 on a >5% significant regression
   python -m bench compare base.json new.json --json - | jq .summary     the pairs and the summary as JSON"""
 
@@ -28,7 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--fail-threshold", type=float, default=None, metavar="FRACTION",
                    help="exit 1 when a significant regression is larger than this fraction of A (e.g. 0.05 = 5%%)")
     p.add_argument("--only-changed", action="store_true",
-                   help="list only significant changes and results one run lacks (the summary still counts all)")
+                   help="list only the significant changes (the summary line still counts every pair and the unpaired)")
     p.add_argument("--json", metavar="PATH|-", help="write the pairs and the summary as JSON to PATH ('-' = stdout)")
 
 
@@ -38,19 +39,18 @@ def ci_text(p: Pair) -> str:
 
 def table(pairs: list[Pair], name_a: str, name_b: str) -> Table:
     out = Table(title=Text(f"B = {name_b} vs A = {name_a}"), title_justify="left")
-    for col in ("workload", "backend", "params", "A", "B", "B/A", f"{CONFIDENCE:.0%} CI", "p (Mann-Whitney U)",
-                "verdict"):
+    for col in ("workload", "backend", "params", "A", "B", "B/A", f"{CONFIDENCE:.0%} CI", "p", "verdict"):
         out.add_column(col, overflow="fold")
     styles = {"faster": "green", "slower": "bold red"}
     for p in pairs:
         out.add_row(
-            Text(p.workload), Text(p.backend), Text(" ".join(f"{k}={v}" for k, v in (p.params or {}).items())),
+            Text(p.workload), Text(p.backend), Text(params_text(p.workload, p.params)),
             Text(console.si(p.a, p.unit)), Text(console.si(p.b, p.unit)),
             Text(f"{p.ratio:.3f}" if p.ratio is not None else "—"), Text(ci_text(p)),
             Text(f"{p.p_value:.3g}" if p.p_value is not None else "—"),
             Text(p.verdict), style=styles.get(p.verdict),
         )
-    out.caption = Text(f"significant at p < {ALPHA}; CI: bootstrap of the ratio of medians over the raw samples; "
+    out.caption = Text(f"p: two-sided Mann-Whitney U, significant at p < {ALPHA}; CI: bootstrap of the ratio of medians over the raw samples; "
                        "every metric is a rate, so B/A < 1 is slower", style="dim")
     return out
 
@@ -72,14 +72,15 @@ def main(args) -> int:
     out = console.out(args.json == "-")
     out.print(Text(summary.line(), style="bold"))
     if machine:
-        out.print(Text("! different machines, so the ratios compare hardware and software, not only code: "
-                       + "; ".join(machine), style="bold yellow"))
+        out.print(Text("! different machines: the ratios compare hardware and software, not only code", style="bold yellow"))
+        for change in machine:
+            out.print(Text(f"  {change}", style="yellow"))
     shown = [p for p in pairs if changed(p)] if args.only_changed else pairs
     if shown:
         out.print(table(shown, args.a, args.b))
     if args.only_changed and len(shown) < len(pairs):
-        out.print(Text(f"{len(pairs) - len(shown)} pair(s) without a significant change not listed "
-                       "(drop --only-changed to see them)", style="dim"))
+        out.print(Text(f"not listed: {summary.paired - len(shown)} paired result(s) without a significant change "
+                       f"and {summary.unpaired} unpaired (drop --only-changed to see them)", style="dim"))
     if bad:
         console.err().print(Text(
             f"{len(bad)} significant regression(s) beyond {threshold:.1%}: "
