@@ -22,7 +22,7 @@ def add_arguments(p) -> None:
                    help="workload to run (repeatable; default all)")
     p.add_argument("--backend", action="append", metavar="NAME[:INDEX]",
                    help=f"{', '.join(backends.BACKENDS)} (repeatable; default: all available)")
-    p.add_argument("--quick", action="store_true", help="small sizes and short budgets (CI, smoke tests)")
+    p.add_argument("--quick", action="store_true", help="small sizes and short budgets: 0.2 s per case (CI, smoke tests)")
     p.add_argument("--profile", action="append", metavar="ID", help="hardware profile to scale to (repeatable)")
     p.add_argument("--site", metavar="ID", help="site profile id (default: the site marked default)")
     p.add_argument("--market", metavar="ID", help="market snapshot id (default: the newest)")
@@ -30,7 +30,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="measuring time per case in seconds (default 1, --quick 0.2)")
-    p.add_argument("--shape", action="append", metavar="MxNxK", help="gemm: only these shapes (repeatable)")
+    p.add_argument("--shape", action="append", metavar="MxNxK", help="gemm: only these shapes, M, N, K in elements (repeatable)")
     p.add_argument("--dtype", action="append", metavar="NAME",
                    help="gemm: only these dtypes: fp64, fp32, tf32, fp16, bf16 (repeatable)")
     p.add_argument("--model", metavar="SPEC",
@@ -43,7 +43,7 @@ def add_arguments(p) -> None:
                    help="list the cases this run would measure, the budget (s per case) and an estimate of "
                         "the wall time (minutes), then stop without measuring")
     p.add_argument("--mpi", action="store_true", help="run as one rank of an MPI job (automatic under mpirun/srun)")
-    p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase (default 600)")
+    p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase in seconds (default 600)")
 
 
 def options_from_args(args) -> Options:
