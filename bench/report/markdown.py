@@ -56,14 +56,16 @@ def render(report: Report, plots: dict[str, str] | None = None) -> str:
     if v.flips:
         parts += ["", "What would change the answer:", ""] + [f"- {md(f)}" for f in v.flips]
     parts += ["", *(f"*{md(p)}*  " for p in v.provenance)]
-    sections = [s for s in report.sections if not s.detail] + [s for s in report.sections if s.detail]
-    parts += ["", "Contents: " + " · ".join(md(s.title) for s in sections) + (" · Plots" if plots else "")]
-    for s in [s for s in sections if not s.detail]:
+    short = [s for s in report.sections if not s.detail]
+    detail = [s for s in report.sections if s.detail]
+    titles = [s.title for s in short] + (["Plots"] if plots else []) + [s.title for s in detail]
+    parts += ["", "Contents: " + " · ".join(md(t) for t in titles)]
+    for s in short:
         parts += section(s)
     if plots:
         parts += ["", "## Plots"]
         for caption, name in plots.items():
             parts += ["", f"![{md(caption)}]({name})"]
-    for s in [s for s in sections if s.detail]:
+    for s in detail:
         parts += section(s)
     return "\n".join(parts) + "\n"

@@ -1,8 +1,8 @@
 """The report in the terminal: the verdict box first, then the engineer's summary; detail under --full.
 
 Data strings go in as `Text`, never as markup. The default view is meant to fit a screen or two at 120
-columns: its cells never wrap (a cell too long for the width is cut with '…' rather than folded over
-lines); the detail tables of --full fold long cells instead. Rich honours NO_COLOR and a non-terminal
+columns, where its short tables fit without wrapping a cell; on a narrower terminal rich folds the cells
+that no longer fit (nothing is cut off). The detail tables of --full are the wide ones. Rich honours NO_COLOR and a non-terminal
 stream by itself (no colour codes, no live updates).
 """
 
@@ -17,6 +17,7 @@ from rich.text import Text
 from bench.report.model import Report, Section, Table, Verdict
 
 ROW_STYLES = {"": None, "ref": "italic", "bad": "bold red", "best": "bold green"}
+SHORT_CELL = 12  # characters: a column of cells this short is never wrapped
 
 
 def table(t: Table, *, compact: bool = True) -> RichTable:
@@ -25,7 +26,9 @@ def table(t: Table, *, compact: bool = True) -> RichTable:
                     padding=(0, 1, 0, 0) if compact else (0, 1))
     keep = [i for i, col in enumerate(t.columns) if col not in t.wide]
     for i in keep:
-        out.add_column(Text(t.columns[i]), no_wrap=compact, overflow="ellipsis" if compact else "fold")
+        longest = max((len(cells[i]) for cells in t.rows), default=0)
+        # short figures and names never break (rich folds the long text columns first when space runs out)
+        out.add_column(Text(t.columns[i]), overflow="fold", min_width=longest if longest <= SHORT_CELL else None)
     for cells, mark in zip(t.rows, t.marks):
         out.add_row(*(Text(cells[i]) for i in keep), style=ROW_STYLES.get(mark))
     return out

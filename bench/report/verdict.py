@@ -116,8 +116,10 @@ def provenance(doc: dict, basis: str | None) -> list[str]:
                      + ("the GEMM fraction of peak measured here is applied to each GPU profile's peak (see 'GEMM "
                         "scaled to GPU profiles'), but " if scaled else "")
                      + "no measured figure changes the money above.")
+    when = market.get("date") or "undated"
+    snapshot = str(market.get("id", "?")) + ("" if market.get("id") == when else f" ({when})")
     lines.append("Taken from profiles: ASIC nameplate J/TH and prices, GPU system power and serving figures, site "
-                 f"power and PUE, market {market.get('id', '?')} ({market.get('date', 'undated')}) prices"
+                 f"power and PUE, market {snapshot} prices"
                  + ("; so the money is the same on any machine that runs this suite." if basis != "measured" else "."))
     return lines
 
