@@ -147,7 +147,7 @@ class Summary:
 def summarise(pairs: list[Pair]) -> Summary:
     paired = [p for p in pairs if p.verdict not in ("only in A", "only in B")]
     ratios = [p.ratio for p in paired if p.ratio is not None and p.ratio > 0 and math.isfinite(p.ratio)]
-    count = lambda v: sum(1 for p in pairs if p.verdict == v)  # noqa: E731
+    count = lambda v: sum(1 for p in pairs if p.verdict == v)
     return Summary(
         paired=len(paired), faster=count("faster"), slower=count("slower"), unchanged=count(UNCHANGED),
         undecided=len(paired) - count("faster") - count("slower") - count(UNCHANGED),

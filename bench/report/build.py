@@ -197,8 +197,8 @@ def headline(doc: dict) -> list[tuple[str, str]]:
     if gpus:
         machine += "; " + ", ".join(str(g.get("name")) for g in gpus)
     status = "complete" if doc.get("complete", True) else "INCOMPLETE"
-    return [("machine", machine), ("run", f"{run.get('timestamp', '?')}, {mode} mode{wall}, "
-                                          f"{len(doc.get('results') or [])} results, {status}")]
+    when = f"{run.get('timestamp', '?')}, {mode} mode{wall}, {len(doc.get('results') or [])} results, {status}"
+    return [("machine", machine), ("run", when)]
 
 
 def build(doc: dict) -> Report:

@@ -178,7 +178,7 @@ def today(economics: dict | None, plan: dict | None = None) -> tuple[float | Non
         row = next((u for u in economics.get("uses") or [] if u.get("use") == "gpuaas" and u.get("profile") == gpu), {})
         found = re.match(r"\$([0-9.]+)/GPU-hour", str(row.get("basis", "")))
         y = float(found.group(1)) if found else None
-    ok = lambda v: float(v) if isinstance(v, (int, float)) and v > 0 else None  # noqa: E731
+    ok = lambda v: float(v) if isinstance(v, (int, float)) and v > 0 else None
     return ok(x), ok(y)
 
 

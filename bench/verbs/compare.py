@@ -11,8 +11,8 @@ from rich.text import Text
 from bench import console
 from bench.compare import ALPHA, CONFIDENCE, Pair, changed, compare_docs, machine_changes, regressions, summarise
 from bench.errors import UsageError
-from bench.report.engineer import params_text
 from bench.files import emit_json
+from bench.report.engineer import params_text
 from bench.results import load_run
 
 HELP = "compare two saved runs: a summary, ratios B/A with confidence intervals, significance"
