@@ -87,7 +87,7 @@ def test_default_terminal_view_is_short_and_no_cell_wraps(planned):
                 # every cell of the default view appears whole on one line: it did not wrap
                 assert any(cell in line for line in lines), (t.title, cell)
     full = terminal(planned, full=True)
-    assert len(full.splitlines()) > 3 * len(lines) and "Dense GEMM fp32" in full
+    assert len(full.splitlines()) > 3 * len(lines) and "Dense GEMM fp32 on AMD EPYC" in full
 
 
 def test_one_scaled_row_per_gpu_labelled_with_its_kernel(planned):

@@ -88,18 +88,20 @@ def results_table(workload: str, results: list[Result], title: str | None = None
 
 
 def result_tables(results: list[Result]) -> list[Table]:
-    """One table per workload; GEMM one per dtype (a flat table of every shape and dtype is a wall)."""
+    """One table per workload and device; GEMM one per dtype and device (a flat table of every shape, dtype
+    and device is a wall). The device goes in the title, not in a column repeated on every row."""
     tables = []
     for workload in dict.fromkeys([*WORKLOAD_TITLES, *(r.workload for r in results)]):
         mine = [r for r in results if r.workload == workload]
-        if not mine:
-            continue
-        if workload != "gemm":
-            tables.append(results_table(workload, mine))
-            continue
-        for dtype in dict.fromkeys(str((r.params or {}).get("dtype", "")) for r in mine):
-            part = [r for r in mine if str((r.params or {}).get("dtype", "")) == dtype]
-            tables.append(results_table(workload, part, f"{WORKLOAD_TITLES['gemm']} {dtype}".strip()))
+        by_dtype = workload == "gemm"
+        groups: dict[tuple[str, str], list[Result]] = {}
+        for r in mine:
+            groups.setdefault((str((r.params or {}).get("dtype", "")) if by_dtype else "", r.device), []).append(r)
+        for (dtype, device), part in groups.items():
+            title = " ".join(x for x in (WORKLOAD_TITLES.get(workload, workload), dtype) if x) + f" on {device}"
+            table = results_table(workload, part, title)
+            table.wide = (*table.wide, "device")
+            tables.append(table)
     return tables
 
 

@@ -28,7 +28,8 @@ def table(t: Table, *, compact: bool = True) -> RichTable:
     for i in keep:
         longest = max((len(cells[i]) for cells in t.rows), default=0)
         # short figures and names never break (rich folds the long text columns first when space runs out)
-        out.add_column(Text(t.columns[i]), overflow="fold", min_width=longest if longest <= SHORT_CELL else None)
+        out.add_column(Text(t.columns[i]), overflow="fold",
+                       min_width=longest if compact and longest <= SHORT_CELL else None)
     for cells, mark in zip(t.rows, t.marks):
         out.add_row(*(Text(cells[i]) for i in keep), style=ROW_STYLES.get(mark))
     return out
