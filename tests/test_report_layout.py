@@ -88,6 +88,15 @@ def test_default_terminal_view_is_short_and_no_cell_wraps(planned):
                 assert any(cell in line for line in lines), (t.title, cell)
     full = terminal(planned, full=True)
     assert len(full.splitlines()) > 3 * len(lines) and "Dense GEMM fp32 on AMD EPYC" in full
+    assert all(len(line) <= 120 for line in full.splitlines())  # wide detail folds, never runs off
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_a_narrow_terminal_folds_cells_and_cuts_nothing(planned, width):
+    text = terminal(planned, width=width)
+    assert all(len(line) <= width for line in text.splitlines())
+    for column in ("energy", "NOISY", "of bound", "EBITDA", "peak"):
+        assert column in text, column  # every column is still there (folded, not cropped)
 
 
 def test_one_scaled_row_per_gpu_labelled_with_its_kernel(planned):

@@ -57,7 +57,7 @@ def test_a_run_writes_every_file_with_ratios_energy_and_metadata(tmp_path, capsy
     assert run["options"]["quick"] is True
     assert [m["workload"] for m in run["missing_workloads"]] == ["gemm", "inference"]
     out = capsys.readouterr()
-    assert "Engineer's summary" in out.out and "SHA-256d" in out.out
+    assert "Engineer's summary" in out.out and "Site view" in out.out
     assert "report written to" in out.err
 
 

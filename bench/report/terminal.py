@@ -17,19 +17,29 @@ from rich.text import Text
 from bench.report.model import Report, Section, Table, Verdict
 
 ROW_STYLES = {"": None, "ref": "italic", "bad": "bold red", "best": "bold green"}
-SHORT_CELL = 12  # characters: a column of cells this short is never wrapped
+SHORT_CELL = 12  # characters: a column of cells this short keeps its width where the screen allows
+MIN_TEXT_WIDTH = 8  # characters left to each long text column when the short ones keep theirs
 
 
-def table(t: Table, *, compact: bool = True) -> RichTable:
+def short_widths(t: Table, keep: list[int], width: int | None) -> dict[int, int]:
+    """Minimum widths that keep short columns (figures, names) whole while the long text columns fold, where
+    the screen has room for that; none where it has not (then rich folds every column, nothing is cut)."""
+    longest = {i: max([len(cells[i]) for cells in t.rows] + [1]) for i in keep}
+    short = {i: n for i, n in longest.items() if n <= SHORT_CELL}
+    if width is None:
+        return short
+    needed = sum(n + 2 for n in short.values()) + MIN_TEXT_WIDTH * (len(keep) - len(short)) + 4
+    return short if needed <= width else {}
+
+
+def table(t: Table, *, compact: bool = True, width: int | None = None) -> RichTable:
     out = RichTable(title=Text(t.title, style="bold"), title_justify="left", show_lines=False, expand=False,
                     box=box.SIMPLE_HEAD if compact else box.HEAVY_HEAD, pad_edge=not compact,
                     padding=(0, 1, 0, 0) if compact else (0, 1))
     keep = [i for i, col in enumerate(t.columns) if col not in t.wide]
+    minimum = short_widths(t, keep, width) if compact else {}
     for i in keep:
-        longest = max((len(cells[i]) for cells in t.rows), default=0)
-        # short figures and names never break (rich folds the long text columns first when space runs out)
-        out.add_column(Text(t.columns[i]), overflow="fold",
-                       min_width=longest if compact and longest <= SHORT_CELL else None)
+        out.add_column(Text(t.columns[i]), overflow="fold", min_width=minimum.get(i))
     for cells, mark in zip(t.rows, t.marks):
         out.add_row(*(Text(cells[i]) for i in keep), style=ROW_STYLES.get(mark))
     return out
@@ -49,12 +59,12 @@ def pairs(lines: list[tuple[str, str]]) -> RichTable:
     return grid
 
 
-def verdict_box(v: Verdict) -> Panel:
+def verdict_box(v: Verdict, width: int | None = None) -> Panel:
     parts: list[RenderableType] = [Text(v.sentence, style="bold")]
     for alert in v.alerts:
         parts.append(Text("! " + alert, style="bold red"))
     for t in v.tables:
-        parts.extend([table(t), *notes(t)])
+        parts.extend([table(t, width=None if width is None else width - 4), *notes(t)])  # inside the box
     if v.flips:
         parts.append(Text("What would change the answer:", style="bold"))
         parts.extend(Text("  • " + f) for f in v.flips)
@@ -63,22 +73,23 @@ def verdict_box(v: Verdict) -> Panel:
                  border_style="yellow" if v.fallback else "green")
 
 
-def section(s: Section, *, compact: bool) -> list[RenderableType]:
+def section(s: Section, *, compact: bool, width: int | None = None) -> list[RenderableType]:
     out: list[RenderableType] = [Text(s.title, style="bold underline")]
     out.extend(Text(line) for line in s.lines)
     out.extend(Text("! " + w, style="bold yellow") for w in s.warnings)
     for t in s.tables:
-        out.extend([table(t, compact=compact), *notes(t)])
+        out.extend([table(t, compact=compact, width=width), *notes(t)])
     return out
 
 
-def renderable(report: Report, *, full: bool = False, source: str | None = None) -> RenderableType:
+def renderable(report: Report, *, full: bool = False, source: str | None = None,
+               width: int | None = None) -> RenderableType:
     parts: list[RenderableType] = [Text(report.title, style="bold underline"), pairs(report.headline),
-                                   verdict_box(report.verdict)]
+                                   verdict_box(report.verdict, width)]
     hidden = [s for s in report.sections if s.detail]
     for s in report.sections:
         if not s.detail:
-            parts.extend(section(s, compact=True))
+            parts.extend(section(s, compact=True, width=width))
     if full:
         for s in hidden:
             parts.extend(section(s, compact=False))
@@ -90,4 +101,4 @@ def renderable(report: Report, *, full: bool = False, source: str | None = None)
 
 
 def render(report: Report, console: Console, *, full: bool = False, source: str | None = None) -> None:
-    console.print(renderable(report, full=full, source=source))
+    console.print(renderable(report, full=full, source=source, width=console.width))
