@@ -1,4 +1,5 @@
-"""The site view as report tables: revenue, power cost and margin per MW by use, and J/TH lab vs ASICs.
+"""The site view as report tables: revenue, power cost and margin per MW by use, J/TH lab vs ASICs, GEMM
+scaled to GPU profiles; each in full (the detail) and, for the last two, short (the first screens).
 
 Reads the `economics` section of a run file (written by bench.site_view at run time), so a saved run
 re-renders exactly as it was priced, whatever the profiles say today.
