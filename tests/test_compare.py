@@ -76,3 +76,61 @@ def test_compare_json_to_stdout_is_only_json():
 ])
 def test_compare_bad_input_exits_2(args, words):
     assert_usage_error(run_cli("compare", *args), *words)
+
+
+EXAMPLES = [str(Path(__file__).resolve().parent.parent / "reports" / name / "run.json")
+            for name in ("example", "example-h100")]
+
+
+def test_bootstrap_interval_brackets_the_ratio_and_narrows_with_data():
+    a, b = samples(100, 0.02, n=30), samples(80, 0.02, n=30, seed=1)
+    low, high = compare.bootstrap_ci(a, b)
+    assert low < 0.8 < high and high - low < 0.05
+    wide = compare.bootstrap_ci(samples(100, 0.10, n=6), samples(80, 0.10, n=6, seed=1))
+    assert wide[1] - wide[0] > high - low
+    assert compare.bootstrap_ci([1.0], [2.0, 3.0]) is None
+    assert compare.bootstrap_ci(a, b) == (low, high)  # seeded: the same files give the same interval
+
+
+def test_summary_counts_and_geomean():
+    pairs = compare.compare_docs(load_run(A), load_run(B))
+    s = compare.summarise(pairs)
+    assert s.paired + s.unpaired == len(pairs)
+    assert s.paired == s.faster + s.slower + s.unchanged + s.undecided
+    assert s.slower >= 1 and s.only_a >= 1 and s.only_b == 1
+    ratios = [p.ratio for p in pairs if p.ratio]
+    assert min(ratios) < s.geomean < max(ratios)
+    assert "paired" in s.line() and "geomean B/A" in s.line()
+    numba = next(p for p in pairs if p.key == "sha256d/numba-cpu:0/count=4194304")
+    assert numba.ci_low < numba.ratio < numba.ci_high < 1.0
+
+
+def test_machine_changes_name_what_differs():
+    a, b = load_run(A), load_run(B)
+    assert compare.machine_changes(a, a) == []
+    assert compare.machine_changes(a, b) == ["host: fixture-host -> fixture-host-b"]
+    b["run"]["packages"]["numpy"] = "9.9.9"
+    b["run"]["blas"][0]["architecture"] = "Haswell"
+    changes = " ".join(compare.machine_changes(a, b))
+    assert "numpy 2.4.6 -> 9.9.9" in changes and "Haswell" in changes
+
+
+def test_compare_of_the_two_examples_summarises_and_warns():
+    result = run_cli("compare", *EXAMPLES, "--only-changed")
+    assert result.code == 0, result.err
+    first = result.out.splitlines()[0]
+    assert "paired" in first and "unpaired" in first and "geomean B/A" in first
+    assert "different machines" in result.out and "CPU model: AMD EPYC -> Intel(R) Xeon(R) Processor" in result.out
+    assert "GPU: none -> NVIDIA H100 80GB HBM3" in result.out and "95% CI" in result.out
+    data = json.loads(run_cli("compare", *EXAMPLES, "--json", "-").out)
+    assert data["summary"]["unpaired"] > 0 and data["machine_changes"]
+    assert len(data["pairs"]) == data["summary"]["paired"] + data["summary"]["unpaired"]
+
+
+def test_only_changed_hides_the_unchanged():
+    everything = run_cli("compare", A, B)
+    changed = run_cli("compare", A, B, "--only-changed")
+    assert "no significant change" in everything.out and "no significant change" not in changed.out
+    assert "not listed" in changed.out
+    listed = changed.out.split("B = ", 1)[1]  # the table, after the summary line
+    assert "slower" in listed and "only in B" not in listed and "only in A" not in listed

@@ -27,9 +27,9 @@ def full():
     return load_run(FULL)
 
 
-def rendered(doc, width=200) -> str:
+def rendered(doc, width=200, full=False) -> str:
     buf = io.StringIO()
-    report.render(doc, Console(file=buf, width=width, color_system=None))
+    report.render(doc, Console(file=buf, width=width, color_system=None), full=full)
     return buf.getvalue()
 
 
@@ -68,16 +68,16 @@ def test_load_run_names_what_is_wrong(full, tmp_path, mutate, words):
 
 
 def test_terminal_report_shows_every_section(full):
-    text = rendered(full)
+    text = rendered(full, full=True)
     for expected in ("SHA-256d mining", "Dense GEMM", "AI inference", "Site view", "Mining efficiency",
-                     "41.", "MH/s", "2.83x", "J/TH (estimate)", "J/TFLOP", "J/token", "CV",
+                     "41.", "MH/s", "2.83x", "kJ/TH (estimate)", "J/TFLOP", "J/token", "CV",
                      "Bitcoin mining", "GPU-as-a-service", "Hosting / colocation", "Token sales", "$10.5M",
                      "-$100k", "Not run here", "cupy: no CUDA device found", "fixture-host"):
         assert expected in text, expected
 
 
 def test_terminal_shows_data_as_text_never_as_markup(full):
-    text = rendered(full)
+    text = rendered(full, full=True)
     assert EVIL in text
     assert "[bold]16[/bold]" in text  # rich markup in a device name is printed, not applied
 
@@ -106,7 +106,7 @@ def test_missing_workloads_and_economics_are_said(full):
     doc.pop("economics")
     doc["run"]["missing_workloads"] = [{"workload": "gemm", "reason": "bench/workloads/gemm.py has not landed yet"}]
     doc["run"]["economics_missing"] = "the economics have not landed yet"
-    text = rendered(doc)
+    text = rendered(doc, full=True)
     assert "Dense GEMM" not in text
     assert "workload gemm missing" in text and "site view not computed" in text
 
@@ -120,7 +120,7 @@ def test_markdown_escapes_data(full):
     assert "&lt;script&gt;" in md
     assert "\\[bold\\]16\\[/bold\\] \\| cores" in md
     rows = [line for line in md.splitlines() if line.startswith("| hashlib:0")]
-    assert rows and len(re.split(r"(?<!\\)\|", rows[0])) == 11 + 2  # a pipe in a cell does not split it
+    assert rows and len(re.split(r"(?<!\\)\|", rows[0])) == 12 + 2  # a pipe in a cell does not split it
 
 
 class Page(HTMLParser):
@@ -143,8 +143,9 @@ def test_html_is_self_contained_and_escaped(full, tmp_path):
     parser.feed(page)
     parser.close()
     assert "script" not in parser.tags and "link" not in parser.tags and "iframe" not in parser.tags
-    assert parser.tags.count("img") == 4
-    assert parser.urls and all(u.startswith("data:image/png;base64,") for u in parser.urls)
+    assert parser.tags.count("img") == 5
+    images = [u for u in parser.urls if not u.startswith("#")]  # '#...': the table of contents
+    assert images and all(u.startswith("data:image/png;base64,") for u in images)
     assert EVIL in "".join(parser.text)  # shown as text
     assert "<script>" not in page
 
@@ -153,7 +154,7 @@ def test_write_all_writes_every_file_atomically(full, tmp_path):
     folder = report.write_all(full, tmp_path / "r")
     names = {p.name for p in folder.iterdir()}
     assert names == {"run.json", "report.md", "report.html", "revenue_margin.png", "efficiency.png",
-                     "sensitivity.png", "gemm_efficiency.png"}
+                     "sensitivity.png", "gemm_efficiency.png", "inference.png", "results.csv", "site.csv"}
     assert load_run(folder / "run.json") == full
     md = (folder / "report.md").read_text()
     assert "](efficiency.png)" in md
@@ -161,7 +162,7 @@ def test_write_all_writes_every_file_atomically(full, tmp_path):
 
 def test_plots_are_pngs_and_skip_what_has_no_data(full):
     plots = report_plots.all_plots(full["economics"], check_document(full))
-    assert len(plots) == 4
+    assert len(plots) == 5  # no plan: no NPV bars or cash-flow curves
     assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for _, png in plots.values())
     assert report_plots.all_plots(None, []) == {}
 
@@ -172,7 +173,10 @@ def test_plots_are_pngs_and_skip_what_has_no_data(full):
 def test_report_verb_rerenders_a_saved_run(tmp_path):
     result = run_cli("report", str(FULL), "--out", str(tmp_path / "again"))
     assert result.code == 0, result.err
-    assert "SHA-256d mining" in result.out and "Site view" in result.out
+    assert "Site view" in result.out and "Engineer's summary" in result.out
+    assert "SHA-256d mining" not in result.out and "--full" in result.out  # the detail is one flag away
+    full = run_cli("report", str(FULL), "--full")
+    assert "SHA-256d mining" in full.out and "Not run here" in full.out
     assert (tmp_path / "again" / "report.html").exists()
 
 

@@ -57,7 +57,7 @@ def test_a_run_writes_every_file_with_ratios_energy_and_metadata(tmp_path, capsy
     assert run["options"]["quick"] is True
     assert [m["workload"] for m in run["missing_workloads"]] == ["gemm", "inference"]
     out = capsys.readouterr()
-    assert "SHA-256d mining" in out.out
+    assert "Engineer's summary" in out.out and "Site view" in out.out
     assert "report written to" in out.err
 
 
@@ -66,7 +66,7 @@ def test_json_dash_puts_only_json_on_stdout(tmp_path, capsys):
     out = capsys.readouterr()
     doc = json.loads(out.out)
     assert doc["schema_version"] == 1 and len(doc["results"]) == 3
-    assert "SHA-256d mining" in out.err  # the tables went to stderr
+    assert "Engineer's summary" in out.err  # the tables went to stderr
 
 
 def test_json_to_a_path(tmp_path):
@@ -174,5 +174,5 @@ def test_cli_run_json_to_stdout_is_only_json(tmp_path):
     doc = json.loads(result.out)
     assert [r["backend"] for r in doc["results"]] == ["hashlib", "numba-cpu"]
     assert all(r["verified"] for r in doc["results"]) and doc["economics"]["uses"]
-    assert "SHA-256d mining" in result.err and "\x1b[" not in result.err  # NO_COLOR, not a terminal
+    assert "Engineer's summary" in result.err and "\x1b[" not in result.err  # NO_COLOR, not a terminal
     assert load_run(tmp_path / "run.json") == doc

@@ -1,10 +1,13 @@
-"""The report of a run file: its summary, warnings and tables (bench.report.model), built from the data alone."""
+"""The report of a run file (bench.report.model), built from the data alone: the verdict, the engineer's
+summary, the short site tables, then every result, profile and metadata line as detail."""
 
 from __future__ import annotations
 
-from bench.console import bytes_h, si
+from bench.console import bytes_h, si, usd
+from bench.report import engineer
 from bench.report import site as report_site
-from bench.report.model import Report, Table
+from bench.report import verdict as report_verdict
+from bench.report.model import Report, Section, Table
 from bench.results import Result, check_document
 
 WORKLOAD_TITLES = {"sha256d": "SHA-256d mining", "gemm": "Dense GEMM", "inference": "AI inference"}
@@ -33,7 +36,7 @@ def energy_text(result: Result) -> str:
         return "not measured"
     per = energy.get("per") or result.unit.split("/")[0]
     scale, label = ENERGY_SCALE.get(per, (1.0, f"J/{per}"))
-    return f"{per_unit * scale:.3g} {label} ({energy.get('source', '?')})"
+    return f"{si(per_unit * scale, label)} ({energy.get('source', '?')})"
 
 
 def cv_text(result: Result) -> str:
@@ -44,10 +47,20 @@ def cv_text(result: Result) -> str:
     return text + " NOISY" if result.noisy else text
 
 
-def results_table(workload: str, results: list[Result]) -> Table:
+def verified_text(result: Result) -> str:
+    """'yes' / 'NO', with the error and its tolerance where the workload reports them."""
+    extra = result.extra or {}
+    err, tol = extra.get("max_rel_error"), extra.get("tolerance")
+    word = "yes" if result.verified else "NO"
+    if isinstance(err, (int, float)) and isinstance(tol, (int, float)):
+        return f"{word} (err {err:.1e} {'≤' if err <= tol else '>'} {tol:.1e})"
+    return word
+
+
+def results_table(workload: str, results: list[Result], title: str | None = None) -> Table:
     table = Table(
-        WORKLOAD_TITLES.get(workload, workload),
-        ["backend", "device", "size", "median", "IQR", "CV", "vs ref", "energy", "verified", "setup s",
+        title or WORKLOAD_TITLES.get(workload, workload),
+        ["backend", "device", "size", "median", "IQR", "CV", "vs ref", "of peak", "energy", "verified", "setup s",
          "what was verified"],
         wide=("what was verified",),
     )
@@ -58,17 +71,38 @@ def results_table(workload: str, results: list[Result]) -> Table:
         compile_s = f"{sum(setup):.2f}" if setup else ""
         mark = "bad" if not r.verified else ("ref" if r.is_reference else "")
         table.add([f"{r.backend}:{r.device_index}", r.device, describe_params(workload, r.params),
-                   si(r.value, r.unit), si((r.stats or {}).get("iqr"), r.unit), cv_text(r), ratio, energy_text(r),
-                   "yes" if r.verified else "NO", compile_s, r.verification], mark)
+                   si(r.value, r.unit), si((r.stats or {}).get("iqr"), r.unit), cv_text(r), ratio,
+                   engineer.of_peak([r]), energy_text(r), verified_text(r), compile_s, r.verification], mark)
     refs = sorted({f"{r.reference}" for r in results if r.reference})
     if refs:
         table.notes.append(f"vs ref: ratio to {', '.join(refs)}, measured in the same process")
     table.notes.append("median of the samples (IQR, CV: their spread; CV above 5% flagged NOISY); setup s: "
                        "prepare (compile, upload) + the first call (JIT + one run), excluded from the samples")
+    if any(isinstance((r.extra or {}).get("max_rel_error"), (int, float)) for r in results):
+        table.notes.append("verified (err): max relative error against a float64 NumPy reference, and its "
+                           "dtype-aware tolerance; what was compared is in run.json, report.md and report.html")
     sources = sorted({(r.energy or {}).get("source") for r in results if r.energy} - {None})
     if "estimate" in sources:
         table.notes.append("energy marked (estimate) is derived from a profile's power, not measured")
     return table
+
+
+def result_tables(results: list[Result]) -> list[Table]:
+    """One table per workload and device; GEMM one per dtype and device (a flat table of every shape, dtype
+    and device is a wall). The device goes in the title, not in a column repeated on every row."""
+    tables = []
+    for workload in dict.fromkeys([*WORKLOAD_TITLES, *(r.workload for r in results)]):
+        mine = [r for r in results if r.workload == workload]
+        by_dtype = workload == "gemm"
+        groups: dict[tuple[str, str], list[Result]] = {}
+        for r in mine:
+            groups.setdefault((str((r.params or {}).get("dtype", "")) if by_dtype else "", r.device), []).append(r)
+        for (dtype, device), part in groups.items():
+            title = " ".join(x for x in (WORKLOAD_TITLES.get(workload, workload), dtype) if x) + f" on {device}"
+            table = results_table(workload, part, title)
+            table.wide = (*table.wide, "device")
+            tables.append(table)
+    return tables
 
 
 def summary(doc: dict) -> list[tuple[str, str]]:
@@ -153,17 +187,79 @@ def warnings(doc: dict, results: list[Result]) -> list[str]:
     return out
 
 
+def headline(doc: dict) -> list[tuple[str, str]]:
+    """The two lines about the machine a reader needs before the money: what ran where, and when."""
+    run = doc.get("run", {})
+    cpu = run.get("cpu", {}) or {}
+    gpus = run.get("gpus") or []
+    options = run.get("options") or {}
+    mode = "quick" if options.get("quick") else "full"
+    wall = f", {run['wall_s']:.0f} s" if isinstance(run.get("wall_s"), (int, float)) else ""
+    machine = f"{run.get('hostname', '?')}: {cpu.get('model', '?')} ({cpu.get('cores', '?')} cores)"
+    if gpus:
+        machine += "; " + ", ".join(str(g.get("name")) for g in gpus)
+    status = "complete" if doc.get("complete", True) else "INCOMPLETE"
+    when = f"{run.get('timestamp', '?')}, {mode} mode{wall}, {len(doc.get('results') or [])} results, {status}"
+    return [("machine", machine), ("run", when)]
+
+
 def build(doc: dict) -> Report:
-    """The report of a run file (checked against schema 1 by the caller)."""
+    """The report of a run file (checked against schema 1 by the caller): the verdict, the engineer's
+    summary and the short site tables first; every result, every profile and the metadata as detail."""
     results = check_document(doc)
-    tables = []
-    for workload in dict.fromkeys([*WORKLOAD_TITLES, *(r.workload for r in results)]):
-        mine = [r for r in results if r.workload == workload]
-        if mine:
-            tables.append(results_table(workload, mine))
-    tables.extend(report_site.tables(doc.get("economics")))
-    extra = not_run_table(doc)
-    if extra is not None:
-        tables.append(extra)
-    return Report(f"sitebench run on {doc.get('run', {}).get('hostname', '?')}", summary(doc), tables,
-                  warnings(doc, results))
+    economics = doc.get("economics") or {}
+    short = []
+    if economics:
+        short = [t for t in (report_site.gemm_scaling_compact(economics, results),
+                             report_site.efficiency_compact(economics)) if t is not None]
+    sections = [Section("For the engineer", "engineer", [engineer.summary_table(results)] if results else [],
+                        warnings=warnings(doc, results))]  # the lab's, below the money
+    if short:
+        sections.append(Section("Measured here, scaled to the site", "scaled", short))
+    not_run = not_run_table(doc)
+    if not_run is not None:
+        sections[0].lines.append(f"{len(not_run.rows)} workload/backend pair(s) not run here (see 'Not run here')")
+    sections.append(Section("Results: every measured case", "results", result_tables(results), detail=True))
+    site_tables = report_site.tables(economics)
+    if site_tables:
+        sections.append(Section("Site view: every use and profile", "site", site_tables, detail=True))
+    plan_detail = plan_tables(doc.get("plan"))
+    if plan_detail:
+        sections.append(Section("Plan: yearly cash flows per strategy", "plan", plan_detail, detail=True))
+    if not_run is not None:
+        sections.append(Section("Not run here", "not-run", [not_run], detail=True))
+    run_table = Table("Run details", ["", ""])
+    for label, value in summary(doc):
+        run_table.add([label, value])
+    sections.append(Section("Run details", "run", [run_table], detail=True))
+    return Report(f"sitebench run on {doc.get('run', {}).get('hostname', '?')}", headline(doc),
+                  report_verdict.verdict(doc), sections, summary(doc))
+
+
+def plan_tables(plan) -> list[Table]:
+    """Per strategy, the cash flows summed by year (the monthly rows are in run.json and the CSV)."""
+    if not isinstance(plan, dict):
+        return []
+    out = []
+    for s in plan.get("strategies") or []:
+        flows = [f for f in (s.get("cash_flows") or []) if isinstance(f, dict)] if isinstance(s, dict) else []
+        if not flows:
+            continue
+        table = Table(f"{s.get('name', '?')}: cash flows by year, whole site",
+                      ["year", "revenue", "power", "opex", "capex", "financing", "tax", "net", "cumulative"])
+        years: dict[int, dict] = {}
+        for f in flows:
+            month = f.get("month")
+            year = int(month) // 12 + 1 if isinstance(month, (int, float)) else 0
+            acc = years.setdefault(year, {})
+            for key in ("revenue_usd", "power_usd", "opex_usd", "capex_usd", "financing_usd", "tax_usd", "net_usd"):
+                if isinstance(f.get(key), (int, float)):
+                    acc[key] = acc.get(key, 0.0) + f[key]
+        cumulative = 0.0
+        for year, acc in sorted(years.items()):
+            cumulative += acc.get("net_usd", 0.0)
+            table.add([str(year), *(usd(acc.get(k)) for k in ("revenue_usd", "power_usd", "opex_usd", "capex_usd",
+                                                               "financing_usd", "tax_usd", "net_usd")),
+                       usd(cumulative)], "bad" if cumulative < 0 else "")
+        out.append(table)
+    return out
