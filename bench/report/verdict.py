@@ -16,7 +16,8 @@ from bench.report.model import Table, Verdict
 from bench.report.site import USE_NAMES
 
 # friendly names of the inputs a plan's `flips` name
-INPUT_NAMES = {"gpu_hour_usd": "GPU-hour price", "btc_price_usd": "BTC price", "power_price_usd_per_mwh":
+INPUT_NAMES = {"gpu_hour_usd": "GPU-hour price", "btc_price_usd": "BTC price", "power_usd_per_mwh": "power price",
+               "hosting_usd_per_kw_month": "lease rate", "build_months": "build time", "power_price_usd_per_mwh":
                "power price", "difficulty": "network difficulty", "hosting_usd_per_kw_month": "hosting price",
                "pue": "PUE", "discount_rate": "discount rate", "gpu_capex_usd_per_mw": "GPU capex per MW"}
 
@@ -60,15 +61,20 @@ def site_figure(strategy: dict, key: str):
     return _dict(strategy.get("site")).get(key, strategy.get(key))
 
 
-def per_mw_figure(strategy: dict, key: str):
-    return _dict(strategy.get("per_mw")).get(key)
+def per_mw_figure(strategy: dict, key: str, site_mw: float | None = None):
+    """A per-MW figure: the strategy's `per_mw` object, else its whole-site figure over the site's MW."""
+    found = _dict(strategy.get("per_mw")).get(key)
+    if found is None and site_mw:
+        whole = _number(site_figure(strategy, key))
+        found = whole / site_mw if whole is not None else None
+    return found
 
 
 def strategies_table(plan: dict) -> Table:
     rate = _number(plan.get("discount_rate"))
     site = _dict(plan.get("site"))
-    mw = _number(site.get("facility_mw"))
-    horizon = _number(plan.get("horizon_months"))
+    mw = _number(site.get("facility_mw")) or _number(plan.get("site_mw"))
+    horizon = _number(plan.get("horizon_months")) or ((_number(plan.get("years")) or 0) * 12 or None)
     title = "Strategies ranked by NPV" + (f" at {rate:.0%} a year" if rate is not None else "") + (
         f" over {horizon / 12:g} years" if horizon else "")
     table = Table(title, ["#", "strategy", "NPV\n/MW", "NPV\nsite", "IRR", "payback", "capex\n/MW", "capex\nsite",
@@ -78,10 +84,11 @@ def strategies_table(plan: dict) -> Table:
     order = {name: i for i, name in enumerate(ranking)}
     strategies.sort(key=lambda s: (order.get(s.get("name"), len(order)), -(_number(site_figure(s, "npv_usd")) or 0)))
     for i, s in enumerate(strategies, 1):
-        table.add([str(i), s.get("name", "?"), usd(_number(per_mw_figure(s, "npv_usd"))),
+        table.add([str(i), s.get("name", "?"), usd(_number(per_mw_figure(s, "npv_usd", mw))),
                    usd(_number(site_figure(s, "npv_usd"))), percent(s.get("irr")), payback_text(s.get("payback_month")),
-                   usd(_number(per_mw_figure(s, "capex_usd"))), usd(_number(site_figure(s, "capex_usd"))),
-                   usd(_number(per_mw_figure(s, "ebitda_year1_usd"))), usd(_number(site_figure(s, "ebitda_year1_usd"))),
+                   usd(_number(per_mw_figure(s, "capex_usd", mw))), usd(_number(site_figure(s, "capex_usd"))),
+                   usd(_number(per_mw_figure(s, "ebitda_year1_usd", mw))),
+                   usd(_number(site_figure(s, "ebitda_year1_usd"))),
                    usd(_number(site_figure(s, "peak_funding_usd")))], "best" if i == 1 else "")
     table.notes.append("/MW: per MW of facility power; site: the whole site"
                        + (f" ({mw:g} MW)" if mw else "")
@@ -89,9 +96,22 @@ def strategies_table(plan: dict) -> Table:
     return table
 
 
+BREAK_EVEN_UNITS = {"gpu_hour_usd": "USD/GPU-hour", "btc_price_usd": "USD", "hosting_usd_per_kw_month":
+                    "USD/kW-month", "build_months": "months", "power_usd_per_mwh": "USD/MWh"}
+
+
+def _flips_from_break_evens(plan: dict) -> list[dict]:
+    """bench plan's `break_evens` (the value of each input at which the winner and the runner-up tie, and
+    today's value) as flips."""
+    be = _dict(plan.get("break_evens"))
+    values, now = _dict(be.get("values")), _dict(be.get("now"))
+    return [{"input": k, "break_even": v, "today": now.get(k), "unit": BREAK_EVEN_UNITS.get(k, "")}
+            for k, v in values.items() if _number(v) is not None]
+
+
 def flips(plan: dict) -> list[str]:
     out = []
-    for f in plan.get("flips") or []:
+    for f in plan.get("flips") or _flips_from_break_evens(plan):
         if not isinstance(f, dict):
             continue
         name = INPUT_NAMES.get(f.get("input"), str(f.get("input", "?")).replace("_", " "))
