@@ -12,8 +12,9 @@ import argparse
 import os
 import sys
 
-from bench import __version__
+from bench import __version__, console
 from bench.errors import UsageError, VerificationError
+from bench.signals import exit_code
 from bench.verbs import backends, compare, economics, mine, profiles, report, run
 
 PROG = "python -m bench"
@@ -57,16 +58,18 @@ def _fail(message: str, code: int) -> int:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return int(args.main(args) or 0)
+        code = int(args.main(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return code
     except UsageError as exc:
         return _fail(str(exc), exc.exit_code)
     except VerificationError as exc:
         return _fail(f"verification failed: {exc}", exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
-        sys.stderr.close()
+    except KeyboardInterrupt as exc:  # Ctrl-C 130; bench.signals.Stopped: SIGTERM 143, SIGHUP 129
+        print(f"interrupted ({exc})" if str(exc) else "interrupted", file=sys.stderr)
+        return exit_code(exc)
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours (every file is saved first)
+        console.stdout_gone()
         return 0
     except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, never a traceback (unless asked)
         if os.environ.get("SITEBENCH_TRACEBACK"):

@@ -1,15 +1,34 @@
 """Rich consoles for the CLI: tables to stdout, progress and messages to stderr.
 
 Rich already honours NO_COLOR and drops colour and live updates when the stream is not a terminal.
-When `--json -` owns stdout, everything human-readable goes to stderr.
+When `--json -` owns stdout, everything human-readable goes to stderr. Every string that came from a user
+(a profile name, a path, a device name) is passed through `text()` first: rich reads `[...]` as markup, so
+`[/bold]` in a name would crash the table and `[hydro]` would vanish from it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
+
+
+def text(value) -> str:
+    """`value` as a string rich prints literally (markup escaped)."""
+    return escape(str(value))
+
+
+def stdout_gone() -> None:
+    """The reader of stdout left (`| head`): point stdout at /dev/null so the exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout closed or not a real file: nothing left to flush
+        pass
 
 
 def out(json_to_stdout: bool = False) -> Console:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bench import backends, mpi, runner
 from bench.args import whole_number
 from bench.runner import Options
+from bench.runner.finish import check_destinations
 
 HELP = "the main job: every workload on every backend here, then the report"
 EPILOG = """examples:
@@ -25,7 +26,10 @@ def add_arguments(p) -> None:
     p.add_argument("--site", metavar="ID", help="site profile id (default: the site marked default)")
     p.add_argument("--market", metavar="ID", help="market snapshot id (default: the newest)")
     p.add_argument("--json", metavar="PATH|-", help="write the run JSON to PATH ('-' = stdout, nothing else there)")
-    p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
+    p.add_argument("--out", metavar="DIR",
+                   help="report folder (default: a new reports/<UTC time>-<host>-<pid>/ per run); a folder that "
+                        "already holds a run.json is refused (exit 2) unless --force")
+    p.add_argument("--force", action="store_true", help="replace the run already saved in --out DIR")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="measuring time per case in seconds (default 1, --quick 0.2)")
     p.add_argument("--shape", action="append", metavar="MxNxK", help="gemm: only these shapes (repeatable)")
@@ -56,5 +60,6 @@ def options_from_args(args) -> Options:
 def main(args) -> int:
     options = options_from_args(args)
     if mpi.wanted(options):  # one rank of an MPI job: bench.mpi runs it, rank 0 reports
+        check_destinations(options, force=args.force)
         return mpi.run(options)
-    return runner.run(options)
+    return runner.run(options, force=args.force)
