@@ -70,14 +70,22 @@ def dumps(obj) -> str:
     return json.dumps(obj, indent=2, sort_keys=False, allow_nan=False) + "\n"
 
 
-def emit_json(obj, dest: str) -> None:
-    """`dest` is '-' for stdout (and nothing else is printed there) or a file path."""
+def emit_json(obj, dest: str, flag: str | None = None) -> None:
+    """`dest` is '-' for stdout (and nothing else is printed there) or a file path.
+
+    With `flag` (e.g. "--json"), a file that cannot be written is a UsageError naming the flag (exit 2)
+    instead of an OSError; without it the caller handles the OSError (to save elsewhere)."""
     text = dumps(obj)
     if dest == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
-    else:
+        return
+    try:
         write_atomic(dest, text)
+    except OSError as exc:
+        if flag is None:
+            raise
+        raise UsageError(f"{flag} {dest}: cannot write it ({_why(exc)}); choose another path") from None
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -5,7 +5,7 @@ results so far are saved, marked incomplete, and the process exits 128 + the sig
 The first signal raises `Stopped` in the main thread; from that moment every later signal is only counted,
 never raised, so a burst of Ctrl-C cannot cut the save short (the handler itself switches before raising,
 which leaves no window between the raise and the `except` that saves). Leaving the `with` on a stop keeps
-them counted, so the way out (the message, the exit code) cannot be interrupted either.
+them ignored, so the way out (the message, the exit code) cannot be interrupted either.
 """
 
 from __future__ import annotations
@@ -52,7 +52,11 @@ class Stops:
 
     def __exit__(self, kind, exc, tb) -> None:
         if self._active and kind is not None and issubclass(kind, KeyboardInterrupt):
-            self._active = False  # the process is ending on a stop: later signals stay counted, never raised
+            # The process is ending on a stop: later signals are ignored from here to the exit. (Not counted by
+            # a Python handler: the interpreter resets those to the default at shutdown, and a late Ctrl-C
+            # would then kill the process with no exit code of ours; SIG_IGN survives shutdown.)
+            self._install(signal.SIG_IGN)
+            self._active = False
             return
         if self._active:
             for s, handler in self._saved.items():

@@ -72,26 +72,25 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
     quiet = options.json == "-"
     msg = console.err()
     out = console.out(quiet)
-    check_destinations(options, force=force)
-    site_check = check_site_inputs(options)
-    check_options(options)  # sizes that cannot fit: exit 2 before the plan allocates anything
-    the_plan = plan(options, load, choose)
-    check_cases(the_plan.cases)
-    stamp = metadata.utc_now()
-    meta = metadata.collect(stamp)
-    meta["folder"] = metadata.folder_name(stamp, meta["hostname"])
-    meta["options"] = options.to_dict()
-    meta["missing_workloads"] = the_plan.missing
-    meta["skipped_backends"] = the_plan.skipped
-    if meta["blas_check"]["warning"]:
-        msg.print(f"[yellow]warning:[/] {escape(meta['blas_check']['warning'])}")
-    if site_check:
-        meta["site_inputs"] = site_check
-
-    started = time.perf_counter()
-    progress = _progress(msg)
-    outcome = Outcome()
-    with Stops() as stops:
+    with Stops() as stops:  # from the first moment: a stop before measuring exits 128+n with nothing to save
+        check_destinations(options, force=force)
+        site_check = check_site_inputs(options)
+        check_options(options)  # sizes that cannot fit: exit 2 before the plan allocates anything
+        the_plan = plan(options, load, choose)
+        check_cases(the_plan.cases)
+        stamp = metadata.utc_now()
+        meta = metadata.collect(stamp)
+        meta["folder"] = metadata.folder_name(stamp, meta["hostname"])
+        meta["options"] = options.to_dict()
+        meta["missing_workloads"] = the_plan.missing
+        meta["skipped_backends"] = the_plan.skipped
+        if meta["blas_check"]["warning"]:
+            msg.print(f"[yellow]warning:[/] {escape(meta['blas_check']['warning'])}")
+        if site_check:
+            meta["site_inputs"] = site_check
+        started = time.perf_counter()
+        progress = _progress(msg)
+        outcome = Outcome()
         folder = out_dir(options, meta)
         try:
             with progress:

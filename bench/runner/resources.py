@@ -73,14 +73,14 @@ def check_options(options, host_bytes: int | None = None) -> None:
             cfg = models.parse(options.model or DEFAULT_MODEL)
         except ValueError:
             return  # the workload names the bad model
-        prompt = options.prompt or 1
+        prompt = options.prompt or 1  # the workload's own default prompt is longer: a lower bound
         for batch in options.batches or [1]:
             if not isinstance(batch, int) or batch < 1:
                 continue  # the workload's own check says so
             need = inference_host_bytes(cfg, batch, prompt)
             if need > limit:
-                _refuse("--batch", f"{batch} at a prompt of {prompt} tokens", need, "this machine", host,
-                        "choose a smaller --batch or --prompt")
+                what = f"{batch}" + (f" at --prompt {options.prompt}" if options.prompt else "")
+                _refuse("--batch", what, need, "this machine", host, "choose a smaller --batch or --prompt")
 
 
 def case_bytes(case: Case) -> tuple[int, int]:

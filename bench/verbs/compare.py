@@ -10,7 +10,7 @@ from rich.text import Text
 from bench import console
 from bench.compare import ALPHA, Pair, compare_docs, regressions
 from bench.errors import UsageError
-from bench.files import emit_json
+from bench.files import check_destination, emit_json
 from bench.results import load_run
 
 HELP = "compare two saved runs: ratios and significance"
@@ -48,12 +48,13 @@ def main(args) -> int:
     threshold = args.fail_threshold
     if threshold is not None and not 0 <= threshold < 1:
         raise UsageError(f"--fail-threshold is a fraction in [0, 1), e.g. 0.05 for 5%; got {threshold}")
+    check_destination(args.json, "file", "--json")
     pairs = compare_docs(load_run(args.a), load_run(args.b))
     bad = regressions(pairs, threshold) if threshold is not None else []
     if args.json:
         emit_json({"a": args.a, "b": args.b, "alpha": ALPHA, "fail_threshold": threshold,
                    "pairs": [{**asdict(p), "change": p.change} for p in pairs],
-                   "regressions": [p.key for p in bad]}, args.json)
+                   "regressions": [p.key for p in bad]}, args.json, flag="--json")
     out = console.out(args.json == "-")
     out.print(table(pairs, args.a, args.b))
     if bad:

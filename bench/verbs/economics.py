@@ -10,7 +10,7 @@ from rich.table import Table
 from bench import console, economics, profiles
 from bench.console import usd
 from bench.errors import UsageError
-from bench.files import emit_json
+from bench.files import check_destination, emit_json
 
 HELP = "revenue and margin per MW: mining vs GPUaaS vs hosting vs tokens"
 EPILOG = """examples:
@@ -141,6 +141,7 @@ def render(cmp, sens) -> list:
 
 
 def main(args) -> int:
+    check_destination(args.json, "file", "--json")
     cmp, sens = build(args)
     if args.json:
         emit_json(to_json(cmp, sens), args.json)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bench import console, report
+from bench.errors import UsageError
+from bench.files import check_destination
 from bench.results import load_run
 
 HELP = "re-render a saved run"
@@ -18,9 +20,14 @@ def add_arguments(p) -> None:
 
 def main(args) -> int:
     """Print the saved run; with --out, write its files there too."""
+    check_destination(args.out, "folder", "--out")
     doc = load_run(args.run_json)
-    report.render(doc, console.out())
-    if args.out:
-        folder = report.write_all(doc, args.out)
+    if args.out:  # the files first: a closed stdout must not cost them
+        try:
+            folder = report.write_all(doc, args.out)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: cannot write the report there ({exc.strerror or exc}); "
+                             "choose another folder") from None
         console.err().print(f"report written to {folder}", markup=False)
+    report.render(doc, console.out())
     return 0
