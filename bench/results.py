@@ -15,9 +15,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StrictBool, StrictInt, StrictStr, ValidationError
 
 from bench.errors import UsageError
 from bench.timing import NOISY_CV, Timing, summarize
@@ -171,11 +171,18 @@ MAX_DEPTH = 64  # a run file nests about 6 deep; deeper is not a run file (and w
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="allow", allow_inf_nan=False, strict=False)
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
 
-Number = Optional[float]
-Texts = Optional[str]
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("should be a number")  # "1.5" and true are not numbers in a run file
+    return value
+
+
+Num = Annotated[float, BeforeValidator(_number)]
+Number = Optional[Num]
+Texts = Optional[StrictStr]
 
 
 class EnergyModel(_Part):
@@ -189,32 +196,32 @@ class EnergyModel(_Part):
 
 
 class ResultModel(_Part):
-    workload: str
-    backend: str
-    device: str
+    workload: StrictStr
+    backend: StrictStr
+    device: StrictStr
     params: dict[str, Any]
-    metric: str
+    metric: StrictStr
     value: Number
-    unit: str
-    samples: list[float]
-    stats: dict[str, Optional[float]]
-    verified: bool
-    verification: str
+    unit: StrictStr
+    samples: list[Num]
+    stats: dict[str, Any]
+    verified: StrictBool
+    verification: StrictStr
     energy: Optional[EnergyModel] = None
-    complete: bool = True
-    device_index: int = 0
+    complete: StrictBool = True
+    device_index: StrictInt = 0
     compile_s: Number = None
     reference: Texts = None
     ratio_to_reference: Number = None
     extra: dict[str, Any] = {}
     timing: dict[str, Any] = {}
-    is_reference: bool = False
+    is_reference: StrictBool = False
 
 
 class CpuModel(_Part):
     model: Texts = None
-    cores: Optional[int] = None
-    memory_bytes: Optional[int] = None
+    cores: Optional[StrictInt] = None
+    memory_bytes: Optional[StrictInt] = None
 
 
 class GpuModel(_Part):
@@ -250,8 +257,8 @@ class RunMeta(_Part):
     git: Optional[GitModel] = None
     blas: Optional[list[dict[str, Any]]] = None
     blas_check: Optional[dict[str, Any]] = None
-    load_average: Optional[list[float]] = None
-    load_average_end: Optional[list[float]] = None
+    load_average: Optional[list[Num]] = None
+    load_average_end: Optional[list[Num]] = None
     options: Optional[OptionsModel] = None
     wall_s: Number = None
     missing_workloads: Optional[list[NotRunModel]] = None
@@ -281,7 +288,7 @@ class RunFile(_Part):
     """A run file, schema 1 (`bench run` writes it; `bench report` and `bench compare` read it)."""
 
     schema_version: Literal[1]
-    complete: bool = True
+    complete: StrictBool = True
     run: RunMeta
     results: list[ResultModel]
     economics: Optional[EconomicsModel] = None
