@@ -67,7 +67,7 @@ def parse_target(text: str) -> int:
     digits = digits[2:] if digits[:2] in ("0x", "0X") else digits
     bad = next((c for c in digits if c not in HEX), None)
     if bad is not None:
-        raise ValueError(f"--target must be 64 hex digits (found {bad!r}); e.g. 00000000ffff" + "0" * 52)
+        raise ValueError(f"--target is not hex (found {bad!r}); give 64 hex digits, e.g. 00000000ffff" + "0" * 52)
     target = ref.parse_target_hex(digits)
     if target == 0:
         raise ValueError("--target 0 is met by no hash; give a positive 256-bit target such as 00000000ffff" + "0" * 52)
