@@ -31,13 +31,32 @@ def stdout_gone() -> None:
         pass
 
 
+class _Console(Console):
+    """A closed pipe is a BrokenPipeError for the CLI to answer (exit 0 once all is saved), not rich's exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        stdout_gone()
+        raise BrokenPipeError
+
+
+def _tolerant(stream):
+    """PYTHONIOENCODING=ascii (or a C locale): characters the stream cannot encode become '?', not a crash."""
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        try:
+            stream.reconfigure(errors="replace")
+        except (ValueError, OSError):
+            pass
+    return stream
+
+
 def out(json_to_stdout: bool = False) -> Console:
     """Where tables go: stdout, or stderr when stdout carries JSON."""
-    return Console(file=sys.stderr if json_to_stdout else sys.stdout, highlight=False)
+    return _Console(file=_tolerant(sys.stderr if json_to_stdout else sys.stdout), highlight=False)
 
 
 def err() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    return _Console(file=_tolerant(sys.stderr), highlight=False)
 
 
 def si(value: float, unit: str = "", digits: int = 3) -> str:

@@ -127,6 +127,8 @@ def check_destination(path: str | os.PathLike | None, kind: str = "file", flag: 
     text = str(path)
     if not text.strip():
         raise UsageError(f"{flag}: the path is empty; give a {kind} path")
+    if "\x00" in text:
+        raise UsageError(f"{flag}: the path holds a NUL character; give a {kind} path without it")
     target = Path(text).expanduser()
     try:
         if kind == "file":
@@ -153,5 +155,5 @@ def check_destination(path: str | os.PathLike | None, kind: str = "file", flag: 
         if free < MIN_FREE_BYTES:
             raise UsageError(f"{flag} {text}: only {free >> 10} KiB free on that disk (a report needs a few MB); "
                              "free some space or choose another disk")
-    except OSError as exc:  # a symlink loop, a name too long, ...
-        raise UsageError(f"{flag} {text}: {_why(exc)}; choose another path") from None
+    except (OSError, ValueError) as exc:  # a symlink loop, a name too long, ...
+        raise UsageError(f"{flag} {text}: {_why(exc) if isinstance(exc, OSError) else exc}; choose another path") from None

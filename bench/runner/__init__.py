@@ -105,7 +105,7 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
             return _save_interrupted(exc, meta, outcome, folder, options, started, msg)
         stops.hold()  # the run is complete: a signal from here on is counted, and answered once it is saved
         saved = save(doc, folder, partial=False, json_path=options.json)
-        pipe_closed = _to_stdout(doc, out, quiet)
+        pipe_closed = _to_stdout(doc, out, quiet, saved.folder)
         msg.print(f"report written to {escape(str(saved.folder))} ({meta['wall_s']:.1f} s)")
         if saved.trouble:
             raise UsageError(saved.trouble)
@@ -123,7 +123,7 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
     return 0
 
 
-def _to_stdout(doc: dict, out, quiet: bool) -> bool:
+def _to_stdout(doc: dict, out, quiet: bool, folder) -> bool:
     """The run file (--json -) or the terminal report on stdout; True if the reader closed the pipe."""
     try:
         if quiet:
@@ -132,6 +132,9 @@ def _to_stdout(doc: dict, out, quiet: bool) -> bool:
     except BrokenPipeError:
         console.stdout_gone()
         return True
+    except OSError as exc:  # a full disk behind `> file`: the run itself is saved
+        console.stdout_gone()
+        raise UsageError(f"cannot write to stdout ({exc.strerror or exc}); the run is saved in {folder}") from None
     return False
 
 

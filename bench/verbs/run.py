@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bench import backends, mpi, runner
-from bench.args import whole_number
+from bench.args import positive_seconds, whole_number
 from bench.runner import Options
 from bench.runner.finish import check_destinations
 
@@ -30,7 +30,7 @@ def add_arguments(p) -> None:
                    help="report folder (default: a new reports/<UTC time>-<host>-<pid>/ per run); a folder that "
                         "already holds a run.json is refused (exit 2) unless --force")
     p.add_argument("--force", action="store_true", help="replace the run already saved in --out DIR")
-    p.add_argument("--budget", type=float, metavar="SECONDS",
+    p.add_argument("--budget", type=positive_seconds, metavar="SECONDS",
                    help="measuring time per case in seconds (default 1, --quick 0.2)")
     p.add_argument("--shape", action="append", metavar="MxNxK", help="gemm: only these shapes (repeatable)")
     p.add_argument("--dtype", action="append", metavar="NAME",
@@ -42,7 +42,7 @@ def add_arguments(p) -> None:
     p.add_argument("--batch", type=whole_number, action="append", metavar="N",
                    help="inference: batch size in sequences (repeatable)")
     p.add_argument("--mpi", action="store_true", help="run as one rank of an MPI job (automatic under mpirun/srun)")
-    p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase (default 600)")
+    p.add_argument("--mpi-timeout", type=positive_seconds, metavar="SECONDS", help="MPI: deadline of each phase (default 600)")
 
 
 def options_from_args(args) -> Options:
