@@ -131,6 +131,10 @@ def check_destination(path: str | os.PathLike | None, kind: str = "file", flag: 
         raise UsageError(f"{flag}: the path holds a NUL character; give a {kind} path without it")
     target = Path(text).expanduser()
     try:
+        try:
+            os.lstat(target)  # a name too long, a symlink loop, a permission wall: said here, in one line
+        except (FileNotFoundError, NotADirectoryError):
+            pass
         if kind == "file":
             if target.is_dir():
                 raise UsageError(f"{flag} {text} is a folder; give a file path such as {target / 'run.json'}")

@@ -64,7 +64,8 @@ class Result:
 
     @property
     def noisy(self) -> bool:
-        return (self.stats or {}).get("cv", 0.0) > NOISY_CV
+        cv = (self.stats or {}).get("cv")
+        return isinstance(cv, (int, float)) and cv > NOISY_CV
 
     @property
     def key(self) -> str:
@@ -195,16 +196,49 @@ class EnergyModel(_Part):
     per: Texts = None
 
 
+Count = Optional[StrictInt]
+
+
+class ParamsModel(_Part):
+    """The params a report reads (GEMM sizes, a buffer's bytes); the rest are kept as they are."""
+
+    m: Count = None
+    n: Count = None
+    k: Count = None
+    batch: Count = None
+    prompt: Count = None
+    bytes: Number = None
+
+
+class StatsModel(_Part):
+    median: Number = None
+    iqr: Number = None
+    min: Number = None
+    max: Number = None
+    mean: Number = None
+    cv: Number = None
+    n: Count = None
+
+
+class TimingModel(_Part):
+    prepare_s: Number = None
+    first_call_s: Number = None
+    warmup_s: Number = None
+    window_s: Number = None
+    verify_s: Number = None
+    overhead: Number = None
+
+
 class ResultModel(_Part):
     workload: StrictStr
     backend: StrictStr
     device: StrictStr
-    params: dict[str, Any]
+    params: ParamsModel
     metric: StrictStr
     value: Number
     unit: StrictStr
     samples: list[Num]
-    stats: dict[str, Any]
+    stats: StatsModel
     verified: StrictBool
     verification: StrictStr
     energy: Optional[EnergyModel] = None
@@ -214,7 +248,7 @@ class ResultModel(_Part):
     reference: Texts = None
     ratio_to_reference: Number = None
     extra: dict[str, Any] = {}
-    timing: dict[str, Any] = {}
+    timing: Optional[TimingModel] = None
     is_reference: StrictBool = False
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,7 +20,8 @@ BASE_FILE = ROOT / "tests/fixtures/runs/baseline.json"
 BASE = json.loads(BASE_FILE.read_text())
 HEADER = ("0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e"
           "67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c")
-FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+SCALE = int(os.environ.get("SITEBENCH_FUZZ_SCALE", "1"))  # e.g. 20 for a deeper local hunt; CI keeps 1
+FAST = settings(max_examples=25 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 
 hostile_text = st.one_of(
@@ -83,7 +85,7 @@ def test_mine_keeps_the_contract(argv):
     assert_contract(argv, *call(argv))
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=15 * SCALE, deadline=None)
 @given(run_args())
 def test_run_refuses_bad_input_in_one_line(argv):
     code, out, err = call(argv)
@@ -120,7 +122,7 @@ def _replace(doc, path, value):
     return doc
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.sampled_from(PATHS), json_values, st.sampled_from(["report", "compare"]))
 def test_a_mutated_run_file_is_rendered_or_refused_in_one_line(tmp_path_factory, path, value, verb):
     folder = tmp_path_factory.mktemp("fuzz")
