@@ -175,7 +175,7 @@ def cases(work: Path) -> list[Case]:
              saved=["{work}/r-full/run.json"]),
         Case("run --out on a full disk", [*TINY, "--out", "{work}/full/r"], {2}),
         Case("run --json - to a full stdout", [*TINY, "--out", "{work}/r-fullout", "--json", "-"], {0, 2},
-             shell="{bench} {args} > /dev/full" + rc, saved=["{work}/r-fullout/run.json"]),
+             shell="{bench} {args} > /dev/full" + rc, saved=["{work}/r-fullout/run.json"], one_line=False),
         Case("mine --json names a folder", [*mine, "--json", "{work}/afolder"], {2}),
         Case("mine --json unwritable", [*mine, "--json", UNWRITABLE], {2}),
         Case("report --out names a file", ["report", base, "--out", "{work}/afile"], {2}),
