@@ -3,7 +3,8 @@
 Each verb is a module in bench/verbs/ with HELP, EPILOG, add_arguments(parser) and main(args) -> exit code;
 adding a verb is adding its module to VERBS. Exit codes: 0 success; 1 a result failed verification; 2 bad
 input or a backend/profile that does not exist or cannot run here (one line on stderr, never a traceback);
-130 interrupted.
+130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP (bench.signals; `run` and `mine` save what is done first).
+A reader that closes stdout (`| head`) is not an error: exit 0, every file having been written before stdout.
 """
 
 from __future__ import annotations

@@ -72,12 +72,13 @@ def _start(args: list[str]) -> subprocess.Popen:
                             stderr=subprocess.PIPE, text=True)
 
 
-def _signal_while_measuring(proc: subprocess.Popen, signals: list[int], delay: float) -> str:
-    """Wait for the first result line (measuring has begun), sleep `delay`, send the signals ~5 ms apart."""
+def _signal_while_measuring(proc: subprocess.Popen, signals: list[int], delay: float,
+                            after: str = "sha256d ") -> str:
+    """Wait for a stderr line starting with `after`, sleep `delay`, send the signals ~5 ms apart."""
     seen = []
     for line in proc.stderr:
         seen.append(line)
-        if line.startswith("sha256d "):
+        if line.startswith(after):
             break
     time.sleep(delay)
     for sig in signals:
@@ -88,21 +89,29 @@ def _signal_while_measuring(proc: subprocess.Popen, signals: list[int], delay: f
     return "".join(seen) + err
 
 
-TRIALS = [  # (signals, expected exit code); delays drawn at random from SEED
-    ([signal.SIGTERM], 143),
-    ([signal.SIGTERM], 143),
-    ([signal.SIGHUP], 129),
-    ([signal.SIGINT] * 8, 130),
-    ([signal.SIGINT] * 8 + [signal.SIGTERM], 130),
+# (signals, expected exit code, the stderr line to wait for, the most seconds to wait after it, drawn at random):
+# after the reference's line the signal lands while numba-cpu is measured; after numba-cpu's line it lands in
+# the pricing, the save, the terminal report or after them.
+MEASURING, SAVING = "sha256d hashlib", "sha256d numba-cpu"
+TRIALS = [
+    ([signal.SIGTERM], 143, MEASURING, 0.6),
+    ([signal.SIGTERM], 143, MEASURING, 0.6),
+    ([signal.SIGHUP], 129, MEASURING, 0.6),
+    ([signal.SIGINT] * 8, 130, MEASURING, 0.6),
+    ([signal.SIGINT] * 8 + [signal.SIGTERM], 130, MEASURING, 0.6),
+    ([signal.SIGTERM], 143, SAVING, 0.4),
+    ([signal.SIGHUP], 129, SAVING, 0.4),
+    ([signal.SIGINT] * 8, 130, SAVING, 0.4),
+    ([signal.SIGINT] * 4 + [signal.SIGTERM] * 4, 130, SAVING, 0.4),
 ]
 
 
 @pytest.mark.parametrize("trial", range(len(TRIALS)))
 def test_a_real_run_stopped_at_a_random_moment_saves_a_valid_marked_run(trial, tmp_path):
-    signals, code = TRIALS[trial]
-    delay = random.Random(SEED * 100 + trial).uniform(0.0, 0.6)
+    signals, code, after, most = TRIALS[trial]
+    delay = random.Random(SEED * 100 + trial).uniform(0.0, most)
     proc = _start([*TINY, "--out", str(tmp_path)])
-    err = _signal_while_measuring(proc, signals, delay)
+    err = _signal_while_measuring(proc, signals, delay, after)
     assert "Traceback" not in err, err
     doc = load_run(tmp_path / "run.json")  # valid, schema 1
     if proc.returncode == 0:  # the run ended before the signal arrived (a short run; still all saved)
@@ -112,6 +121,7 @@ def test_a_real_run_stopped_at_a_random_moment_saves_a_valid_marked_run(trial, t
     if doc["complete"] is False:
         assert doc["run"]["stopped_by"] == signal.Signals(signals[0]).name
         assert doc["results"][0]["backend"] == "hashlib"  # the finished reference was kept
+        assert len(doc["results"]) == (1 if after == MEASURING else 2)
         assert "INCOMPLETE" in (tmp_path / "report.md").read_text()
     else:  # the signal landed after the run was complete: saved, then answered
         assert "arrived after the run was complete" in err
