@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.errors import UsageError
-from bench.results import json_schema, load_run
+from bench.results import check_document, json_schema, load_run
 from tests.cli import ROOT
 
 BASE = json.loads((ROOT / "tests/fixtures/runs/baseline.json").read_text())
@@ -69,8 +69,6 @@ def test_deep_nesting_is_one_line_not_a_recursion_error(tmp_path, text):
 def test_unknown_fields_are_kept_and_the_schema_is_published():
     doc = json.loads(json.dumps(BASE))
     doc["run"]["new_field_of_a_later_version"] = {"x": 1}
-    from bench.results import check_document
-
     assert check_document(doc)
     schema = json_schema()
     assert schema["title"] == "RunFile" and "results" in schema["properties"]
