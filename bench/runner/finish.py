@@ -41,7 +41,7 @@ def check_destinations(options: Options, *, force: bool = False) -> None:
             raise UsageError(f"--out {options.out} already holds a run ({RUN_FILE}); choose another folder, "
                              "or add --force to replace it")
     else:
-        check_destination(REPORTS, "folder", "the default report folder (give --out DIR)")
+        check_destination(REPORTS, "folder", "the default --out")  # a read-only working folder: say so now
 
 
 def claim_folder(parent: Path, name: str) -> Path:
