@@ -26,6 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["run", "--workload", "sha256d", "--backend", "numba-cpu", "--quick", "--budget", "0.02"]
+LONG = ["run", "--workload", "sha256d", "--backend", "numba-cpu", "--quick", "--budget", "3"]  # signalled at 4 s
 HEADER = ("0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e"
           "67768f617fc81bc3888a51323a9fb8aa4b1e5e4a29ab5f49ffff001d1dac2b7c")
 UNWRITABLE = "/proc/sitebench-no/x"  # even root cannot make folders under /proc
@@ -205,11 +206,11 @@ def cases(work: Path) -> list[Case]:
              shell="cd {work}/afolder && ({bench} {args} >/dev/null 2>&1 & {bench} {args} >/dev/null 2>&1; wait);"
                    " n=$(ls reports | wc -l); echo BENCH_RC=$((n == 2 ? 0 : 1)) >&2"),
         # signals
-        Case("run SIGTERM", [*TINY, "--out", "{work}/r-term"], {143}, signals=[(4.0, signal.SIGTERM)],
+        Case("run SIGTERM", [*LONG, "--out", "{work}/r-term"], {143}, signals=[(4.0, signal.SIGTERM)],
              saved=["{work}/r-term/run.json"], one_line=False),
-        Case("run SIGHUP", [*TINY, "--out", "{work}/r-hup"], {129}, signals=[(4.0, signal.SIGHUP)],
+        Case("run SIGHUP", [*LONG, "--out", "{work}/r-hup"], {129}, signals=[(4.0, signal.SIGHUP)],
              saved=["{work}/r-hup/run.json"], one_line=False),
-        Case("run SIGINT burst", [*TINY, "--out", "{work}/r-int"], {130},
+        Case("run SIGINT burst", [*LONG, "--out", "{work}/r-int"], {130},
              signals=[(4.0, signal.SIGINT)] + [(4.0 + 0.01 * i, signal.SIGINT) for i in range(1, 8)],
              saved=["{work}/r-int/run.json"], one_line=False),
         Case("mine SIGINT saves the partial scan", ["mine", "--header", HEADER, "--json", "{work}/mine-int.json"],
