@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
+
+
+def positive_seconds(text: str) -> float:
+    """A finite number of seconds > 0 ('inf' and 'nan' are not a budget)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r} (write e.g. 0.5)") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {text!r}")
+    return value
 
 
 def whole_number(text: str) -> int:

@@ -3,7 +3,8 @@
 Each verb is a module in bench/verbs/ with HELP, EPILOG, add_arguments(parser) and main(args) -> exit code;
 adding a verb is adding its module to VERBS. Exit codes: 0 success; 1 a result failed verification; 2 bad
 input or a backend/profile that does not exist or cannot run here (one line on stderr, never a traceback);
-130 interrupted.
+130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP (bench.signals; `run` and `mine` save what is done first).
+A reader that closes stdout (`| head`) is not an error: exit 0, every file having been written before stdout.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import argparse
 import os
 import sys
 
-from bench import __version__
+from bench import __version__, console
 from bench.errors import UsageError, VerificationError
+from bench.signals import exit_code
 from bench.verbs import backends, compare, economics, mine, plan, profiles, report, run
 
 PROG = "python -m bench"
@@ -57,16 +59,18 @@ def _fail(message: str, code: int) -> int:
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return int(args.main(args) or 0)
+        code = int(args.main(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
+        return code
     except UsageError as exc:
         return _fail(str(exc), exc.exit_code)
     except VerificationError as exc:
         return _fail(f"verification failed: {exc}", exc.exit_code)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours
-        sys.stderr.close()
+    except KeyboardInterrupt as exc:  # Ctrl-C 130; bench.signals.Stopped: SIGTERM 143, SIGHUP 129
+        print(f"interrupted ({exc})" if str(exc) else "interrupted", file=sys.stderr)
+        return exit_code(exc)
+    except BrokenPipeError:  # `... | head`: the reader left; not an error of ours (every file is saved first)
+        console.stdout_gone()
         return 0
     except Exception as exc:  # noqa: BLE001 - a bug of ours: one line, never a traceback (unless asked)
         if os.environ.get("SITEBENCH_TRACEBACK"):

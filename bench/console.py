@@ -1,24 +1,62 @@
 """Rich consoles for the CLI: tables to stdout, progress and messages to stderr.
 
 Rich already honours NO_COLOR and drops colour and live updates when the stream is not a terminal.
-When `--json -` owns stdout, everything human-readable goes to stderr.
+When `--json -` owns stdout, everything human-readable goes to stderr. Every string that came from a user
+(a profile name, a path, a device name) is passed through `text()` first: rich reads `[...]` as markup, so
+`[/bold]` in a name would crash the table and `[hydro]` would vanish from it.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
+
+
+def text(value) -> str:
+    """`value` as a string rich prints literally (markup escaped)."""
+    return escape(str(value))
+
+
+def stdout_gone() -> None:
+    """The reader of stdout left (`| head`): point stdout at /dev/null so the exit flush cannot fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout closed or not a real file: nothing left to flush
+        pass
+
+
+class _Console(Console):
+    """A closed pipe is a BrokenPipeError for the CLI to answer (exit 0 once all is saved), not rich's exit 1."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        stdout_gone()
+        raise BrokenPipeError
+
+
+def _tolerant(stream):
+    """PYTHONIOENCODING=ascii (or a C locale): characters the stream cannot encode become '?', not a crash."""
+    if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+        try:
+            stream.reconfigure(errors="replace")
+        except (ValueError, OSError):
+            pass
+    return stream
 
 
 def out(json_to_stdout: bool = False) -> Console:
     """Where tables go: stdout, or stderr when stdout carries JSON."""
-    return Console(file=sys.stderr if json_to_stdout else sys.stdout, highlight=False)
+    return _Console(file=_tolerant(sys.stderr if json_to_stdout else sys.stdout), highlight=False)
 
 
 def err() -> Console:
-    return Console(file=sys.stderr, highlight=False)
+    return _Console(file=_tolerant(sys.stderr), highlight=False)
 
 
 def si(value: float, unit: str = "", digits: int = 3) -> str:

@@ -2,7 +2,10 @@
 
 The run file: `schema_version`, `complete`, `run` (metadata, options, missing workloads, errors),
 `results` (list of Result dicts) and, where profiles were applied, `economics`. `load_run` reads one
-back and says in one line what is wrong with a file that is missing, corrupt or of another schema.
+back and says in one line what is wrong with a file that is missing, corrupt or of another schema; the
+pydantic models below (`RunFile` and its parts) are that schema: every field a report or a comparison reads
+has its type checked, so a string `value` or a list `params` is exit 2 naming `results[0].value`, never a
+traceback deep in a renderer. Unknown fields are kept (a newer run file still reads).
 """
 
 from __future__ import annotations
@@ -11,6 +14,17 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from bench.errors import UsageError
 from bench.timing import NOISY_CV, Timing, summarize
@@ -58,7 +72,8 @@ class Result:
 
     @property
     def noisy(self) -> bool:
-        return (self.stats or {}).get("cv", 0.0) > NOISY_CV
+        cv = (self.stats or {}).get("cv")
+        return isinstance(cv, (int, float)) and cv > NOISY_CV
 
     @property
     def key(self) -> str:
@@ -161,6 +176,200 @@ def run_document(run: dict, results: list[Result], *, complete: bool, economics:
     return jsonable(doc)
 
 
+MAX_DEPTH = 64  # a run file nests about 6 deep; deeper is not a run file (and would exhaust the stack)
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError("should be a number")  # "1.5" and true are not numbers in a run file
+    return value
+
+
+Num = Annotated[float, BeforeValidator(_number)]
+Number = Optional[Num]
+Texts = Optional[StrictStr]
+
+
+class EnergyModel(_Part):
+    joules: Number = None
+    watts: Number = None
+    source: Texts = None
+    seconds: Number = None
+    detail: Texts = None
+    joules_per_unit: Number = None
+    per: Texts = None
+
+
+Count = Optional[StrictInt]
+
+
+class ParamsModel(_Part):
+    """The params a report reads (GEMM sizes, a buffer's bytes); the rest are kept as they are."""
+
+    m: Count = None
+    n: Count = None
+    k: Count = None
+    batch: Count = None
+    prompt: Count = None
+    bytes: Number = None
+
+
+class StatsModel(_Part):
+    median: Number = None
+    iqr: Number = None
+    min: Number = None
+    max: Number = None
+    mean: Number = None
+    cv: Number = None
+    n: Count = None
+
+
+class TimingModel(_Part):
+    prepare_s: Number = None
+    first_call_s: Number = None
+    warmup_s: Number = None
+    window_s: Number = None
+    verify_s: Number = None
+    overhead: Number = None
+
+
+class ResultModel(_Part):
+    workload: StrictStr
+    backend: StrictStr
+    device: StrictStr
+    params: ParamsModel
+    metric: StrictStr
+    value: Number
+    unit: StrictStr
+    samples: list[Num]
+    stats: StatsModel
+    verified: StrictBool
+    verification: StrictStr
+    energy: Optional[EnergyModel] = None
+    complete: StrictBool = True
+    device_index: StrictInt = 0
+    compile_s: Number = None
+    reference: Texts = None
+    ratio_to_reference: Number = None
+    extra: dict[str, Any] = {}
+    timing: Optional[TimingModel] = None
+    is_reference: StrictBool = False
+
+
+class CpuModel(_Part):
+    model: Texts = None
+    cores: Optional[StrictInt] = None
+    memory_bytes: Optional[StrictInt] = None
+
+
+class GpuModel(_Part):
+    name: Texts = None
+    memory_bytes: Optional[int] = None
+    driver: Texts = None
+
+
+class GitModel(_Part):
+    commit: Texts = None
+    dirty: Optional[bool] = None
+
+
+class OptionsModel(_Part):
+    quick: Optional[bool] = None
+    budget: Optional[dict[str, Number]] = None
+
+
+class NotRunModel(_Part):
+    workload: Texts = None
+    backend: Texts = None
+    reason: Texts = None
+    error: Texts = None
+
+
+class RunMeta(_Part):
+    timestamp: Texts = None
+    hostname: Texts = None
+    os: Texts = None
+    python: Texts = None
+    cpu: Optional[CpuModel] = None
+    gpus: Optional[list[GpuModel]] = None
+    git: Optional[GitModel] = None
+    blas: Optional[list[dict[str, Any]]] = None
+    blas_check: Optional[dict[str, Any]] = None
+    load_average: Optional[list[Num]] = None
+    load_average_end: Optional[list[Num]] = None
+    options: Optional[OptionsModel] = None
+    wall_s: Number = None
+    missing_workloads: Optional[list[NotRunModel]] = None
+    skipped_backends: Optional[list[NotRunModel]] = None
+    errors: Optional[list[NotRunModel]] = None
+    interrupted_at: Texts = None
+    economics_missing: Texts = None
+
+
+class UseModel(_Part):
+    revenue_usd_per_mw_year: Number = None
+    margin_usd_per_mw_year: Number = None
+    power_cost_usd_per_mw_year: Number = None
+    pue: Number = None
+
+
+class EconomicsModel(_Part):
+    site: Any = None
+    market: Any = None
+    uses: Optional[list[UseModel]] = None
+    mining_efficiency: Optional[list[dict[str, Any]]] = None
+    sensitivity: Optional[dict[str, Any]] = None
+    assumptions: Optional[list[Any]] = None
+
+
+class RunFile(_Part):
+    """A run file, schema 1 (`bench run` writes it; `bench report` and `bench compare` read it)."""
+
+    schema_version: Literal[1]
+    complete: StrictBool = True
+    run: RunMeta
+    results: list[ResultModel]
+    economics: Optional[EconomicsModel] = None
+
+
+def json_schema() -> dict:
+    """The run file's JSON Schema (for other tools reading run files)."""
+    return RunFile.model_json_schema()
+
+
+def _where(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "the top level"
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _depth(obj) -> int:
+    """How deeply lists and objects nest (iteratively: a hostile file must not exhaust the stack)."""
+    deepest, stack = 0, [(obj, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def load_run(path: str | Path) -> dict:
     """Read and check a run file; UsageError (exit 2) names the file and what is wrong with it."""
     path = Path(path)
@@ -170,12 +379,18 @@ def load_run(path: str | Path) -> dict:
         raise UsageError(f"{path}: no such file; give the run.json written by `python -m bench run`") from None
     except IsADirectoryError:
         raise UsageError(f"{path} is a folder; give the run.json inside it") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read it ({exc})") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path}: not a run file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise UsageError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}); is the file cut short?") from None
+    except ValueError as exc:  # NaN / Infinity: JSON has neither, and a report cannot show them
+        raise UsageError(f"{path}: not valid JSON ({exc}); the run file must hold finite numbers only") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not a run file (nested more than {MAX_DEPTH} levels deep)") from None
     try:
         check_document(doc)
     except ValueError as exc:
@@ -184,7 +399,7 @@ def load_run(path: str | Path) -> dict:
 
 
 def check_document(doc) -> list[Result]:
-    """ValueError naming the first thing that breaks schema 1; the results as Result objects otherwise."""
+    """ValueError naming the first field that breaks schema 1 and its path; the results as Result objects."""
     if not isinstance(doc, dict):
         raise ValueError("not a run file (the top level must be a JSON object)")
     version = doc.get("schema_version")
@@ -192,14 +407,13 @@ def check_document(doc) -> list[Result]:
         raise ValueError(
             f"schema_version is {version!r}, this version of the suite reads schema_version {SCHEMA_VERSION}"
         )
-    if not isinstance(doc.get("run"), dict):
-        raise ValueError("field 'run' (the run metadata) is missing or not an object")
-    if not isinstance(doc.get("results"), list):
-        raise ValueError("field 'results' is missing or not a list")
-    out = []
-    for i, item in enumerate(doc["results"]):
-        try:
-            out.append(Result.from_dict(item))
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"results[{i}]: {exc}") from None
-    return out
+    if _depth(doc) > MAX_DEPTH:
+        raise ValueError(f"not a run file (nested more than {MAX_DEPTH} levels deep)")
+    try:
+        RunFile.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = _where(tuple(first.get("loc", ())))
+        got = f" (got {_shown(first['input'])})" if "input" in first and first.get("type") != "missing" else ""
+        raise ValueError(f"field {where}: {first.get('msg', 'invalid')}{got}") from None
+    return [Result.from_dict(item) for item in doc["results"]]

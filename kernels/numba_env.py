@@ -21,6 +21,8 @@ from __future__ import annotations
 import os
 import sys
 
+from kernels.runtime import numba_cache
+
 SETTINGS = ("NUMBA_SLP_VECTORIZE", "OMP_WAIT_POLICY", "NUMBA_CPU_FEATURES")  # what configure() sets
 
 
@@ -47,6 +49,7 @@ def restore_row_stack() -> bool:
 
 
 def configure() -> None:
+    numba_cache.ensure_writable_cache()  # a read-only install: Numba's cache in the suite's own folder
     restore_row_stack()
     os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

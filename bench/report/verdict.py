@@ -17,7 +17,7 @@ from bench.report.site import USE_NAMES
 
 # friendly names of the inputs a plan's `flips` name
 INPUT_NAMES = {"gpu_hour_usd": "GPU-hour price", "btc_price_usd": "BTC price", "power_usd_per_mwh": "power price",
-               "hosting_usd_per_kw_month": "lease rate", "build_months": "build time", "power_price_usd_per_mwh":
+               "build_months": "build time", "power_price_usd_per_mwh":
                "power price", "difficulty": "network difficulty", "hosting_usd_per_kw_month": "hosting price",
                "pue": "PUE", "discount_rate": "discount rate", "gpu_capex_usd_per_mw": "GPU capex per MW"}
 

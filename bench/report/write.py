@@ -26,9 +26,9 @@ def render(doc: dict, console: Console, *, full: bool = False, source: str | Non
 def write_all(doc: dict, folder: str | Path) -> Path:
     """run.json, report.md, report.html (plots embedded), the PNG plots, results.csv and site.csv, in `folder`."""
     folder = Path(folder)
+    write_atomic(folder / RUN_FILE, dumps(doc))  # first: whatever fails in drawing, the run itself is kept
     report = build.build(doc)
     pictures = plots.all_plots(doc.get("economics"), check_document(doc), doc.get("plan"))
-    write_atomic(folder / RUN_FILE, dumps(doc))
     for name, (_, png) in pictures.items():
         write_atomic(folder / name, png)
     write_atomic(folder / "report.md", markdown.render(report, {c: n for n, (c, _) in pictures.items()}))

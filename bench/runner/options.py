@@ -36,6 +36,7 @@ class Options:
     market: str | None = None
     json: str | None = None
     out: str | None = None
+    csv: str | None = None  # the results as CSV too (`--csv PATH`; the report folder always has results.csv)
     budget_s: float | None = None  # per case; overrides the quick/default budget
     mpi: bool = False  # run as one rank of an MPI job (bench/mpi.py); also detected from mpirun/srun
     mpi_timeout_s: float | None = None  # MPI: deadline of each phase

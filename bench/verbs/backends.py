@@ -6,7 +6,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench import backends, console
-from bench.files import emit_json
+from bench.files import check_destination, emit_json
 
 HELP = "list backends, their devices, and why a backend cannot run"
 EPILOG = """examples:
@@ -19,9 +19,10 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
+    check_destination(args.json, "file", "--json")
     statuses = backends.discover()
     if args.json:
-        emit_json({"backends": [s.to_dict() for s in statuses]}, args.json)
+        emit_json({"backends": [s.to_dict() for s in statuses]}, args.json, flag="--json")
         if args.json == "-":
             return 0
     table = Table(title="Backends on this machine", show_lines=True)

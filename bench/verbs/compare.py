@@ -20,7 +20,7 @@ from bench.compare import (
     summarise,
 )
 from bench.errors import UsageError
-from bench.files import emit_json
+from bench.files import check_destination, emit_json
 from bench.report.engineer import params_text
 from bench.results import load_run
 
@@ -68,6 +68,7 @@ def main(args) -> int:
     threshold = args.fail_threshold
     if threshold is not None and not 0 <= threshold < 1:
         raise UsageError(f"--fail-threshold is a fraction in [0, 1), e.g. 0.05 for 5%; got {threshold}")
+    check_destination(args.json, "file", "--json")
     doc_a, doc_b = load_run(args.a), load_run(args.b)
     pairs = compare_docs(doc_a, doc_b)
     summary = summarise(pairs)
@@ -77,7 +78,7 @@ def main(args) -> int:
         emit_json({"a": args.a, "b": args.b, "alpha": ALPHA, "fail_threshold": threshold,
                    "summary": {**asdict(summary), "unpaired": summary.unpaired}, "machine_changes": machine,
                    "pairs": [{**asdict(p), "change": p.change} for p in pairs],
-                   "regressions": [p.key for p in bad]}, args.json)
+                   "regressions": [p.key for p in bad]}, args.json, flag="--json")
     out = console.out(args.json == "-")
     out.print(Text(summary.line(), style="bold"))
     if machine:

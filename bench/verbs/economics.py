@@ -11,7 +11,7 @@ from bench import console, economics, profiles
 from bench.console import usd
 from bench.economics.inputs import implausible
 from bench.errors import UsageError
-from bench.files import check_finite, dumps, write_output
+from bench.files import check_destination, check_finite, dumps, write_output
 
 HELP = "revenue, costs and margin per MW: mining vs GPUaaS vs hosting vs tokens"
 EPILOG = """examples:
@@ -159,7 +159,8 @@ def to_json(cmp, sens) -> dict:
 
 def render(cmp, sens) -> list:
     uses = cmp.uses
-    table = Table(title=f"One MW of facility power — site {cmp.site}, market {cmp.market}", show_lines=False)
+    table = Table(title=f"One MW of facility power — site {console.text(cmp.site)}, market {console.text(cmp.market)}",
+                  show_lines=False)
     table.add_column("per facility MW, per year", no_wrap=True)
     for head in ("Mining", "GPUaaS", "Hosting", "Token sales"):
         table.add_column(head, justify="right")
@@ -186,8 +187,8 @@ def render(cmp, sens) -> list:
         (f"site revenue ({cmp.site_mw:g} MW)", [usd(u.revenue_usd_per_year * cmp.site_mw) for u in order]),
         (f"site capex ({cmp.site_mw:g} MW)", [usd(u.capex_usd * cmp.site_mw) for u in order]),
     ]
-    for label, cells in rows:
-        table.add_row(label, *cells)
+    for label, cells in rows:  # profile ids and names are the user's text: escaped, never markup
+        table.add_row(console.text(label), *(console.text(c) for c in cells))
     here = float(np.interp(cmp.inputs["btc_price_usd"], sens.btc_prices, sens.indifference_gpu_hour))
     growth = ", ".join(f"+{g:.0%}/mo ${b:,.0f}" for g, b in zip(sens.growths, sens.breakeven_btc_by_growth))
     lines = [
@@ -196,8 +197,8 @@ def render(cmp, sens) -> list:
         f"difficulty growth over the horizon: {growth}); GPUaaS at ${sens.gpuaas_breakeven_gpu_hour:.2f}/GPU-hour "
         f"(power only); GPUaaS matches mining's margin at ${here:.2f}/GPU-hour",
         _all_in_line(cmp),
-        *[f"- {a}" for a in cmp.assumptions],
-        *[f"- {u.use}: {n}" for u in order for n in u.notes],
+        *[f"- {console.text(a)}" for a in cmp.assumptions],
+        *[f"- {u.use}: {console.text(n)}" for u in order for n in u.notes],
     ]
     return [table, *lines]
 
@@ -211,6 +212,7 @@ def _all_in_line(cmp) -> str:
 
 
 def main(args) -> int:
+    check_destination(args.json, "file", "--json")
     cmp, sens = build(args)
     if args.json:
         data = to_json(cmp, sens)

@@ -13,7 +13,7 @@ from bench import console, pricing, profiles
 from bench.console import usd
 from bench.economics import bitcoin, cashflow, inputs, measured, plan, strategies
 from bench.errors import UsageError
-from bench.files import check_finite, dumps, write_output
+from bench.files import check_destination, check_finite, dumps, write_output
 
 HELP = "the conversion decision over time: cash flows, NPV, IRR, payback per strategy, ranked, with a verdict"
 EPILOG = """examples:
@@ -210,6 +210,8 @@ def to_csv(p: plan.Plan) -> str:
 def main(args) -> int:
     if args.csv == "-" and args.json == "-":
         raise UsageError("--csv: stdout already carries the JSON; give --csv a file path")
+    check_destination(args.json, "file", "--json")
+    check_destination(args.csv, "file", "--csv")
     p = build(args)
     if args.json:
         data = p.to_dict()

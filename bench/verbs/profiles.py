@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from rich.table import Table
+from rich.text import Text
 
 from bench import console, profiles
-from bench.files import emit_json
+from bench.files import check_destination, emit_json
 
 HELP = "list the hardware, site and market profiles"
 EPILOG = """examples:
@@ -24,11 +25,12 @@ def _record(p) -> dict:
 
 
 def main(args) -> int:
+    check_destination(args.json, "file", "--json")
     ps = profiles.profiles() if args.clock else profiles.load(measure_clock=False)
     items = ps.all()
     if args.json:
         emit_json({"folders": [str(d) for d in profiles.profile_dirs()], "profiles": [_record(p) for p in items]},
-                  args.json)
+                  args.json, flag="--json")
         if args.json == "-":
             return 0
     table = Table(title="Hardware, site and market profiles", show_lines=False)
@@ -37,9 +39,10 @@ def main(args) -> int:
     for p in items:
         estimates = sum(s.startswith(("estimate", "derived")) for s in p.sources)
         sources = f"{len(p.sources)}" + (f" ({estimates} estimate)" if estimates else "")
-        table.add_row(p.kind, p.id, p.name, p.summary(), sources, p.path or "(detected here)")
+        table.add_row(*(Text(str(cell)) for cell in (p.kind, p.id, p.name, p.summary(), sources,
+                                                     p.path or "(detected here)")))
     out = console.out(args.json == "-")
     out.print(table)
     out.print(f"default site: {ps.default_site().id}; newest market: {ps.latest_market().id}; "
-              f"add your own under {profiles.ENV_VAR}=DIR (same sub-folders)")
+              f"add your own under {profiles.ENV_VAR}=DIR (same sub-folders)", markup=False)
     return 0

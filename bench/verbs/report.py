@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from bench import console, report
+from bench.errors import UsageError
+from bench.files import check_destination
 from bench.report import tables_csv
 from bench.results import load_run
 
@@ -27,15 +29,24 @@ def add_arguments(p) -> None:
 
 
 def main(args) -> int:
-    """Print the saved run; with --out, write its files there too; --csv / --site-csv for spreadsheets."""
+    """Print the saved run; with --out, write its files there too (first: a closed stdout must not cost
+    them); --csv / --site-csv for spreadsheets."""
+    check_destination(args.out, "folder", "--out")
+    for flag, path in (("--csv", args.csv), ("--site-csv", args.site_csv)):
+        if path and path != "-":
+            check_destination(path, "file", flag)
     doc = load_run(args.run_json)
+    if args.out:
+        try:
+            folder = report.write_all(doc, args.out)
+        except OSError as exc:
+            raise UsageError(f"--out {args.out}: cannot write the report there ({exc.strerror or exc}); "
+                             "choose another folder") from None
+        console.err().print(f"report written to {folder}", markup=False)
     to_stdout = "-" in (args.csv, args.site_csv)
     if not to_stdout:
         report.render(doc, console.out(), full=args.full, source=args.run_json)
     for path, text in ((args.csv, tables_csv.results_csv(doc)), (args.site_csv, tables_csv.site_csv(doc))):
         if path:
             tables_csv.emit(text, path)
-    if args.out:
-        folder = report.write_all(doc, args.out)
-        console.err().print(f"report written to {folder}", markup=False)
     return 0

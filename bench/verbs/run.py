@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from bench import backends, console, mpi, runner
-from bench.args import whole_number
+from bench.args import positive_seconds, whole_number
 from bench.runner import Options
+from bench.runner.finish import check_destinations
 from bench.runner.listing import show as show_listing
 
 HELP = "the main job: every workload on every backend here, then the report"
@@ -27,8 +28,13 @@ def add_arguments(p) -> None:
     p.add_argument("--site", metavar="ID", help="site profile id (default: the site marked default)")
     p.add_argument("--market", metavar="ID", help="market snapshot id (default: the newest)")
     p.add_argument("--json", metavar="PATH|-", help="write the run JSON to PATH ('-' = stdout, nothing else there)")
-    p.add_argument("--out", metavar="DIR", help="report folder (default reports/<timestamp>-<host>/)")
-    p.add_argument("--budget", type=float, metavar="SECONDS",
+    p.add_argument("--csv", metavar="PATH", help="also write the results as CSV to PATH (a file; the report folder "
+                                                 "always holds results.csv)")
+    p.add_argument("--out", metavar="DIR",
+                   help="report folder (default: a new reports/<UTC time>-<host>-<pid>/ per run); a folder that "
+                        "already holds a run.json is refused (exit 2) unless --force")
+    p.add_argument("--force", action="store_true", help="replace the run already saved in --out DIR")
+    p.add_argument("--budget", type=positive_seconds, metavar="SECONDS",
                    help="measuring time per case in seconds (default 1, --quick 0.2)")
     p.add_argument("--shape", action="append", metavar="MxNxK", help="gemm: only these shapes, M, N, K in elements (repeatable)")
     p.add_argument("--dtype", action="append", metavar="NAME",
@@ -43,7 +49,8 @@ def add_arguments(p) -> None:
                    help="list the cases this run would measure, the budget (s per case) and an estimate of "
                         "the wall time (minutes), then stop without measuring")
     p.add_argument("--mpi", action="store_true", help="run as one rank of an MPI job (automatic under mpirun/srun)")
-    p.add_argument("--mpi-timeout", type=float, metavar="SECONDS", help="MPI: deadline of each phase in seconds (default 600)")
+    p.add_argument("--mpi-timeout", type=positive_seconds, metavar="SECONDS",
+                   help="MPI: deadline of each phase in seconds (default 600)")
 
 
 def options_from_args(args) -> Options:
@@ -52,7 +59,7 @@ def options_from_args(args) -> Options:
     chosen = list(backends.WORKLOADS) if "all" in workloads else list(dict.fromkeys(workloads))
     return Options(
         workloads=chosen, backends=args.backend, quick=args.quick, profiles=args.profile, site=args.site,
-        market=args.market, json=args.json, out=args.out, budget_s=args.budget, mpi=args.mpi,
+        market=args.market, json=args.json, out=args.out, csv=args.csv, budget_s=args.budget, mpi=args.mpi,
         mpi_timeout_s=args.mpi_timeout, shapes=args.shape, dtypes=args.dtype, model=args.model,
         prompt=args.prompt, batches=args.batch,
     )
@@ -63,5 +70,6 @@ def main(args) -> int:
     if args.list:
         return show_listing(options, console.out())
     if mpi.wanted(options):  # one rank of an MPI job: bench.mpi runs it, rank 0 reports
+        check_destinations(options, force=args.force)
         return mpi.run(options)
-    return runner.run(options)
+    return runner.run(options, force=args.force)
