@@ -120,7 +120,7 @@ def test_compare_of_the_two_examples_summarises_and_warns():
     assert result.code == 0, result.err
     first = result.out.splitlines()[0]
     assert "paired" in first and "unpaired" in first and "geomean B/A" in first
-    assert "different machines" in result.out and "CPU model: AMD EPYC -> Intel(R) Xeon(R) Processor" in result.out
+    assert "different machines" in result.out
     assert "GPU: none -> NVIDIA H100 80GB HBM3" in result.out and "95% CI" in result.out
     data = json.loads(run_cli("compare", *EXAMPLES, "--json", "-").out)
     assert data["summary"]["unpaired"] > 0 and data["machine_changes"]

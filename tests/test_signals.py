@@ -121,7 +121,10 @@ def test_a_real_run_stopped_at_a_random_moment_saves_a_valid_marked_run(trial, t
     if doc["complete"] is False:
         assert doc["run"]["stopped_by"] == signal.Signals(signals[0]).name
         assert doc["results"][0]["backend"] == "hashlib"  # the finished reference was kept
-        assert len(doc["results"]) == (1 if after == MEASURING else 2)
+        # mid-measurement the numba-cpu case is cut short; on a fast machine it may finish before the signal
+        # lands (then it is saved too, and the signal met the pricing or the save)
+        assert len(doc["results"]) == 2 or (after == MEASURING and len(doc["results"]) == 1
+                                            and doc["run"]["interrupted_at"].startswith("sha256d/numba-cpu"))
         assert "INCOMPLETE" in (tmp_path / "report.md").read_text()
     else:  # the signal landed after the run was complete: saved, then answered
         assert "arrived after the run was complete" in err
