@@ -257,8 +257,8 @@ def fast_exp(x):
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def _norm_quantise_row(x, w, eps, out, xq, xd, xs, xi):
-    """out = RMSNorm(x) * w (float32) and its int8 blocks (q, d, d * sum q), as quant.quantize_activations."""
+def _rms_norm_row(x, w, eps, out):
+    """out = RMSNorm(x) * w in float32."""
     k = x.shape[0]
     ss = np.float32(0.0)
     for i in range(k):
@@ -266,6 +266,12 @@ def _norm_quantise_row(x, w, eps, out, xq, xd, xs, xi):
     inv = np.float32(1.0) / np.sqrt(ss / np.float32(k) + np.float32(eps))
     for i in range(k):
         out[i] = x[i] * inv * w[i]
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _norm_quantise_row(x, w, eps, out, xq, xd, xs, xi):
+    """out = RMSNorm(x) * w (float32) and its int8 blocks (q, d, d * sum q), as quant.quantize_activations."""
+    _rms_norm_row(x, w, eps, out)
     _quantise_row(out, xq, xd, xs, xi)
 
 
@@ -325,13 +331,8 @@ def _copy_row(x, xq, xd, xs, xi):
 
 @njit(fastmath=FASTMATH, cache=True)
 def _norm_copy_row(x, w, eps, out, xq, xd, xs, xi):
-    k = x.shape[0]
-    ss = np.float32(0.0)
-    for i in range(k):
-        ss += x[i] * x[i]
-    inv = np.float32(1.0) / np.sqrt(ss / np.float32(k) + np.float32(eps))
-    for i in range(k):
-        out[i] = x[i] * inv * w[i]
+    """out = RMSNorm(x) * w, and its float32 blocks for the bf16 path."""
+    _rms_norm_row(x, w, eps, out)
     _copy_row(out, xq, xd, xs, xi)
 
 
