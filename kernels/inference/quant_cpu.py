@@ -435,35 +435,27 @@ def _attention_parallel(q, kc, vc, T, start, n_heads, group, scale, out):
 # --- the products, parallel over row groups --------------------------------------------------------------
 
 
+_MATVEC = '''
+def {name}(wq, ws, xq, xd, xs, xi, out, rows):
+    """{doc}"""
+    for g in prange(wq.shape[0]):
+        buf = np.empty((ROWS, LANES), np.float32)
+        r0 = g * LANES
+        valid = min(LANES, rows - r0)
+        for n in range(0, xq.shape[0], ROWS):
+            count = min(ROWS, xq.shape[0] - n)
+            dots(wq[g], ws[g], xq, xd, xs, xi, n, count, buf)
+            for i in range(count):
+                for r in range(valid):
+                    out[n + i, r0 + r] {op} buf[i, r]
+'''
+
+
 def _matvec_source() -> str:
-    return '''
-def matvec(wq, ws, xq, xd, xs, xi, out, rows):
-    """out[n, :rows] = W @ activation row n, for every row n."""
-    for g in prange(wq.shape[0]):
-        buf = np.empty((ROWS, LANES), np.float32)
-        r0 = g * LANES
-        valid = min(LANES, rows - r0)
-        for n in range(0, xq.shape[0], ROWS):
-            count = min(ROWS, xq.shape[0] - n)
-            dots(wq[g], ws[g], xq, xd, xs, xi, n, count, buf)
-            for i in range(count):
-                for r in range(valid):
-                    out[n + i, r0 + r] = buf[i, r]
-
-
-def matvec_add(wq, ws, xq, xd, xs, xi, out, rows):
-    """out[n, :rows] += W @ activation row n: the residual added in the same loop."""
-    for g in prange(wq.shape[0]):
-        buf = np.empty((ROWS, LANES), np.float32)
-        r0 = g * LANES
-        valid = min(LANES, rows - r0)
-        for n in range(0, xq.shape[0], ROWS):
-            count = min(ROWS, xq.shape[0] - n)
-            dots(wq[g], ws[g], xq, xd, xs, xi, n, count, buf)
-            for i in range(count):
-                for r in range(valid):
-                    out[n + i, r0 + r] += buf[i, r]
-
+    """The three products as source: matvec and matvec_add differ only in storing or adding the result."""
+    return _MATVEC.format(name="matvec", doc="out[n, :rows] = W @ activation row n, for every row n.", op="=") + \
+        _MATVEC.format(name="matvec_add", doc="out[n, :rows] += W @ activation row n: the residual added in the same "
+                       "loop.", op="+=") + '''
 
 def matvec_swiglu(wq, ws, xq, xd, xs, xi, out, rows):
     """out[n, i] = silu(gate_i . x_n) * (up_i . x_n), gate and up groups interleaved (interleave_groups)."""
