@@ -7,12 +7,15 @@ How C = A @ B is computed (fp32; fp64 is the same with 16-wide tiles):
 - A is read in place, 8 rows at a time; only a last partial group of rows is copied into a zero-padded
   K x h strip (h = 1, 2, 4 or 8), so M = 1 runs a 1x32 micro-kernel instead of wasting 7/8 of an 8x32 one.
 - The micro-kernel keeps an 8x32 tile of C in 16 zmm accumulators (256 scalars that LLVM's SLP vectoriser
-  packs into registers; a NumPy tile array would live in memory) and does 16 FMAs per step of K. It is
+  packs into registers; a NumPy tile array would live in memory), does 16 FMAs per step of K and adds
+  the tile into C once per K chunk (stores it on the first) with zmm loads and stores. It is
   generated from a template, because Numba has no vector types and a tile array is never put in registers.
 - Work is split into MC x NC blocks of C and run in parallel (`prange`) over both cores; inside a block,
   K is walked in KC chunks so the A rows (KC x 8) stay in L1 and the B block (KC x NC) in L2.
-- Shapes need not be multiples of the tile: B panels are zero-padded and a tile is written back through
-  a small per-block buffer, only its valid part. Very narrow outputs (N <= NARROW_N) run as dot products;
+- Shapes need not be multiples of the tile: B panels are zero-padded, and an edge tile is computed in a
+  small per-block buffer of which only the valid part is added into C.
+- A is not packed: with the A rows in L1 and B streaming from L2, each block would pack its rows of A
+  again for every K chunk, costing more (measured, Zen 4) than the packed stream saves. Very narrow outputs (N <= NARROW_N) run as dot products;
   fewer than 8 rows times a host (unpacked) B stream B's rows once instead of packing it (`_few_rows`).
 Settings from kernels/numba_env.py (SLP vectoriser on, 512-bit vectors preferred) are what make this fast;
 `fastmath` is the flag set below, not fastmath=True, which lets LLVM vectorise the wrong loop.
@@ -36,9 +39,9 @@ MR = 8  # rows of the register tile
 NR = {"fp32": 32, "fp64": 16}  # columns of the register tile: two zmm registers
 SCALAR = {"fp32": "float32", "fp64": "float64"}
 HEIGHTS = (8, 4, 2, 1)  # micro-kernel heights; a partial last row group uses the smallest that fits
-KC = 256  # K chunk: 8 rows of A (8 KB fp32) stay in L1 while the tile sweeps the B block
-MC = 64  # rows of C per parallel block
-NC = {"fp32": 512, "fp64": 256}  # columns of C per parallel block: the KC x NC B block (512 KB) stays in L2
+KC = 512  # K chunk: 8 rows of A (16 KB fp32) stay in L1 while the tile sweeps the B block
+MC = 128  # rows of C per parallel block
+NC = {"fp32": 256, "fp64": 128}  # columns of C per parallel block: the KC x NC B block (512 KB) stays in L2
 NARROW_N = 4  # N at or below this: dot products, since a 32-wide tile would be mostly padding
 BLOCKS_PER_THREAD = 4  # at least this many blocks per thread when the shape allows, for balance
 
@@ -49,19 +52,25 @@ BLOCKS_PER_THREAD = 4  # at least this many blocks per thread when the shape all
 def _micro_source(name: str, h: int, nr: int, scalar: str) -> str:
     """Python source of an h x nr micro-kernel with one named accumulator per element of the tile.
 
-    tile[r*nr + q] = sum over p < kc of a[r, p] * b[p, q]: `a` is a view of the tile's rows of A (in
-    place), `b` the chunk of a packed B panel. Only the accumulators are generated; storing the tile into C
-    is a plain loop (`_store`), which keeps the generated code, and Numba's compile time, small.
+    c[ci + r, cj + q] (+)= sum over p < kc of a[r, p] * b[p, q]: `a` is a view of the tile's rows of A (in
+    place), `b` the chunk of a packed B panel, `c` all of C (or the edge buffer, at 0, 0); `first` stores
+    instead of adding. Constant indices into contiguous row views let LLVM use zmm loads and stores: a 2-D
+    view of the tile (a runtime column stride) or a flat tile buffer left 256 scalar adds per call, and
+    starting the accumulators from C instead of zero kept LLVM from vectorising the fp64 kernel.
     """
     acc = [[f"c{r}_{q}" for q in range(nr)] for r in range(h)]
-    body = [f"def {name}(kc, a, b, tile):"]
+    body = [f"def {name}(kc, a, b, c, ci, cj, first):"]
     body += [f"    {x} = np.{scalar}(0.0)" for row in acc for x in row]
     body += ["    for p in range(kc):"]
     body += [f"        b{q} = b[p, {q}]" for q in range(nr)]
     for r in range(h):
         body += [f"        a{r} = a[{r}, p]"]
         body += [f"        {acc[r][q]} += a{r} * b{q}" for q in range(nr)]
-    body += [f"    tile[{r * nr + q}] = {acc[r][q]}" for r in range(h) for q in range(nr)]
+    body += [f"    row{r} = c[ci + {r}, cj : cj + {nr}]" for r in range(h)]
+    body += ["    if first:"]
+    body += [f"        row{r}[{q}] = {acc[r][q]}" for r in range(h) for q in range(nr)]
+    body += ["    else:"]
+    body += [f"        row{r}[{q}] += {acc[r][q]}" for r in range(h) for q in range(nr)]
     return "\n".join(body) + "\n"
 
 
@@ -84,32 +93,39 @@ def micro_kernel_asm(dtype: str = "fp32") -> str:
     kernel = _make_micro(MR, NR[dtype], SCALAR[dtype], cache=False)
     a = np.zeros((MR, 2 * KC), verify.HOST[dtype])[:, :KC]  # a strided view, as `_blocked` passes it
     panels = np.zeros((1, KC, NR[dtype]), a.dtype)
-    args = (KC, a, panels[0], np.zeros(MR * NR[dtype], a.dtype))
+    c = np.zeros((2 * MR, 2 * NR[dtype]), a.dtype)
+    args = (KC, a, panels[0], c, MR, NR[dtype], False)
     signature = tuple(typeof(x) for x in args)
     kernel.compile(signature)
     return kernel.inspect_asm(signature)
 
 
 def _make_family(nr: int, scalar: str):
-    """One function that picks the micro-kernel by the tile's row count, then stores the tile into C."""
+    """One function that runs a tile: straight into C when it is whole, else through the edge buffer.
+
+    The micro-kernel is picked by the tile's row count (a partial last row group uses a smaller one).
+    """
     m8, m4, m2, m1 = (_make_micro(h, nr, scalar) for h in HEIGHTS)
 
-    def micro(kc, a, b, tile, c, ci, cj, mr, nr_valid, first):
+    def micro(kc, a, b, c, ci, cj, mr, nr_valid, edge, first):
+        if mr == 8 and nr_valid == nr:
+            m8(kc, a, b, c, ci, cj, first)
+            return
         if mr > 4:
-            m8(kc, a, b, tile)
+            m8(kc, a, b, edge, 0, 0, True)
         elif mr > 2:
-            m4(kc, a, b, tile)
+            m4(kc, a, b, edge, 0, 0, True)
         elif mr == 2:
-            m2(kc, a, b, tile)
+            m2(kc, a, b, edge, 0, 0, True)
         else:
-            m1(kc, a, b, tile)
+            m1(kc, a, b, edge, 0, 0, True)
         for r in range(mr):
             row = c[ci + r]
             for q in range(nr_valid):
                 if first:
-                    row[cj + q] = tile[r * nr + q]
+                    row[cj + q] = edge[r, q]
                 else:
-                    row[cj + q] += tile[r * nr + q]
+                    row[cj + q] += edge[r, q]
 
     return njit(fastmath=FASTMATH, cache=True)(micro)
 
@@ -170,7 +186,7 @@ def _blocked(a, strip, panels, c, n, mcp, ncp, kc):
     mb = (groups + mcp - 1) // mcp
     nb = (n_panels + ncp - 1) // ncp
     for t in prange(mb * nb):
-        tile = np.empty(MR * nr, dtype=c.dtype)
+        edge = np.empty((MR, nr), dtype=c.dtype)
         g0 = (t // nb) * mcp
         g1 = min(g0 + mcp, groups)
         j0 = (t % nb) * ncp
@@ -184,7 +200,7 @@ def _blocked(a, strip, panels, c, n, mcp, ncp, kc):
                 for j in range(j0, j1):
                     nr_valid = min(nr, n - j * nr)
                     bp = panels[j, p0 : p0 + kk]
-                    _micro(kk, av, bp, tile, c, g * MR, j * nr, mr, nr_valid, p0 == 0)  # noqa: F821 - bound per dtype by _specialise
+                    _micro(kk, av, bp, c, g * MR, j * nr, mr, nr_valid, edge, p0 == 0)  # noqa: F821 - bound per dtype by _specialise
 
 
 def _specialise(func, dtype: str):
