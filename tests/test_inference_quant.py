@@ -180,7 +180,8 @@ def test_plain_loops_and_vnni_intrinsics_give_the_same_products(kind):
 @pytest.mark.parametrize("kind", quant.INT8_KINDS)
 def test_group_dot_compiles_to_vpdpbusd_with_fp16_scales_widened_in_registers(kind):
     asm = quant_cpu.group_dot_asm(kind)
-    assert asm.count("vpdpbusd") == 8 and "vcvtph2ps" in asm and "zmm" in asm
+    count = asm.count("vpdpbusd")  # 8 per block; LLVM unrolls the block loop on some CPUs (3x seen on Zen 4)
+    assert count >= 8 and count % 8 == 0 and "vcvtph2ps" in asm and "zmm" in asm
 
 
 @pytest.mark.skipif("avx512f" not in cpu.cpu_flags(),
