@@ -4,8 +4,12 @@ against the float64 reference of the same dequantised weights (tight) and of the
 
 from __future__ import annotations
 
+import types
+from collections import Counter
+
 import numpy as np
 import pytest
+from numba.core.dispatcher import Dispatcher
 
 from kernels.inference import (
     config,
@@ -153,6 +157,100 @@ def test_decode_step_equals_the_prefill_of_the_longer_sequence(tiny_weights):
     np.testing.assert_allclose(m.decode(tokens[:, 11], cache, 11), full[:, -1], rtol=1e-5, atol=1e-5)
     alone = m.prefill(tokens[1:2], m.new_cache(1, 12), all_logits=True)
     np.testing.assert_allclose(alone[0], full[1], rtol=1e-5, atol=1e-5)  # sequences of a batch stay apart
+
+
+def counting(fn, entered: list, memo: dict | None = None):
+    """fn run as Python with each parallel Numba kernel it reaches, however deep, swapped for a wrapper that
+    notes the kernel's name in `entered` and runs it compiled: a note per parallel region entered (each is
+    one prange loop). Compiled functions that reach none stay compiled; dicts of kernels are swapped whole."""
+    memo = {} if memo is None else memo
+    if id(fn) in memo:
+        return memo[id(fn)] or fn  # None: being swapped further up (a cycle)
+    memo[id(fn)] = None
+    if isinstance(fn, Dispatcher) and fn.targetoptions.get("parallel"):
+        def swapped(*args, kernel=fn):
+            entered.append(kernel.py_func.__name__)
+            return kernel(*args)
+    elif isinstance(fn, dict):
+        swapped = {k: counting(v, entered, memo) for k, v in fn.items()}
+        swapped = fn if all(swapped[k] is v for k, v in fn.items()) else swapped
+    elif isinstance(fn, Dispatcher) or (isinstance(fn, types.FunctionType) and fn.__module__.startswith("kernels")):
+        py = fn.py_func if isinstance(fn, Dispatcher) else fn
+        names = [n for n in py.__code__.co_names if n in py.__globals__]
+        changed = {n: counting(py.__globals__[n], entered, memo) for n in names}
+        changed = {n: v for n, v in changed.items() if v is not py.__globals__[n]}
+        swapped = types.FunctionType(py.__code__, {**py.__globals__, **changed}, py.__name__, py.__defaults__,
+                                     py.__closure__) if changed else fn
+    else:
+        swapped = fn
+    memo[id(fn)] = swapped
+    return swapped
+
+
+def test_a_decode_step_enters_the_parallel_regions_the_model_reports(tiny_weights, monkeypatch):
+    """Counted on a real step, not assumed: the layer pass and the head run as Python over the compiled
+    kernels, every parallel one noted (norm_quantise, say, turns parallel itself for many rows)."""
+    m = QuantModel(quant_weights.from_weights(tiny_weights, "q4_1"))
+    tokens = np.random.default_rng(10).integers(0, TINY.vocab, (2, 9))
+    compiled, entered = m.layers_forward, []
+    m.layers_forward = counting(compiled, entered)
+    monkeypatch.setattr(quant_cpu, "project", counting(quant_cpu.project, entered))
+    cache = m.new_cache(2, 9)
+    m.prefill(tokens[:, :8], cache)  # 16 rows: a region for each norm, quantisation, attention, product
+    assert len(entered) == 9 * TINY.n_layers + 1
+    entered.clear()
+    logits = m.decode(tokens[:, 8], cache, 8)
+    suffix = "_" + quant_cpu._variant("q4_1", quant_cpu.USE_VNNI)
+    assert Counter(name.removesuffix(suffix) for name in entered) == {
+        "matvec": TINY.n_layers + 1, "attend_project": TINY.n_layers, "ffn": TINY.n_layers}
+    assert len(entered) == m.parallel_regions_per_decode == 3 * TINY.n_layers + 1
+    monkeypatch.undo()
+    m.layers_forward = compiled
+    cache = m.new_cache(2, 9)
+    m.prefill(tokens[:, :8], cache)
+    np.testing.assert_allclose(m.decode(tokens[:, 8], cache, 8), logits, rtol=1e-6, atol=1e-6)  # what was counted
+
+
+@pytest.mark.parametrize("use_vnni", sorted({False, quant_cpu.USE_VNNI}))
+@pytest.mark.parametrize("kind", quant.KINDS)
+def test_fused_decode_kernels_equal_the_regions_they_replace(kind, use_vnni):
+    """attend_project and ffn, parts added, against attention, activation blocks and products one region
+    each; 4 parts split 6 heads 1, 2, 1, 2 and the FFN's 10 blocks 2, 3, 2, 3."""
+    rng = np.random.default_rng(11)
+    kernels = quant_cpu.PRODUCTS[kind] if use_vnni == quant_cpu.USE_VNNI else quant_cpu.specialise_products(kind, use_vnni)
+    n_heads, n_kv, hd, d_ffn, rows, start = 6, 2, 64, 320, 3, 4
+    d = n_heads * hd
+    lanes = lambda r, c: quant_cpu.to_lanes(quant.quantize(rng.standard_normal((r, c)).astype(np.float32), kind))
+    wo, down = lanes(d, d), lanes(d, d_ffn)
+    gu = quant_cpu.interleave_groups(lanes(d_ffn, d), lanes(d_ffn, d))
+    q, x, h = (rng.standard_normal((rows, d)).astype(np.float32) for _ in range(3))
+    kc, vc = (rng.standard_normal((rows, n_kv, 8, hd)).astype(np.float32) for _ in range(2))
+    attention = (q, kc, vc, 1, start, n_heads, n_heads // n_kv, np.float32(hd ** -0.5))
+    blocks = lambda a: quant_cpu.activation_buffers(*a.shape, kind)
+
+    def prepared(a):
+        out = blocks(a)
+        quant_cpu.prepare_rows(kind)(a, *out)
+        return out
+
+    att, want_o = np.empty_like(q), x.copy()
+    quant_cpu._attention_parallel(*attention, att)
+    kernels["matvec_add"](wo.q, wo.s, *prepared(att), want_o, d)
+    h_blocks = prepared(h)
+    act, want_f = np.empty((rows, d_ffn), np.float32), x.copy()
+    kernels["matvec_swiglu"](gu.q, gu.s, *h_blocks, act, d_ffn)
+    kernels["matvec_add"](down.q, down.s, *prepared(act), want_f, d)
+
+    for parts in (np.empty((1, rows, d), np.float32), np.empty((4, rows, d), np.float32)):
+        fused_att, got_o = np.empty_like(q), x.copy()
+        kernels["attend_project"](*attention, fused_att, *blocks(att), wo.q, wo.s, parts)
+        quant_cpu.add_parts(parts, got_o)
+        fused_act, got_f = np.empty_like(act), x.copy()
+        kernels["ffn"](gu.q, gu.s, *h_blocks, fused_act, *blocks(act), down.q, down.s, parts)
+        quant_cpu.add_parts(parts, got_f)
+        np.testing.assert_array_equal(fused_att, att)
+        np.testing.assert_allclose(fused_act, act, rtol=1e-6, atol=1e-6)
+        assert relative(got_o, want_o) < 1e-6 and relative(got_f, want_f) < 1e-6  # only the parts' sums differ
 
 
 def test_quantised_decoder_refuses_bad_input_like_the_float_model(tiny_weights):

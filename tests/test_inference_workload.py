@@ -107,7 +107,7 @@ def test_cases_run_verify_and_report_figures(backend):
             assert extra["weights"] == f"random seed 2024 quantised to {dtype.upper()}"
             assert "dequantised weights" in what and "float32 weights" in what
             assert 0 < extra["max_rel_error_vs_fp32_weights"] < 0.2  # loose: reported, not judged
-            assert extra["parallel_regions_per_decode_step"] == 4 * 2 + 1
+            assert extra["parallel_regions_per_decode_step"] == 3 * 2 + 1  # 3 per layer and the head
     if backend == "numba-cpu":  # bytes read: fp32 > bf16 > Q8_0 > Q4_1 (scales included)
         assert weight_bytes["fp32"] > weight_bytes["bf16w"] > weight_bytes["q8_0"] > weight_bytes["q4_1"]
 

@@ -13,10 +13,18 @@ the strided bytes). From plain loops over the file's own layout LLVM emitted `vp
 Activations are quantised per 32-block to int8 (quant.quantize_activations is the NumPy reference), as
 llama.cpp does. `layers_forward` runs every layer of a forward pass in one call: per layer RMSNorm and
 activation quantisation, the fused QKV product, rotary embedding, KV-cache store and attention, the
-output product with the residual added in the same loop, the gate/up product with SwiGLU applied in the
-same loop (gate and up row groups interleaved), and the down product with its residual: 4 parallel
-regions (`prange`) per layer for a decode step, 6 with parallel norms and attention when there are
-`PARALLEL_ROWS` or more activation rows (prefill).
+output product with its residual, the gate/up product with SwiGLU applied in the same loop (gate and up
+row groups interleaved), and the down product with its residual.
+
+A decode step (fewer than `PARALLEL_ROWS` activation rows) enters 3 parallel regions (`prange`) per layer,
+each a fork and join of the thread team: the QKV product; attention with the O product (`attend_project`:
+a part per thread takes whole heads, quantises their outputs, whose blocks are its own, and multiplies
+them by the same K-range of W_o); the whole feed-forward block (`ffn`: a part per thread takes a slice of
+the FFN width, gate/up, SwiGLU, quantisation and that slice's K-range of W_down). The parts' partial
+products, d values per row each, are added to the residual serially after the region (`add_parts`).
+Prefill (`PARALLEL_ROWS` or more rows) splits each product's rows over the threads (no partial sums) in a
+region of its own, and attention too; for Q8_0 and Q4_1 also the two norms and two activation
+quantisations: 9 regions per layer (5 for bf16w), few beside the work of many rows.
 """
 
 from __future__ import annotations
@@ -413,15 +421,6 @@ def _attend(q, n, h, kv, length, kc_b, vc_b, scale, scores, out):
             ov[i] += p * vrow[i]
 
 
-@njit(fastmath=FASTMATH, cache=True)
-def _attention_serial(q, kc, vc, T, start, n_heads, group, scale, out):
-    scores = np.empty(start + T, np.float32)
-    for n in range(q.shape[0]):
-        b, t = n // T, n % T
-        for h in range(n_heads):
-            _attend(q, n, h, h // group, start + t + 1, kc[b], vc[b], scale, scores, out)
-
-
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def _attention_parallel(q, kc, vc, T, start, n_heads, group, scale, out):
     rows = q.shape[0]
@@ -432,34 +431,28 @@ def _attention_parallel(q, kc, vc, T, start, n_heads, group, scale, out):
         _attend(q, n, h, h // group, start + t + 1, kc[b], vc[b], scale, scores, out)
 
 
-# --- the products, parallel over row groups --------------------------------------------------------------
+# --- the products, parallel over row groups, and the fused decode kernels ---------------------------------
 
 
-_MATVEC = '''
-def {name}(wq, ws, xq, xd, xs, xi, out, rows):
+_PRODUCT = '''
+def {name}(wq, ws, xq, xd, xs, xi, out, rows{extra}):
     """{doc}"""
-    for g in prange(wq.shape[0]):
+    for g in {groups}:
         buf = np.empty((ROWS, LANES), np.float32)
         r0 = g * LANES
         valid = min(LANES, rows - r0)
         for n in range(0, xq.shape[0], ROWS):
             count = min(ROWS, xq.shape[0] - n)
-            dots(wq[g], ws[g], xq, xd, xs, xi, n, count, buf)
+            dots({operands}, n, count, buf)
             for i in range(count):
                 for r in range(valid):
                     out[n + i, r0 + r] {op} buf[i, r]
 '''
 
-
-def _matvec_source() -> str:
-    """The three products as source: matvec and matvec_add differ only in storing or adding the result."""
-    return _MATVEC.format(name="matvec", doc="out[n, :rows] = W @ activation row n, for every row n.", op="=") + \
-        _MATVEC.format(name="matvec_add", doc="out[n, :rows] += W @ activation row n: the residual added in the same "
-                       "loop.", op="+=") + '''
-
-def matvec_swiglu(wq, ws, xq, xd, xs, xi, out, rows):
-    """out[n, i] = silu(gate_i . x_n) * (up_i . x_n), gate and up groups interleaved (interleave_groups)."""
-    for p in prange(wq.shape[0] // 2):
+_SWIGLU = '''
+def {name}(wq, ws, xq, xd, xs, xi, out, rows{extra}):
+    """{doc}"""
+    for p in {pairs}:
         gate = np.empty((ROWS, LANES), np.float32)
         up = np.empty((ROWS, LANES), np.float32)
         r0 = p * LANES
@@ -474,27 +467,107 @@ def matvec_swiglu(wq, ws, xq, xd, xs, xi, out, rows):
                     out[n + i, r0 + r] = g / (np.float32(1.0) + fast_exp(-g)) * up[i, r]
 '''
 
+_FUSED = '''
+def attend_project(q, kc, vc, T, start, n_heads, group, scale, att, xq, xd, xs, xi, wq, ws, parts):
+    """Attention of rows q (sequences of T at positions start..) and the O product, one region over groups of
+    heads: part p attends its heads, turns their outputs into activation blocks (a head is whole blocks) and
+    multiplies them by the same blocks of W_o into parts[p]; the caller adds the parts to the residual."""
+    hd = kc.shape[3]
+    per = hd // QK  # blocks per head
+    P = parts.shape[0]
+    for p in prange(P):
+        h0, h1 = p * n_heads // P, (p + 1) * n_heads // P
+        b0, b1 = h0 * per, h1 * per
+        scores = np.empty(start + T, np.float32)
+        for n in range(q.shape[0]):
+            b, t = n // T, n % T
+            for h in range(h0, h1):
+                _attend(q, n, h, h // group, start + t + 1, kc[b], vc[b], scale, scores, att)
+            quantise_row(att[n, b0 * QK:b1 * QK], xq[n, b0:b1], xd[n, b0:b1], xs[n, b0:b1], xi[n, b0:b1])
+        matvec_part(wq, ws, xq, xd, xs, xi, parts[p], parts.shape[2], b0, b1)
+
+
+def ffn(wq, ws, xq, xd, xs, xi, act, fq, fd, fs, fi, dq, ds, parts):
+    """The feed-forward block but the residual, one region over slices of its width: part p takes whole
+    blocks of it (two gate/up group pairs each), applies SwiGLU, makes activation blocks of the slice and
+    multiplies them by the same blocks of W_down into parts[p]; the caller adds the parts to the residual."""
+    nb = fq.shape[1]
+    P = parts.shape[0]
+    per = QK // LANES  # gate/up group pairs per block
+    for p in prange(P):
+        b0, b1 = p * nb // P, (p + 1) * nb // P
+        swiglu_part(wq, ws, xq, xd, xs, xi, act, act.shape[1], per * b0, per * b1)
+        for n in range(act.shape[0]):
+            quantise_row(act[n, b0 * QK:b1 * QK], fq[n, b0:b1], fd[n, b0:b1], fs[n, b0:b1], fi[n, b0:b1])
+        matvec_part(dq, ds, fq, fd, fs, fi, parts[p], parts.shape[2], b0, b1)
+'''
+
+_WHOLE = "wq[g], ws[g], xq, xd, xs, xi"
+_BLOCKS = "wq[g, b0:b1], ws[g, b0:b1], xq[:, b0:b1], xd[:, b0:b1], xs[:, b0:b1], xi[:, b0:b1]"
+
+
+def _matvec_source() -> str:
+    """The products as source. Parallel over row groups: matvec and matvec_add (they differ only in storing
+    or adding the result) and matvec_swiglu. The serial parts the fused decode kernels run inside their
+    region (one block range of W, or a range of gate/up pairs), and those kernels (_FUSED)."""
+    return (_PRODUCT.format(name="matvec", doc="out[n, :rows] = W @ activation row n, for every row n.", extra="",
+                            groups="prange(wq.shape[0])", operands=_WHOLE, op="=")
+            + _PRODUCT.format(name="matvec_add", doc="out[n, :rows] += W @ activation row n: the residual added in the "
+                              "same loop.", extra="", groups="prange(wq.shape[0])", operands=_WHOLE, op="+=")
+            + _PRODUCT.format(name="matvec_part", doc="out[n, :rows] = W[:, blocks b0:b1] @ the same blocks of "
+                              "activation row n: one part of a product split along K, serial.", extra=", b0, b1",
+                              groups="range(wq.shape[0])", operands=_BLOCKS, op="=")
+            + _SWIGLU.format(name="matvec_swiglu", doc="out[n, i] = silu(gate_i . x_n) * (up_i . x_n), gate and up "
+                             "groups interleaved (interleave_groups).", extra="", pairs="prange(wq.shape[0] // 2)")
+            + _SWIGLU.format(name="swiglu_part", doc="matvec_swiglu for the group pairs p0..p1 only, serial.",
+                             extra=", p0, p1", pairs="range(p0, p1)")
+            + _FUSED)
+
+
+PARALLEL_KERNELS = ("matvec", "matvec_add", "matvec_swiglu", "attend_project", "ffn")
+SERIAL_PARTS = ("matvec_part", "swiglu_part")
+
 
 def specialise_products(kind: str, use_vnni: bool | None = None) -> dict:
-    """matvec, matvec_add and matvec_swiglu bound to a group dot product (VNNI where the host has it)."""
+    """The products and the fused decode kernels bound to a group dot product (VNNI where the host has it):
+    the serial parts are compiled first and put where the kernels' source names them."""
     use_vnni = USE_VNNI if use_vnni is None else use_vnni
     group = _GROUP[kind] if use_vnni == USE_VNNI else _make_group(kind, use_vnni)
-    namespace = {"np": np, "prange": prange, "LANES": LANES, "ROWS": vnni.ROWS, "dots": _make_rows(kind, use_vnni, group),
-                 "fast_exp": fast_exp,
-                 "__name__": __name__}
-    names = ("matvec", "matvec_add", "matvec_swiglu")
-    jit = njit(parallel=True, fastmath=FASTMATH, cache=True)
-    return {name: jit(f) for name, f in _exec(_matvec_source(), names, _variant(kind, use_vnni), namespace).items()}
+    namespace = {"np": np, "prange": prange, "LANES": LANES, "QK": QK, "ROWS": vnni.ROWS,
+                 "dots": _make_rows(kind, use_vnni, group), "fast_exp": fast_exp, "_attend": _attend,
+                 "quantise_row": _quantise_row if kind in quant.INT8_KINDS else _copy_row, "__name__": __name__}
+    made = _exec(_matvec_source(), PARALLEL_KERNELS + SERIAL_PARTS, _variant(kind, use_vnni), namespace)
+    serial, parallel = njit(fastmath=FASTMATH, cache=True), njit(parallel=True, fastmath=FASTMATH, cache=True)
+    for name in SERIAL_PARTS:
+        namespace[name] = made[name] = serial(made[name])
+    return {name: parallel(made[name]) if name in PARALLEL_KERNELS else made[name] for name in made}
 
 
 PRODUCTS = {k: specialise_products(k) for k in quant.KINDS}
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def add_parts(parts, x):
+    """x += parts[0] + parts[1] + ...: the partial products of a reduction split along K, added serially
+    after their region (parts (P, N, d), x (N, d))."""
+    for p in range(parts.shape[0]):
+        for n in range(x.shape[0]):
+            for i in range(x.shape[1]):
+                x[n, i] += parts[p, n, i]
+
+
+DECODE_REGIONS_PER_LAYER = 3  # QKV | attention + O | gate/up, SwiGLU, down
+
+
 def _layers_source() -> str:
     return '''
 def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, vcache, cos, sin,
-                   n_heads, n_kv, eps):
-    """Every layer on activation rows x (B*T, d), in place; sequences of T rows at positions start.."""
+                   n_heads, n_kv, eps, threads):
+    """Every layer on activation rows x (B*T, d), in place; sequences of T rows at positions start..
+    Fewer than PARALLEL_ROWS rows (decode): 3 parallel regions a layer, the O and down products split along
+    K into a part per thread (`threads`: numba.get_num_threads() of the caller, which called inside would
+    keep this function out of Numba's cache); more (prefill): a region per product, parallel norms and
+    attention."""
     N, d = x.shape
     hd = d // n_heads
     kvd = n_kv * hd
@@ -515,6 +588,8 @@ def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, v
     fd = np.empty((N, d_ffn // QK), np.float32)
     fs = np.empty((N, d_ffn // QK), np.float32)
     fi = np.empty((N, d_ffn // QK), np.int32)
+    o_parts = np.empty((min(threads, n_heads), N, d), np.float32)  # one part per thread, whole heads each
+    ffn_parts = np.empty((min(threads, d_ffn // QK), N, d), np.float32)
     for layer in range(attn_norm.shape[0]):
         kc, vc = kcache[layer], vcache[layer]
         norm_quantise(x, attn_norm[layer], eps, h, xq, xd, xs, xi)
@@ -523,24 +598,31 @@ def layers_forward(x, T, start, attn_norm, ffn_norm, qkv, o, gu, down, kcache, v
             _rope_store_row(qkv_out, n, n // T, start + n % T, cos, sin, kc, vc, q_rot, n_heads, n_kv, hd)
         if N >= PARALLEL_ROWS:
             _attention_parallel(q_rot, kc, vc, T, start, n_heads, group, scale, att)
+            quantise_rows(att, xq, xd, xs, xi)
+            matvec_add(o[0][layer], o[1][layer], xq, xd, xs, xi, x, d)
         else:
-            _attention_serial(q_rot, kc, vc, T, start, n_heads, group, scale, att)
-        quantise_rows(att, xq, xd, xs, xi)
-        matvec_add(o[0][layer], o[1][layer], xq, xd, xs, xi, x, d)
+            attend_project(q_rot, kc, vc, T, start, n_heads, group, scale, att, xq, xd, xs, xi, o[0][layer],
+                           o[1][layer], o_parts)
+            add_parts(o_parts, x)
         norm_quantise(x, ffn_norm[layer], eps, h, xq, xd, xs, xi)
-        matvec_swiglu(gu[0][layer], gu[1][layer], xq, xd, xs, xi, act, d_ffn)
-        quantise_rows(act, fq, fd, fs, fi)
-        matvec_add(down[0][layer], down[1][layer], fq, fd, fs, fi, x, d)
+        if N >= PARALLEL_ROWS:
+            matvec_swiglu(gu[0][layer], gu[1][layer], xq, xd, xs, xi, act, d_ffn)
+            quantise_rows(act, fq, fd, fs, fi)
+            matvec_add(down[0][layer], down[1][layer], fq, fd, fs, fi, x, d)
+        else:
+            ffn(gu[0][layer], gu[1][layer], xq, xd, xs, xi, act, fq, fd, fs, fi, down[0][layer], down[1][layer],
+                ffn_parts)
+            add_parts(ffn_parts, x)
 '''
 
 
 def _specialise_layers(kind: str):
+    """layers_forward bound to `kind`'s kernels and activation helpers."""
     products = PRODUCTS[kind]
     int8 = kind in quant.INT8_KINDS
     namespace = {"np": np, "QK": QK, "LANES": LANES, "PARALLEL_ROWS": PARALLEL_ROWS, "ACT": ACTIVATION_DTYPE[kind],
                  "norm_quantise": norm_quantise if int8 else norm_copy, "quantise_rows": quantise_rows if int8 else copy_rows,
-                 "_rope_store_row": _rope_store_row,
-                 "_attention_parallel": _attention_parallel, "_attention_serial": _attention_serial,
+                 "_rope_store_row": _rope_store_row, "_attention_parallel": _attention_parallel, "add_parts": add_parts,
                  "__name__": __name__, **products}
     forward = _exec(_layers_source(), ("layers_forward",), _variant(kind, USE_VNNI), namespace)["layers_forward"]
     return njit(fastmath=FASTMATH, cache=True)(forward)

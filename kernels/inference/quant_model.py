@@ -2,7 +2,7 @@
 
 Same interface and input checks as model.Model (prefill, decode, new_cache, ...), so the workload, the
 greedy generator and the tests drive both alike; the difference is underneath: the weights stay in
-their 32-value blocks, and one call runs every layer (quant_cpu.layers_forward: 4 parallel regions per
+their 32-value blocks, and one call runs every layer (quant_cpu.layers_forward: 3 parallel regions per
 layer for a decode step, no Python between them), a second the final norm and the LM head. It belongs to
 the numba-cpu backend (`BACKEND_MODULE`): those are its kernels, compiled with the same Numba settings.
 """
@@ -10,6 +10,7 @@ the numba-cpu backend (`BACKEND_MODULE`): those are its kernels, compiled with t
 from __future__ import annotations
 
 import numpy as np
+from numba import get_num_threads
 
 from kernels.gemm import numba_cpu
 from kernels.inference import quant_cpu
@@ -61,8 +62,9 @@ class QuantModel(Model):
 
     @property
     def parallel_regions_per_decode(self) -> int:
-        """prange regions one decode step of batch < quant_cpu.PARALLEL_ROWS enters: 4 per layer and the head."""
-        return 4 * self.config.n_layers + 1
+        """prange regions one decode step of batch < quant_cpu.PARALLEL_ROWS enters: 3 per layer and the head
+        (counted on a real decode step by tests/test_inference_quant.py)."""
+        return quant_cpu.DECODE_REGIONS_PER_LAYER * self.config.n_layers + 1
 
     def _forward(self, tokens, cache: KVCache, start: int, all_logits: bool):
         c = self.config
@@ -71,7 +73,8 @@ class QuantModel(Model):
         x = self._weights.embed_rows(tokens)  # (B*T, d) float32
         s = self.stacked
         self.layers_forward(x, T, start, self.attn_norm, self.ffn_norm, s["qkv"], s["o"], s["gu"], s["down"],
-                            cache.k, cache.v, self.cos, self.sin, c.n_heads, c.n_kv_heads, np.float32(c.rms_eps))
+                            cache.k, cache.v, self.cos, self.sin, c.n_heads, c.n_kv_heads, np.float32(c.rms_eps),
+                            get_num_threads())
         if not all_logits:
             x = np.ascontiguousarray(x.reshape(B, T, c.d_model)[:, -1])
         head = (self.head.q, self.head.s)
