@@ -181,6 +181,21 @@ def opencl_runtimes() -> dict:
     }
 
 
+def thread_settings() -> dict:
+    """The OpenMP/Numba settings the suite's kernels ran under (kernels/numba_env.py; a user's own win),
+    and Numba's threading layer once a parallel kernel has run: they decide how fast few-core work is."""
+    from kernels import numba_env
+
+    settings = {name: os.environ.get(name) for name in numba_env.SETTINGS if name != "NUMBA_CPU_FEATURES"}
+    try:
+        import numba
+
+        settings["numba_threading_layer"] = numba.threading_layer()
+    except ValueError:  # no parallel kernel has run yet
+        settings["numba_threading_layer"] = None
+    return settings
+
+
 def load_average() -> list[float] | None:
     """1, 5 and 15-minute load averages (None where the OS has none): a busy machine skews every figure."""
     try:
@@ -215,6 +230,7 @@ def collect(timestamp: _dt.datetime | None = None) -> dict:
         "blas": (found_blas := blas()),
         "blas_check": blas_check(found_blas),
         "opencl_runtimes": opencl_runtimes(),
+        "thread_settings": thread_settings(),
         "load_average": load_average(),
         "packages": package_versions(),
     }

@@ -299,6 +299,7 @@ class RunMeta(_Part):
     git: Optional[GitModel] = None
     blas: Optional[list[dict[str, Any]]] = None
     blas_check: Optional[dict[str, Any]] = None
+    thread_settings: Optional[dict[str, Optional[str]]] = None
     load_average: Optional[list[Num]] = None
     load_average_end: Optional[list[Num]] = None
     options: Optional[OptionsModel] = None

@@ -6,6 +6,12 @@
   CPUs; 16 uint32 / float32 lanes per zmm register doubled SGEMM speed in a prototype.
 - `OMP_WAIT_POLICY=PASSIVE`: Numba's OpenMP threads and OpenBLAS's threads otherwise busy-wait against
   each other when interleaved on few cores.
+- `GOMP_SPINCOUNT=10000`: with PASSIVE alone, GNU OpenMP (Numba's `omp` layer on Linux) puts a worker to
+  sleep the moment a region ends, and waking it for the next costs about 100 us on these VMs (a futex
+  across virtual CPUs): a quantised decode step enters 91 regions, and Q4_1 decode ran at 74-84 tok/s.
+  libgomp takes an explicit spin count over the policy; 10000 (about 0.1 ms of spinning before the
+  worker sleeps) gave 178-181 tok/s, numpy rows unchanged (2-core AMD Zen 3, one process, alternating).
+  Other OpenMP runtimes keep PASSIVE.
 - `numpy.row_stack` put back as the alias of `numpy.vstack` it always was, where NumPy >= 2.5 removed it:
   numba-cuda 0.30 (in maintenance, NVIDIA/numba-cuda#907 closed unfixed) registers an overload for it at
   its first compile, so without the alias every Numba CUDA kernel fails with AttributeError (seen on an
@@ -23,7 +29,8 @@ import sys
 
 from kernels.runtime import numba_cache
 
-SETTINGS = ("NUMBA_SLP_VECTORIZE", "OMP_WAIT_POLICY", "NUMBA_CPU_FEATURES")  # what configure() sets
+SETTINGS = ("NUMBA_SLP_VECTORIZE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_CPU_FEATURES")  # what configure() sets
+SPIN_COUNT = "10000"  # GNU OpenMP spins before a worker sleeps between regions (about 0.1 ms)
 
 
 def host_features_512() -> str:
@@ -53,6 +60,7 @@ def configure() -> None:
     restore_row_stack()
     os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    os.environ.setdefault("GOMP_SPINCOUNT", SPIN_COUNT)  # libgomp reads it once, at its first parallel region
     if "NUMBA_CPU_FEATURES" not in os.environ:
         try:
             os.environ["NUMBA_CPU_FEATURES"] = host_features_512()

@@ -26,3 +26,16 @@ def test_importing_kernels_configures_numba():
 
     assert os.environ.get("NUMBA_SLP_VECTORIZE") is not None
     assert hasattr(np, "row_stack")
+
+
+def test_settings_are_defaults_a_user_setting_wins(monkeypatch):
+    """configure() fills what is unset (GNU OpenMP's spin count among them) and keeps what a user set."""
+    import os
+
+    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    numba_env.configure()
+    assert os.environ["GOMP_SPINCOUNT"] == numba_env.SPIN_COUNT and os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+    monkeypatch.setenv("GOMP_SPINCOUNT", "0")
+    numba_env.configure()
+    assert os.environ["GOMP_SPINCOUNT"] == "0"

@@ -1,7 +1,7 @@
 """The peer: llama.cpp (llama-cpp-python) on the same GGUF, in its own process with its own settings.
 
-Why a process of its own: importing `kernels` sets OMP_WAIT_POLICY=PASSIVE and Numba's code-generation
-variables for the suite's kernels (kernels/numba_env.py). In the same process those throttle llama.cpp's
+Why a process of its own: importing `kernels` sets OMP_WAIT_POLICY=PASSIVE, GOMP_SPINCOUNT and Numba's
+code-generation variables for the suite's kernels (kernels/numba_env.py). In the same process those throttle llama.cpp's
 OpenMP threads (decode fell from 101-146 to 31-39 tok/s on a 2-core Zen 5). So the peer runs
 kernels/inference/llama_cpp_child.py as a script under `python -I`, in an environment without the suite's
 thread settings (`peer_environment`), warm and reused for every call. The child times llama.cpp's own
