@@ -20,6 +20,7 @@ from kernels.inference import (
     quant_cpu,
     quant_weights,
     reference,
+    vnni,
     weights,
 )
 from kernels.inference.quant_model import QuantModel
@@ -200,7 +201,7 @@ def test_a_decode_step_enters_the_parallel_regions_the_model_reports(tiny_weight
     assert len(entered) == 9 * TINY.n_layers + 1
     entered.clear()
     logits = m.decode(tokens[:, 8], cache, 8)
-    suffix = "_" + quant_cpu._variant("q4_1", quant_cpu.USE_VNNI)
+    suffix = "_" + quant_cpu._variant("q4_1", quant_cpu.ISA)
     assert Counter(name.removesuffix(suffix) for name in entered) == {
         "matvec": TINY.n_layers + 1, "attend_project": TINY.n_layers, "ffn": TINY.n_layers}
     assert len(entered) == m.parallel_regions_per_decode == 3 * TINY.n_layers + 1
@@ -211,13 +212,16 @@ def test_a_decode_step_enters_the_parallel_regions_the_model_reports(tiny_weight
     np.testing.assert_allclose(m.decode(tokens[:, 8], cache, 8), logits, rtol=1e-6, atol=1e-6)  # what was counted
 
 
-@pytest.mark.parametrize("use_vnni", sorted({False, quant_cpu.USE_VNNI}))
+ISAS = (vnni.PLAIN,) + vnni.usable_isas()  # every int8 dot path this host can run, the plain loops included
+
+
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("kind", quant.KINDS)
-def test_fused_decode_kernels_equal_the_regions_they_replace(kind, use_vnni):
+def test_fused_decode_kernels_equal_the_regions_they_replace(kind, isa):
     """attend_project and ffn, parts added, against attention, activation blocks and products one region
     each; 4 parts split 6 heads 1, 2, 1, 2 and the FFN's 10 blocks 2, 3, 2, 3."""
     rng = np.random.default_rng(11)
-    kernels = quant_cpu.PRODUCTS[kind] if use_vnni == quant_cpu.USE_VNNI else quant_cpu.specialise_products(kind, use_vnni)
+    kernels = quant_cpu.PRODUCTS[kind] if isa == quant_cpu.ISA else quant_cpu.specialise_products(kind, isa)
     n_heads, n_kv, hd, d_ffn, rows, start = 6, 2, 64, 320, 3, 4
     d = n_heads * hd
     lanes = lambda r, c: quant_cpu.to_lanes(quant.quantize(rng.standard_normal((r, c)).astype(np.float32), kind))
@@ -248,7 +252,7 @@ def test_fused_decode_kernels_equal_the_regions_they_replace(kind, use_vnni):
         fused_act, got_f = np.empty_like(act), x.copy()
         kernels["ffn"](gu.q, gu.s, *h_blocks, fused_act, *blocks(act), down.q, down.s, parts)
         quant_cpu.add_parts(parts, got_f)
-        np.testing.assert_array_equal(fused_att, att)
+        np.testing.assert_allclose(fused_att, att, rtol=1e-6, atol=1e-6)  # reassociated sums: the order may differ
         np.testing.assert_allclose(fused_act, act, rtol=1e-6, atol=1e-6)
         assert relative(got_o, want_o) < 1e-6 and relative(got_f, want_f) < 1e-6  # only the parts' sums differ
 
@@ -262,24 +266,41 @@ def test_quantised_decoder_refuses_bad_input_like_the_float_model(tiny_weights):
         m.prefill([[1] * 9], cache)
 
 
+@pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("kind", quant.KINDS)
-def test_plain_loops_and_vnni_intrinsics_give_the_same_products(kind):
-    """Hosts without AVX-512 VNNI run the plain loops over the same layout; both must agree."""
+def test_every_int8_dot_path_gives_the_exact_products(kind, isa):
+    """VNNI, AVX2 and the plain loops run the same layout; each must give the exact integer dot, for 1 to 5
+    activation rows (4 through rows4_*, the rest one at a time), quantised weights at the int8 extremes
+    (Q8_0 quants of -127 and 127: AVX2's int16 pairs must not saturate) and a padded last group."""
     rng = np.random.default_rng(8)
-    w = quant.quantize(rng.standard_normal((40, 128)).astype(np.float32), kind)
+    raw = rng.standard_normal((40, 128)).astype(np.float32)
+    raw[:, ::7] *= 40  # outliers: many quants at +-127 in their blocks
+    w = quant.quantize(raw, kind)
     lanes = quant_cpu.to_lanes(w)
-    x = rng.standard_normal((3, 128)).astype(np.float32)
-    plain = quant_cpu.product(lanes, x, quant_cpu.specialise_products(kind, use_vnni=False))
-    np.testing.assert_allclose(plain, exact_product(w, x), rtol=2e-5, atol=2e-5)
-    np.testing.assert_allclose(plain, quant_cpu.product(lanes, x), rtol=2e-5, atol=2e-5)
+    products = quant_cpu.specialise_products(kind, isa)
+    for rows in (1, 3, 5):
+        x = rng.standard_normal((rows, 128)).astype(np.float32)
+        x[:, ::5] *= 30
+        assert relative(quant_cpu.product(lanes, x, products), exact_product(w, x)) < 1e-6  # float32 sums of exact int dots
 
 
-@pytest.mark.skipif(not quant_cpu.USE_VNNI, reason="this host (or NUMBA_CPU_FEATURES) has no avx512vnni")
+@pytest.mark.skipif("avx512vnni" not in vnni.usable_isas(), reason="this host (or NUMBA_CPU_FEATURES) has no avx512vnni")
 @pytest.mark.parametrize("kind", quant.INT8_KINDS)
 def test_group_dot_compiles_to_vpdpbusd_with_fp16_scales_widened_in_registers(kind):
-    asm = quant_cpu.group_dot_asm(kind)
+    asm = quant_cpu.group_dot_asm(kind, "avx512vnni")
     count = asm.count("vpdpbusd")  # 8 per block; LLVM unrolls the block loop on some CPUs (3x seen on Zen 4)
     assert count >= 8 and count % 8 == 0 and "vcvtph2ps" in asm and "zmm" in asm
+
+
+@pytest.mark.skipif("avx2" not in vnni.usable_isas(), reason="this host (or NUMBA_CPU_FEATURES) has no AVX2 and F16C")
+@pytest.mark.parametrize("kind", quant.INT8_KINDS)
+def test_avx2_group_dot_is_maddubs_and_madd_with_signs_for_q8_0(kind):
+    """Per block 8 dot steps on two 32-byte halves: 16 vpmaddubsw and 16 vpmaddwd (a multiple where LLVM
+    unrolls); Q8_0 also 2 vpsignb per half (|w| and x with w's sign); the scales widened by vcvtph2ps."""
+    asm = quant_cpu.group_dot_asm(kind, "avx2")
+    maddubs, madd, signs = asm.count("vpmaddubsw"), asm.count("vpmaddwd"), asm.count("vpsignb")
+    assert maddubs >= 16 and maddubs % 16 == 0 and madd == maddubs and "vcvtph2ps" in asm
+    assert signs == (2 * maddubs if kind == "q8_0" else 0) and "vpdpbusd" not in asm
 
 
 @pytest.mark.skipif("avx512f" not in cpu.cpu_flags(),

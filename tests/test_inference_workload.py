@@ -9,7 +9,7 @@ from bench import backends
 from bench.errors import UsageError
 from bench.timing import measure
 from bench.workloads import inference as wl
-from kernels.inference import config, gguf_loader
+from kernels.inference import config, gguf_loader, quant_cpu
 
 TINY = "smollm2-135m:n_layers=2,vocab=512,max_context=64"
 
@@ -108,6 +108,7 @@ def test_cases_run_verify_and_report_figures(backend):
             assert "dequantised weights" in what and "float32 weights" in what
             assert 0 < extra["max_rel_error_vs_fp32_weights"] < 0.2  # loose: reported, not judged
             assert extra["parallel_regions_per_decode_step"] == 3 * 2 + 1  # 3 per layer and the head
+            assert extra["dot_instructions"] == (quant_cpu.ISA if dtype != "bf16w" else "fp32 FMA on widened bf16")
     if backend == "numba-cpu":  # bytes read: fp32 > bf16 > Q8_0 > Q4_1 (scales included)
         assert weight_bytes["fp32"] > weight_bytes["bf16w"] > weight_bytes["q8_0"] > weight_bytes["q4_1"]
 

@@ -316,6 +316,7 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
         if isinstance(model, QuantModel):  # the bytes its kernels read, scales included
             state["weight_bytes"] = model.weight_bytes
             state["regions"] = model.parallel_regions_per_decode
+            state["dot"] = model.dot_instructions
         state["launches"] = launch_path(model, phase)
         # Only the step holds the model, so its (GPU) memory goes once the case is measured.
         state["to_host"] = model.xp.asnumpy if model.on_device else np.asarray
@@ -356,7 +357,7 @@ def _case(sel, bench: Workbench, phase: str, batch: int, dtype: str, reference_k
         if dtype in QUANT:
             out.update(max_rel_error_vs_fp32_weights=state.get("error_vs_fp32"),
                        activations="float32" if dtype == "bf16w" else "int8 per 32-block",
-                       parallel_regions_per_decode_step=state.get("regions"),
+                       parallel_regions_per_decode_step=state.get("regions"), dot_instructions=state.get("dot"),
                        greedy_vs_llama_cpp=state.get("greedy_vs_peer"))
         return out
 

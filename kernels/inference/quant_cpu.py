@@ -42,10 +42,10 @@ FASTMATH = {"contract", "nnan", "ninf", "nsz", "arcp", "afn"}
 PARALLEL_ROWS = 8  # activation rows from which norms and attention run in parallel too
 
 
-def _variant(kind: str, use_vnni: bool) -> str:
+def _variant(kind: str, isa: str) -> str:
     """Part of every generated function's name: Numba's on-disk cache keys on the name, and the variants
     share signatures (same array types), so equal names would load each other's machine code."""
-    return f"{kind}_{'vnni' if use_vnni else 'plain'}"
+    return f"{kind}_{isa}"
 
 
 def _exec(source: str, names, suffix: str, namespace: dict) -> dict:
@@ -121,10 +121,11 @@ def stack_layers(parts: list[Lanes]) -> tuple[np.ndarray, np.ndarray]:
 # --- the group dot products, generated --------------------------------------------------------------
 
 
-def _group_source(kind: str, use_vnni: bool) -> str:
+def _group_source(kind: str, isa: str) -> str:
     """dst[r] = dot(row r of the group, activation row t) for the LANES rows of one group.
 
-    With VNNI each block is one intrinsic (vnni.py) on a tuple of 16 float32 accumulators; without, loops
+    With an int8 dot instruction set (vnni.ISAS) each block is one intrinsic (vnni.py) on a tuple of 16
+    float32 accumulators, bound as block_<kind> for that set; without (vnni.PLAIN), loops
     over the same layout that LLVM vectorises as it can, fp16 scales widened one at a time.
     """
     L = LANES
@@ -136,13 +137,13 @@ def _group_source(kind: str, use_vnni: bool) -> str:
         body += [f"            a{r} += vnni.float_from_bits(np.int32(np.int32(wb[base + {r}]) << 16)) * xk" for r in range(L)]
         body += [f"    dst[{r}] = a{r}" for r in range(L)]
         return "\n".join(body) + "\n"
-    if use_vnni:
+    if isa != vnni.PLAIN:
         body += ["    acc = (" + ", ".join(["np.float32(0.0)"] * L) + ",)"]
         body += ["    for blk in range(wq.shape[0]):"]
         if kind == "q4_1":
-            body += ["        acc = vnni.block_q4_1(acc, wq[blk], ws[blk], xq[t, blk], xd[t, blk], xs[t, blk])"]
+            body += ["        acc = block_q4_1(acc, wq[blk], ws[blk], xq[t, blk], xd[t, blk], xs[t, blk])"]
         else:
-            body += ["        acc = vnni.block_q8_0(acc, wq[blk], ws[blk], xq[t, blk], xd[t, blk], 128 * xi[t, blk])"]
+            body += ["        acc = block_q8_0(acc, wq[blk], ws[blk], xq[t, blk], xd[t, blk], xi[t, blk])"]
         body += [f"    dst[{r}] = acc[{r}]" for r in range(L)]
         return "\n".join(body) + "\n"
     body += [f"    a{r} = np.float32(0.0)" for r in range(L)]
@@ -172,16 +173,21 @@ def _group_source(kind: str, use_vnni: bool) -> str:
     return "\n".join(body) + "\n"
 
 
-def _make_group(kind: str, use_vnni: bool, cache: bool = True):
-    namespace = {"np": np, "vnni": vnni, "__name__": __name__}
-    source = _group_source(kind, use_vnni).replace(f"def group_{kind}(", f"def group_{_variant(kind, use_vnni)}(")
+def _namespace(isa: str, **names) -> dict:
+    """Globals of generated source: the intrinsics of `isa` under their plain names, and `names`."""
+    return {"np": np, "vnni": vnni, **vnni.INTRINSICS.get(isa, {}), "__name__": __name__, **names}
+
+
+def _make_group(kind: str, isa: str, cache: bool = True):
+    namespace = _namespace(isa)
+    source = _group_source(kind, isa).replace(f"def group_{kind}(", f"def group_{_variant(kind, isa)}(")
     exec(compile(source, __file__, "exec"), namespace)  # under this file's name: Numba's cache keys on it
-    return njit(fastmath=FASTMATH, cache=cache)(namespace[f"group_{_variant(kind, use_vnni)}"])
+    return njit(fastmath=FASTMATH, cache=cache)(namespace[f"group_{_variant(kind, isa)}"])
 
 
-def _rows_source(kind: str, use_vnni: bool) -> str:
+def _rows_source(kind: str, isa: str) -> str:
     """dots(..., n, count, dst): dst[i] = the group's 16 dots with activation row n + i, i < count <= 4.
-    With VNNI four rows share each weight chunk's load and unpacking (vnni.rows4_*)."""
+    With an int8 dot instruction set four rows share each weight chunk's load and unpacking (rows4_*)."""
     R, L = vnni.ROWS, LANES
     body = ["def dots(wq, ws, xq, xd, xs, xi, n, count, dst):"]
     if kind == "bf16w":  # each widened weight feeds the 4 rows' FMAs
@@ -195,12 +201,12 @@ def _rows_source(kind: str, use_vnni: bool) -> str:
             body += [f"                a{i}_{r} += w{r} * x{i}" for r in range(L)]
         body += [f"        dst[{i}, {r}] = a{i}_{r}" for i in range(R) for r in range(L)]
         body += ["        return"]
-    if use_vnni and kind in quant.INT8_KINDS:
+    if isa != vnni.PLAIN and kind in quant.INT8_KINDS:
         third = "xs" if kind == "q4_1" else "xi"
         body += [f"    if count == {R}:", "        z = (" + ", ".join(["np.float32(0.0)"] * L) + ",)",
                  "        acc = (" + ", ".join(["z"] * R) + ",)",
                  "        for blk in range(wq.shape[0]):",
-                 f"            acc = vnni.rows4_{kind}(acc, wq[blk], ws[blk], xq[n:n + {R}, blk], xd[n:n + {R}, blk], "
+                 f"            acc = rows4_{kind}(acc, wq[blk], ws[blk], xq[n:n + {R}, blk], xd[n:n + {R}, blk], "
                  f"{third}[n:n + {R}, blk])"]
         body += [f"        a{i} = acc[{i}]" for i in range(R)]
         body += [f"        dst[{i}, {r}] = a{i}[{r}]" for i in range(R) for r in range(L)]
@@ -209,9 +215,9 @@ def _rows_source(kind: str, use_vnni: bool) -> str:
     return "\n".join(body) + "\n"
 
 
-def _make_rows(kind: str, use_vnni: bool, group):
-    namespace = {"np": np, "vnni": vnni, "group": group, "__name__": __name__}
-    dots = _exec(_rows_source(kind, use_vnni), ("dots",), _variant(kind, use_vnni), namespace)["dots"]
+def _make_rows(kind: str, isa: str, group):
+    namespace = _namespace(isa, group=group)
+    dots = _exec(_rows_source(kind, isa), ("dots",), _variant(kind, isa), namespace)["dots"]
     return njit(fastmath=FASTMATH, cache=True)(dots)
 
 
@@ -227,20 +233,20 @@ def _sample_args(kind: str, blocks: int = 18, tokens: int = 1):
                       np.zeros(LANES, np.float32))
 
 
-def group_dot_asm(kind: str, use_vnni: bool | None = None) -> str:
+def group_dot_asm(kind: str, isa: str | None = None) -> str:
     """Assembly of one group dot product, compiled afresh (Numba cannot show cached code)."""
     from numba import typeof
 
-    kernel = _make_group(kind, USE_VNNI if use_vnni is None else use_vnni, cache=False)
+    kernel = _make_group(kind, ISA if isa is None else isa, cache=False)
     args = _sample_args(kind)
     signature = tuple(typeof(a) for a in args)
     kernel.compile(signature)
     return kernel.inspect_asm(signature)
 
 
-USE_VNNI = vnni.available()
+ISA = vnni.host_isa()  # the int8 dot products the kernels use here: avx512vnni, avx2 or plain
 ACTIVATION_DTYPE = {"q8_0": np.int8, "q4_1": np.int8, "bf16w": np.float32}
-_GROUP = {k: _make_group(k, USE_VNNI) for k in quant.KINDS}
+_GROUP = {k: _make_group(k, ISA) for k in quant.KINDS}
 
 
 # --- activation rows ----------------------------------------------------------------------------------
@@ -528,15 +534,15 @@ PARALLEL_KERNELS = ("matvec", "matvec_add", "matvec_swiglu", "attend_project", "
 SERIAL_PARTS = ("matvec_part", "swiglu_part")
 
 
-def specialise_products(kind: str, use_vnni: bool | None = None) -> dict:
+def specialise_products(kind: str, isa: str | None = None) -> dict:
     """The products and the fused decode kernels bound to a group dot product (VNNI where the host has it):
     the serial parts are compiled first and put where the kernels' source names them."""
-    use_vnni = USE_VNNI if use_vnni is None else use_vnni
-    group = _GROUP[kind] if use_vnni == USE_VNNI else _make_group(kind, use_vnni)
+    isa = ISA if isa is None else isa
+    group = _GROUP[kind] if isa == ISA else _make_group(kind, isa)
     namespace = {"np": np, "prange": prange, "LANES": LANES, "QK": QK, "ROWS": vnni.ROWS,
-                 "dots": _make_rows(kind, use_vnni, group), "fast_exp": fast_exp, "_attend": _attend,
+                 "dots": _make_rows(kind, isa, group), "fast_exp": fast_exp, "_attend": _attend,
                  "quantise_row": _quantise_row if kind in quant.INT8_KINDS else _copy_row, "__name__": __name__}
-    made = _exec(_matvec_source(), PARALLEL_KERNELS + SERIAL_PARTS, _variant(kind, use_vnni), namespace)
+    made = _exec(_matvec_source(), PARALLEL_KERNELS + SERIAL_PARTS, _variant(kind, isa), namespace)
     serial, parallel = njit(fastmath=FASTMATH, cache=True), njit(parallel=True, fastmath=FASTMATH, cache=True)
     for name in SERIAL_PARTS:
         namespace[name] = made[name] = serial(made[name])
@@ -624,7 +630,7 @@ def _specialise_layers(kind: str):
                  "norm_quantise": norm_quantise if int8 else norm_copy, "quantise_rows": quantise_rows if int8 else copy_rows,
                  "_rope_store_row": _rope_store_row, "_attention_parallel": _attention_parallel, "add_parts": add_parts,
                  "__name__": __name__, **products}
-    forward = _exec(_layers_source(), ("layers_forward",), _variant(kind, USE_VNNI), namespace)["layers_forward"]
+    forward = _exec(_layers_source(), ("layers_forward",), _variant(kind, ISA), namespace)["layers_forward"]
     return njit(fastmath=FASTMATH, cache=True)(forward)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from numba import get_num_threads
 
 from kernels.gemm import numba_cpu
-from kernels.inference import quant_cpu
+from kernels.inference import quant, quant_cpu
 from kernels.inference.model import KVCache, Model, rope_tables
 from kernels.inference.quant import stack
 from kernels.inference.quant_weights import MODES, QuantWeights
@@ -59,6 +59,12 @@ class QuantModel(Model):
     def weight_bytes(self) -> int:
         """Bytes of weights one forward pass reads: the file's blocks, scales and quants (the kernels' layout)."""
         return int(self.layer_bytes + self.head.nbytes)
+
+    @property
+    def dot_instructions(self) -> str:
+        """What the weight products run on here: the int8 dot instruction set of Q8_0 / Q4_1 (avx512vnni,
+        avx2, or plain loops: kernels/inference/vnni.py), or float FMAs for bfloat16 weights."""
+        return quant_cpu.ISA if self.dtype in quant.INT8_KINDS else "fp32 FMA on widened bf16"
 
     @property
     def parallel_regions_per_decode(self) -> int:

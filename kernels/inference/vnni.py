@@ -1,4 +1,5 @@
-"""AVX-512 VNNI block dot products as Numba intrinsics: `vpdpbusd` written into the LLVM IR directly.
+"""Int8 block dot products as Numba intrinsics, written into the LLVM IR directly: AVX-512 VNNI
+(`vpdpbusd`) or, on AVX2 hosts without it, the same sums from `vpmaddubsw` and `vpmaddwd`.
 
 Why by hand: from plain integer loops LLVM (llvmlite 0.50) emits `vpmaddwd` for Q4_1 and `vpmulld` for
 Q8_0, never `vpdpbusd`, and ran 2.6x slower on SmolLM2's gate/up matrix. `vpdpbusd` multiplies 64
@@ -6,16 +7,21 @@ unsigned bytes by 64 signed bytes and adds each 4 neighbouring products into one
 the weights are laid out for it (quant_cpu "lanes"): a block of 16 rows is chunks of 64 bytes, lane r
 holding 4 consecutive quants of row r, and the 4 matching activation bytes are broadcast to every lane.
 - Q4_1: 4 chunks of nibble pairs; byte k of lane r in chunk c holds element 4c+k (low nibble) and
-  16+4c+k (high nibble) of row r. 8 `vpdpbusd` per block (low nibbles, then high ones).
-- Q8_0: 8 chunks of quants offset by +128 (unsigned); the sum then holds 128 * sum(x) too, which the
-  caller takes off with the activation block's integer sum.
+  16+4c+k (high nibble) of row r. 8 dot steps per block (low nibbles, then high ones).
+- Q8_0: 8 chunks of quants offset by +128 (unsigned); with VNNI the sum then holds 128 * sum(x) too,
+  which is taken off with the activation block's integer sum.
+AVX2 (`ISAS`): one dot step is `vpmaddubsw` (pairs of u8 x s8 products into int16) and `vpmaddwd` with
+ones (pairs of those into the int32 lane), on each 32-byte half of a chunk, as llama.cpp does there. The
+int16 pair saturates past 32767, so Q8_0 takes its weights back to signed (xor 0x80) and multiplies
+|w| by x carrying w's sign (`vpsignb`): |w|, |x| <= 127 keep a pair within 32258, and no offset is
+needed. Q4_1's nibbles (<= 15) never come near it.
 The block's scales stay fp16 as in the file (16 d, then for Q4_1 16 minimums m, per block of 16 rows)
 and are widened in registers (`vcvtph2ps`), so the kernels read the file's bytes and no more. Each
-intrinsic adds one block to 16 float32 accumulators passed in and out as a tuple (kept in a register after
+intrinsic adds one block to 16 float32 accumulators passed in and out as a tuple (kept in registers after
 inlining): acc += d * dx * sum (+ m * sx for Q4_1); `rows4_*` do four activation rows per weight chunk
-(prefill, batches). `widen_half` is the same fp16 widening for one value, for the plain-loop kernels of
-hosts without VNNI, and `float_from_bits` a bitcast (bfloat16 weights, a vectorisable exp).
-`available()` says whether Numba compiles for a CPU with avx512vnni.
+(prefill, batches). `INTRINSICS[isa]` holds them per instruction set; `host_isa()` names the one Numba
+compiles for here. `widen_half` is the same fp16 widening for one value, for the plain-loop kernels of
+hosts with neither, and `float_from_bits` a bitcast (bfloat16 weights, a vectorisable exp).
 """
 
 from __future__ import annotations
@@ -35,14 +41,30 @@ HALVES = ir.VectorType(F16, 16)
 ACC = types.UniTuple(types.float32, 16)
 
 
-def available() -> bool:
-    """True when the features Numba compiles for include AVX-512 VNNI (NUMBA_CPU_FEATURES or the host's)."""
+ISAS = ("avx512vnni", "avx2")  # instruction sets the intrinsics are built for, best first
+PLAIN = "plain"  # neither: the kernels' plain loops
+
+
+def target_features() -> set[str]:
+    """The CPU features Numba compiles for: NUMBA_CPU_FEATURES, else the host's."""
     features = os.environ.get("NUMBA_CPU_FEATURES")
     if not features:
         import llvmlite.binding as llvm
 
         features = llvm.get_host_cpu_features().flatten()
-    return "+avx512vnni" in features.split(",")
+    return set(features.split(","))
+
+
+def usable_isas(features: set[str] | None = None) -> tuple[str, ...]:
+    """The members of ISAS the target has (AVX-512 VNNI hosts have AVX2 too), best first."""
+    features = target_features() if features is None else features
+    need = {"avx512vnni": {"+avx512vnni", "+avx512bw", "+f16c"}, "avx2": {"+avx2", "+f16c"}}
+    return tuple(isa for isa in ISAS if need[isa] <= features)
+
+
+def host_isa(features: set[str] | None = None) -> str:
+    """The best instruction set for the int8 dots here, or PLAIN."""
+    return next(iter(usable_isas(features)), PLAIN)
 
 
 def _pointer(context, builder, arrtype, value):
@@ -64,6 +86,65 @@ def _dpbusd(builder):
     fnty = ir.FunctionType(LANES32, [LANES32, LANES32, LANES32])
     fn = builder.module.declare_intrinsic("llvm.x86.avx512.vpdpbusd.512", fnty=fnty)
     return lambda acc, u8, s8: builder.call(fn, [acc, builder.bitcast(u8, LANES32), s8])
+
+
+HALF_BYTES, HALF_WORDS, HALF_LANES = ir.VectorType(I8, 32), ir.VectorType(I16, 16), ir.VectorType(I32, 8)
+
+
+def _maddubs(builder):
+    """acc + vpdpbusd's sums from AVX2: per 32-byte half, vpmaddubsw (u8 x s8 pairs -> int16, saturating)
+    then vpmaddwd with ones (int16 pairs -> int32 lane)."""
+    ub = builder.module.declare_intrinsic("llvm.x86.avx2.pmadd.ub.sw", fnty=ir.FunctionType(HALF_WORDS, [HALF_BYTES] * 2))
+    wd = builder.module.declare_intrinsic("llvm.x86.avx2.pmadd.wd", fnty=ir.FunctionType(HALF_LANES, [HALF_WORDS] * 2))
+    ones = ir.Constant(HALF_WORDS, [1] * 16)
+
+    def dot(acc, u8, s8):
+        s8 = builder.bitcast(s8, BYTES)
+        halves = []
+        for h in range(2):
+            pick = ir.Constant(ir.VectorType(I32, 32), list(range(32 * h, 32 * h + 32)))
+            u = builder.shuffle_vector(u8, ir.Constant(BYTES, ir.Undefined), pick)
+            s = builder.shuffle_vector(s8, ir.Constant(BYTES, ir.Undefined), pick)
+            halves.append(builder.call(wd, [builder.call(ub, [u, s]), ones]))
+        both = builder.shuffle_vector(halves[0], halves[1], ir.Constant(LANES32, list(range(16))))
+        return builder.add(acc, both)
+
+    return dot
+
+
+def _signed_dot(builder, dot):
+    """dot(acc, w, x) for signed bytes w: |w| times x with w's sign (vpsignb, |w| = sign(w, w)), so
+    vpmaddubsw's unsigned operand is |w| and no pair saturates while |w|, |x| <= 127."""
+    sign = builder.module.declare_intrinsic("llvm.x86.avx2.psign.b", fnty=ir.FunctionType(HALF_BYTES, [HALF_BYTES] * 2))
+    whole = ir.Constant(ir.VectorType(I32, 64), list(range(64)))
+
+    def signed(acc, w, x):
+        x = builder.bitcast(x, BYTES)
+        absolute, signed_x = [], []
+        for h in range(2):
+            pick = ir.Constant(ir.VectorType(I32, 32), list(range(32 * h, 32 * h + 32)))
+            wh = builder.shuffle_vector(w, ir.Constant(BYTES, ir.Undefined), pick)
+            xh = builder.shuffle_vector(x, ir.Constant(BYTES, ir.Undefined), pick)
+            absolute.append(builder.call(sign, [wh, wh]))
+            signed_x.append(builder.call(sign, [xh, wh]))
+        return dot(acc, builder.shuffle_vector(*absolute, whole), builder.shuffle_vector(*signed_x, whole))
+
+    return signed
+
+
+def _q8_0_dot(builder, isa: str):
+    """The Q8_0 dot step on a chunk of quants + 128 and its offset rule: VNNI takes the unsigned bytes and
+    leaves 128 * sum(x) to take off; AVX2 takes them back to signed and leaves nothing."""
+    if isa == "avx512vnni":
+        return _dpbusd(builder), True
+    flip = ir.Constant(BYTES, [0x80] * 64)
+    signed = _signed_dot(builder, _maddubs(builder))
+    return (lambda acc, u8, s8: signed(acc, builder.xor(u8, flip), s8)), False
+
+
+def _u8_dot(builder, isa: str):
+    """The dot step for unsigned bytes (Q4_1's nibbles)."""
+    return _dpbusd(builder) if isa == "avx512vnni" else _maddubs(builder)
 
 
 def _from_tuple(builder, value):
@@ -96,52 +177,6 @@ def _pointers(context, builder, sig, args, which):
 
 
 @intrinsic
-def block_q4_1(typingctx, acc, w, scales, x, dx, sx):
-    """acc + d * dx * sum(q * x) + m * sx for one block of 16 rows: w 256 uint8 (see the module docstring),
-    scales 32 uint16 (fp16 d, then m), x the block's 32 int8 activations, dx its scale, sx = dx * sum(x)."""
-
-    def codegen(context, builder, sig, args):
-        acc_v = _from_tuple(builder, args[0])
-        wp, sp = _pointers(context, builder, sig, args, (1, 2))
-        xp = _pointer(context, builder, sig.args[3], args[3])
-        dp = _dpbusd(builder)
-        low, shift = ir.Constant(BYTES, [15] * 64), ir.Constant(BYTES, [4] * 64)
-        total = ir.Constant(LANES32, [0] * 16)
-        for c in range(4):
-            v = _chunk(builder, wp, c)
-            total = dp(total, builder.and_(v, low), _broadcast4(builder, xp, 4 * c))
-            total = dp(total, builder.and_(builder.lshr(v, shift), low), _broadcast4(builder, xp, 16 + 4 * c))
-        scaled = builder.fmul(_halves(builder, sp, 0), _splat(builder, args[4]))
-        acc_v = builder.fadd(acc_v, builder.fmul(scaled, builder.sitofp(total, FLOATS)))
-        acc_v = builder.fadd(acc_v, builder.fmul(_halves(builder, sp, 1), _splat(builder, args[5])))
-        return _as_tuple(context, builder, acc_v)
-
-    return ACC(acc, w, scales, x, types.float32, types.float32), codegen
-
-
-@intrinsic
-def block_q8_0(typingctx, acc, w, scales, x, dx, offset):
-    """acc + d * dx * (sum((q + 128) * x) - offset) for one block of 16 rows: w 512 uint8 (quants + 128),
-    scales 16 uint16 (fp16 d), x 32 int8, dx its scale, offset = 128 * sum(x) (int32)."""
-
-    def codegen(context, builder, sig, args):
-        acc_v = _from_tuple(builder, args[0])
-        wp, sp = _pointers(context, builder, sig, args, (1, 2))
-        xp = _pointer(context, builder, sig.args[3], args[3])
-        dp = _dpbusd(builder)
-        total = ir.Constant(LANES32, [0] * 16)
-        for c in range(8):
-            total = dp(total, _chunk(builder, wp, c), _broadcast4(builder, xp, 4 * c))
-        off = builder.insert_element(ir.Constant(LANES32, ir.Undefined), args[5], ir.Constant(I32, 0))
-        off = builder.shuffle_vector(off, ir.Constant(LANES32, ir.Undefined), ir.Constant(LANES32, [0] * 16))
-        sums = builder.sitofp(builder.sub(total, off), FLOATS)
-        scaled = builder.fmul(_halves(builder, sp, 0), _splat(builder, args[4]))
-        return _as_tuple(context, builder, builder.fadd(acc_v, builder.fmul(scaled, sums)))
-
-    return ACC(acc, w, scales, x, types.float32, types.int32), codegen
-
-
-@intrinsic
 def widen_half(typingctx, halves, index):
     """float32 of the fp16 value halves[index] (a uint16 array holding fp16 bits)."""
 
@@ -151,6 +186,16 @@ def widen_half(typingctx, halves, index):
         return builder.fpext(builder.load(ptr), F32)
 
     return types.float32(halves, types.intp), codegen
+
+
+@intrinsic
+def float_from_bits(typingctx, bits):
+    """The float32 whose bit pattern is the int32 `bits` (a bitcast, which Numba has no scalar form of)."""
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], F32)
+
+    return types.float32(types.int32), codegen
 
 
 ROWS = 4  # activation rows per call of the rows4_* intrinsics
@@ -169,70 +214,106 @@ def _scalar(builder, ptr, kind):
     return builder.load(builder.bitcast(ptr, kind.as_pointer()))
 
 
-@intrinsic
-def rows4_q4_1(typingctx, acc4, w, scales, x4, dx4, sx4):
-    """block_q4_1 for 4 activation rows at once, each weight chunk loaded and unpacked once: x4 (4, 32)
-    int8, dx4 / sx4 (4,) float32 (views along the rows, strided)."""
-
-    def codegen(context, builder, sig, args):
-        wp, sp = _pointers(context, builder, sig, args, (1, 2))
-        xs = _row_pointers(context, builder, sig.args[3], args[3], ROWS)
-        dxs = [_scalar(builder, p, F32) for p in _row_pointers(context, builder, sig.args[4], args[4], ROWS)]
-        sxs = [_scalar(builder, p, F32) for p in _row_pointers(context, builder, sig.args[5], args[5], ROWS)]
-        dp = _dpbusd(builder)
-        low, shift = ir.Constant(BYTES, [15] * 64), ir.Constant(BYTES, [4] * 64)
-        totals = [ir.Constant(LANES32, [0] * 16)] * ROWS
-        for c in range(4):
-            v = _chunk(builder, wp, c)
-            lo, hi = builder.and_(v, low), builder.and_(builder.lshr(v, shift), low)
-            totals = [dp(dp(t, lo, _broadcast4(builder, xp, 4 * c)), hi, _broadcast4(builder, xp, 16 + 4 * c))
-                      for t, xp in zip(totals, xs)]
-        d, m = _halves(builder, sp, 0), _halves(builder, sp, 1)
-        out = context.get_constant_undef(ACC4)
-        for i in range(ROWS):
-            acc_v = _from_tuple(builder, builder.extract_value(args[0], i))
-            acc_v = builder.fadd(acc_v, builder.fmul(builder.fmul(d, _splat(builder, dxs[i])), builder.sitofp(totals[i], FLOATS)))
-            acc_v = builder.fadd(acc_v, builder.fmul(m, _splat(builder, sxs[i])))
-            out = builder.insert_value(out, _as_tuple(context, builder, acc_v), i)
-        return out
-
-    return ACC4(acc4, w, scales, x4, dx4, sx4), codegen
+def _q4_1_totals(builder, isa, wp, xps):
+    """Per activation row (byte pointer in xps), the 16 int32 sums of nibbles x int8 over one block."""
+    dp = _u8_dot(builder, isa)
+    low, shift = ir.Constant(BYTES, [15] * 64), ir.Constant(BYTES, [4] * 64)
+    totals = [ir.Constant(LANES32, [0] * 16)] * len(xps)
+    for c in range(4):
+        v = _chunk(builder, wp, c)
+        lo, hi = builder.and_(v, low), builder.and_(builder.lshr(v, shift), low)
+        totals = [dp(dp(t, lo, _broadcast4(builder, xp, 4 * c)), hi, _broadcast4(builder, xp, 16 + 4 * c))
+                  for t, xp in zip(totals, xps)]
+    return totals
 
 
-@intrinsic
-def rows4_q8_0(typingctx, acc4, w, scales, x4, dx4, sums4):
-    """block_q8_0 for 4 activation rows at once; sums4 (4,) int32 integer sums of each row's block."""
-
-    def codegen(context, builder, sig, args):
-        wp, sp = _pointers(context, builder, sig, args, (1, 2))
-        xs = _row_pointers(context, builder, sig.args[3], args[3], ROWS)
-        dxs = [_scalar(builder, p, F32) for p in _row_pointers(context, builder, sig.args[4], args[4], ROWS)]
-        sums = [_scalar(builder, p, I32) for p in _row_pointers(context, builder, sig.args[5], args[5], ROWS)]
-        dp = _dpbusd(builder)
-        totals = [ir.Constant(LANES32, [0] * 16)] * ROWS
-        for c in range(8):
-            v = _chunk(builder, wp, c)
-            totals = [dp(t, v, _broadcast4(builder, xp, 4 * c)) for t, xp in zip(totals, xs)]
-        d = _halves(builder, sp, 0)
-        out = context.get_constant_undef(ACC4)
-        for i in range(ROWS):
-            off = builder.mul(sums[i], ir.Constant(I32, 128))
-            off = builder.insert_element(ir.Constant(LANES32, ir.Undefined), off, ir.Constant(I32, 0))
-            off = builder.shuffle_vector(off, ir.Constant(LANES32, ir.Undefined), ir.Constant(LANES32, [0] * 16))
-            acc_v = _from_tuple(builder, builder.extract_value(args[0], i))
-            summed = builder.sitofp(builder.sub(totals[i], off), FLOATS)
-            acc_v = builder.fadd(acc_v, builder.fmul(builder.fmul(d, _splat(builder, dxs[i])), summed))
-            out = builder.insert_value(out, _as_tuple(context, builder, acc_v), i)
-        return out
-
-    return ACC4(acc4, w, scales, x4, dx4, sums4), codegen
+def _q8_0_totals(builder, isa, wp, xps, offsets):
+    """Per activation row, the 16 int32 sums of quants x int8 over one block; `offsets` (int32 sum(x) per
+    row) are taken off as 128 * sum where the dot step leaves the +128 of the stored quants in."""
+    dp, offset = _q8_0_dot(builder, isa)
+    totals = [ir.Constant(LANES32, [0] * 16)] * len(xps)
+    for c in range(8):
+        v = _chunk(builder, wp, c)
+        totals = [dp(t, v, _broadcast4(builder, xp, 4 * c)) for t, xp in zip(totals, xps)]
+    if not offset:
+        return totals
+    out = []
+    for t, s in zip(totals, offsets):
+        off = builder.insert_element(ir.Constant(LANES32, ir.Undefined), builder.mul(s, ir.Constant(I32, 128)),
+                                     ir.Constant(I32, 0))
+        out.append(builder.sub(t, builder.shuffle_vector(off, ir.Constant(LANES32, ir.Undefined),
+                                                         ir.Constant(LANES32, [0] * 16))))
+    return out
 
 
-@intrinsic
-def float_from_bits(typingctx, bits):
-    """The float32 whose bit pattern is the int32 `bits` (a bitcast, which Numba has no scalar form of)."""
+def _scaled(builder, acc_v, d, dx, total, m=None, sx=None):
+    """acc + d * dx * total (+ m * sx): one block's sums into the float32 accumulators."""
+    acc_v = builder.fadd(acc_v, builder.fmul(builder.fmul(d, _splat(builder, dx)), builder.sitofp(total, FLOATS)))
+    return acc_v if m is None else builder.fadd(acc_v, builder.fmul(m, _splat(builder, sx)))
 
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], F32)
 
-    return types.float32(types.int32), codegen
+def _make_intrinsics(isa: str) -> dict:
+    """block_q4_1, block_q8_0, rows4_q4_1 and rows4_q8_0 with their dot steps from `isa`."""
+
+    def block_q4_1(typingctx, acc, w, scales, x, dx, sx):
+        """acc + d * dx * sum(q * x) + m * sx for one block of 16 rows: w 256 uint8 (see the module
+        docstring), scales 32 uint16 (fp16 d, then m), x the block's 32 int8 activations, dx its scale,
+        sx = dx * sum(x)."""
+
+        def codegen(context, builder, sig, args):
+            wp, sp, xp = _pointers(context, builder, sig, args, (1, 2, 3))
+            (total,) = _q4_1_totals(builder, isa, wp, [xp])
+            acc_v = _scaled(builder, _from_tuple(builder, args[0]), _halves(builder, sp, 0), args[4], total,
+                            _halves(builder, sp, 1), args[5])
+            return _as_tuple(context, builder, acc_v)
+
+        return ACC(acc, w, scales, x, types.float32, types.float32), codegen
+
+    def block_q8_0(typingctx, acc, w, scales, x, dx, xsum):
+        """acc + d * dx * sum(q * x) for one block of 16 rows: w 512 uint8 (quants + 128), scales 16
+        uint16 (fp16 d), x 32 int8, dx its scale, xsum = sum(x) (int32)."""
+
+        def codegen(context, builder, sig, args):
+            wp, sp, xp = _pointers(context, builder, sig, args, (1, 2, 3))
+            (total,) = _q8_0_totals(builder, isa, wp, [xp], [args[5]])
+            acc_v = _scaled(builder, _from_tuple(builder, args[0]), _halves(builder, sp, 0), args[4], total)
+            return _as_tuple(context, builder, acc_v)
+
+        return ACC(acc, w, scales, x, types.float32, types.int32), codegen
+
+    def rows4(kind):
+        def typer(typingctx, acc4, w, scales, x4, dx4, third4):
+            def codegen(context, builder, sig, args):
+                wp, sp = _pointers(context, builder, sig, args, (1, 2))
+                xps = _row_pointers(context, builder, sig.args[3], args[3], ROWS)
+                dxs = [_scalar(builder, p, F32) for p in _row_pointers(context, builder, sig.args[4], args[4], ROWS)]
+                third = _row_pointers(context, builder, sig.args[5], args[5], ROWS)
+                d = _halves(builder, sp, 0)
+                if kind == "q4_1":
+                    totals, m = _q4_1_totals(builder, isa, wp, xps), _halves(builder, sp, 1)
+                    sxs = [_scalar(builder, p, F32) for p in third]
+                else:
+                    totals, m = _q8_0_totals(builder, isa, wp, xps, [_scalar(builder, p, I32) for p in third]), None
+                    sxs = [None] * ROWS
+                out = context.get_constant_undef(ACC4)
+                for i in range(ROWS):
+                    acc_v = _from_tuple(builder, builder.extract_value(args[0], i))
+                    acc_v = _scaled(builder, acc_v, d, dxs[i], totals[i], m, sxs[i])
+                    out = builder.insert_value(out, _as_tuple(context, builder, acc_v), i)
+                return out
+
+            return ACC4(acc4, w, scales, x4, dx4, third4), codegen
+
+        typer.__doc__ = (f"block_{kind} for 4 activation rows at once, each weight chunk loaded and unpacked "
+                         "once: x4 (4, 32) int8, dx4 (4,) float32 and " +
+                         ("sx4 (4,) float32" if kind == "q4_1" else "the rows' int32 sums of x (4,)") +
+                         " (views along the rows, strided).")
+        return typer
+
+    made = {"block_q4_1": block_q4_1, "block_q8_0": block_q8_0, "rows4_q4_1": rows4("q4_1"), "rows4_q8_0": rows4("q8_0")}
+    for name, typer in made.items():  # one name per instruction set: Numba keys intrinsics on their names
+        typer.__name__ = typer.__qualname__ = f"{name}_{isa}"
+    return {name: intrinsic(typer) for name, typer in made.items()}
+
+
+INTRINSICS = {isa: _make_intrinsics(isa) for isa in ISAS}
