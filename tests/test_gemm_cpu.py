@@ -9,8 +9,8 @@ from kernels.gemm import numba_cpu, numpy_blas, verify
 from kernels.runtime import cpu
 
 BACKENDS = [numpy_blas, numba_cpu]
-# Tile edges of the 8x32 (fp32) / 8x16 (fp64) micro-kernel, M = 1 decode, K = 1, N = 1, narrow N,
-# a K that spans several KC chunks, and rows left over after the last group of 8.
+# Tile edges of the micro-kernel (8x32 / 8x16 on AVX-512, 6x16 / 6x8 on AVX2), M = 1 decode, K = 1, N = 1,
+# narrow N, a K that spans several KC chunks, and rows left over after the last full row group.
 SHAPES = [(1, 1, 1), (1, 1024, 512), (8, 32, 64), (9, 33, 65), (97, 131, 67), (5, 3, 7), (64, 1, 300),
           (300, 5, 40), (17, 40, 1), (3, 70, 600), (130, 260, 520)]
 
@@ -59,7 +59,8 @@ def test_resident_operands_give_the_same_product(backend):
 def test_numba_resident_b_is_packed_once_and_reused():
     a, b = _operands(1, 96, 64, dtype=np.float32)
     w = numba_cpu.to_device(b)
-    assert w.packed.shape == (3, 64, numba_cpu.NR["fp32"])  # 96 columns = three 32-wide panels
+    nr = numba_cpu.NR["fp32"]
+    assert w.packed.shape == (-(-96 // nr), 64, nr)  # 96 columns in NR-wide panels (32 on AVX-512, 16 on AVX2)
     w.packed[:] = 0  # the product must come from the packed panels, not from the array
     assert not numba_cpu.matmul(a, w).any()
     narrow = numba_cpu.to_device(b[:, :3])
@@ -107,3 +108,47 @@ def test_micro_kernel_is_zmm_fma(dtype, suffix):
     assert not re.search(r"vfmadd\w*\s+[^\n]*%ymm", asm)
     hot = asm[asm.index("vfmadd") : asm.rindex("vfmadd")]
     assert not re.search(r"\(%rsp\)[^\n]*%zmm|%zmm[^\n]*\(%rsp\)", hot), "accumulators spilled to the stack"
+
+
+@pytest.mark.skipif(not ({"avx2", "fma"} <= set(cpu.cpu_flags()) and numba_cpu.PACKED_A),
+                    reason="the IR tile's register check is for AVX2 hosts without AVX-512")
+@pytest.mark.parametrize("dtype,suffix", [("fp32", "ps"), ("fp64", "pd")])
+def test_ir_tile_is_ymm_fma_without_spills(dtype, suffix):
+    """6 x 16 (fp32) / 6 x 8 (fp64) on AVX2: 12 ymm FMAs per step of K (LLVM may unroll), no accumulator
+    on the stack (the scalar template spilled 166 moves on Zen 3), A broadcast from one packed pointer."""
+    asm = numba_cpu.micro_kernel_asm(dtype)
+    fmas = re.findall(rf"vfmadd\w*{suffix}\s+%ymm\d+, %ymm\d+, %ymm\d+", asm)
+    assert len(fmas) >= 2 * numba_cpu.MR and len(fmas) % (2 * numba_cpu.MR) == 0
+    hot = asm[asm.index("vfmadd") : asm.rindex("vfmadd")]
+    assert not re.search(r"\(%rsp\)", hot), "the hot loop touches the stack"
+    broadcasts = re.findall(r"vbroadcasts[sd]\s+(-?\d*)\((%r\w+)\)", hot)
+    assert len({base for _, base in broadcasts}) == 1  # constant offsets from one pointer, no chain of adds
+
+
+@pytest.mark.parametrize("width", [4, 8, 16])
+@pytest.mark.parametrize("nbytes", [4, 8])
+def test_ir_tile_computes_the_tile_at_every_width(width, nbytes):
+    """cpu_tile on packed strips at 128-, 256- and 512-bit widths (LLVM splits what the host lacks), full
+    and shorter heights on 6-wide strips, storing and adding, into a tile inside a larger C."""
+    from numba import njit
+
+    from kernels.gemm import cpu_tile
+
+    dtype = np.float32 if nbytes == 4 else np.float64
+    rng = np.random.default_rng(width + nbytes)
+    kc, strip, nr = 37, 6, 2 * width
+    a = rng.standard_normal((kc, strip)).astype(dtype)
+    b = rng.standard_normal((kc, nr)).astype(dtype)
+    for h in (6, 4, 1):
+        tile = cpu_tile.make(h, width, nbytes, strip)
+        run = njit(lambda kc, a, b, c, ci, cj, first: tile(kc, a, b, c, ci, cj, first))
+        c = np.full((h + 3, nr + 5), 7.0, dtype)
+        run(kc, a, b, c, 2, 3, True)
+        want = a[:, :h].T.astype(np.float64) @ b
+        np.testing.assert_allclose(c[2 : 2 + h, 3 : 3 + nr], want, rtol=1e-5, atol=1e-5)
+        run(kc, a, b, c, 2, 3, False)
+        np.testing.assert_allclose(c[2 : 2 + h, 3 : 3 + nr], 2 * want, rtol=1e-5, atol=1e-5)
+        c[2 : 2 + h, 3 : 3 + nr] = 7.0
+        assert (c == 7.0).all()  # nothing outside the tile was written
+        run(0, a, b, c, 2, 3, True)  # an empty K chunk stores zeros
+        assert not c[2 : 2 + h, 3 : 3 + nr].any()

@@ -1,22 +1,35 @@
-"""BLIS-style GEMM in Numba for AVX-512 CPUs: packed B panels, cache blocking, a register-tiled micro-kernel.
+"""BLIS-style GEMM in Numba for CPUs: packed B panels, cache blocking, a register-tiled micro-kernel.
 
-How C = A @ B is computed (fp32; fp64 is the same with 16-wide tiles):
-- B is packed once into panels of NR = 32 columns, each stored K-major (`panels[j, p, :]` is 32
-  consecutive floats = two zmm registers). `to_device(B)` keeps B packed, so a resident weight matrix is
-  never packed again (the inference decoder calls matmul(x, W) with M = 1 per token).
-- A is read in place, 8 rows at a time; only a last partial group of rows is copied into a zero-padded
-  K x h strip (h = 1, 2, 4 or 8), so M = 1 runs a 1x32 micro-kernel instead of wasting 7/8 of an 8x32 one.
-- The micro-kernel keeps an 8x32 tile of C in 16 zmm accumulators (256 scalars that LLVM's SLP vectoriser
-  packs into registers; a NumPy tile array would live in memory), does 16 FMAs per step of K and adds
-  the tile into C once per K chunk (stores it on the first) with zmm loads and stores. It is
-  generated from a template, because Numba has no vector types and a tile array is never put in registers.
+The register tile is MR x NR, chosen from the CPU's vector width (`TILES`) so that its accumulators,
+the NR-wide row of B and a broadcast of A fit the 16 architectural vector registers of x86:
+- AVX-512: 8 x 32 fp32 (8 x 16 fp64): 16 zmm accumulators, two zmm of B per step of K;
+- AVX2: 6 x 16 fp32 (6 x 8 fp64): 12 ymm accumulators, two ymm of B (the 8 x 32 tile needs 32 ymm and
+  spilled 166 stack moves per call on Zen 3), the BLIS Haswell shape;
+- 128-bit (SSE, Arm NEON): 6 x 8 fp32 (6 x 4 fp64), the same shape at half the width (not measured).
+
+How C = A @ B is computed:
+- B is packed once into panels of NR columns, each stored K-major (`panels[j, p, :]` is NR consecutive
+  values = two vector registers). `to_device(B)` keeps B packed, so a resident weight matrix is never
+  packed again (the inference decoder calls matmul(x, W) with M = 1 per token).
+- AVX-512: A is read in place, MR rows at a time; only a last partial group of rows is copied into a
+  zero-padded K x h strip (h from HEIGHTS), so M = 1 runs a 1 x NR micro-kernel instead of wasting most
+  of a full one. Narrower vectors (`PACKED_A`): A is packed once per product into (groups, K, MR) strips,
+  zero-padded, for the IR tile of kernels/gemm/cpu_tile.py (one pointer, constant offsets; a pass over A
+  in parallel, about 2% of a 2048^3 product).
+- The micro-kernel keeps an MR x NR tile of C in 2*MR vector accumulators, does 2*MR FMAs per step of K
+  and adds the tile into C once per K chunk (stores it on the first) with vector loads and stores. On
+  AVX-512 it is generated from a scalar template (scalars that LLVM's SLP vectoriser packs into registers;
+  Numba has no vector types and a tile array is never put in registers); elsewhere it is written in IR
+  (cpu_tile), since from the template LLVM spilled the 6 x 16 AVX2 tile.
 - Work is split into MC x NC blocks of C and run in parallel (`prange`) over both cores; inside a block,
-  K is walked in KC chunks so the A rows (KC x 8) stay in L1 and the B block (KC x NC) in L2.
+  K is walked in KC chunks, and which operand stays in L1 while the other streams from L2 is the loop
+  order of the path (`ROWS_OUTER`, measured per path: see the blocking constants).
 - Shapes need not be multiples of the tile: B panels are zero-padded, and an edge tile is computed in a
   small per-block buffer of which only the valid part is added into C.
-- A is not packed: with the A rows in L1 and B streaming from L2, each block would pack its rows of A
-  again for every K chunk, costing more (measured, Zen 4) than the packed stream saves. Very narrow outputs (N <= NARROW_N) run as dot products;
-  fewer than 8 rows times a host (unpacked) B stream B's rows once instead of packing it (`_few_rows`).
+- On AVX-512 A is not packed: with the A rows in L1 and B streaming from L2, each block would pack its
+  rows of A again for every K chunk, costing more (measured, Zen 4) than the packed stream saves. Very narrow
+  outputs (N <= NARROW_N) run as dot products; fewer than MR rows times a host (unpacked) B stream B's
+  rows once instead of packing it (`_few_rows`).
 Settings from kernels/numba_env.py (SLP vectoriser on, 512-bit vectors preferred) are what make this fast;
 `fastmath` is the flag set below, not fastmath=True, which lets LLVM vectorise the wrong loop.
 """
@@ -28,21 +41,31 @@ from dataclasses import dataclass
 import numpy as np
 from numba import get_num_threads, njit, prange
 
-from kernels.gemm import shapes, verify
+from kernels.gemm import cpu_tile, shapes, verify
 from kernels.runtime import Traits, cpu, parse_device_index
 
-TRAITS = Traits("cpu", kernel="Numba packed 8xNR micro-kernel", run_dtypes=("fp32", "fp64"))
+# Register tile per vector width in bits: (rows MR, columns NR per dtype); NR is two vector registers.
+TILES = {512: (8, {"fp32": 32, "fp64": 16}), 256: (6, {"fp32": 16, "fp64": 8}), 128: (6, {"fp32": 8, "fp64": 4})}
+MR, NR = TILES[cpu.vector_bits()]
+PACKED_A = cpu.vector_bits() < 512  # the IR tile on packed A (cpu_tile); AVX-512: the generated tile, A in place
+
+TRAITS = Traits("cpu", kernel=f"Numba packed {MR}x{NR['fp32']} micro-kernel", run_dtypes=("fp32", "fp64"))
 
 DTYPES = ("fp64", "fp32")
 FASTMATH = {"contract", "nnan", "ninf", "nsz", "arcp", "afn"}
-MR = 8  # rows of the register tile
-NR = {"fp32": 32, "fp64": 16}  # columns of the register tile: two zmm registers
 SCALAR = {"fp32": "float32", "fp64": "float64"}
-HEIGHTS = (8, 4, 2, 1)  # micro-kernel heights; a partial last row group uses the smallest that fits
-KC = 512  # K chunk: 8 rows of A (16 KB fp32) stay in L1 while the tile sweeps the B block
-MC = 128  # rows of C per parallel block
-NC = {"fp32": 256, "fp64": 128}  # columns of C per parallel block: the KC x NC B block (512 KB) stays in L2
-NARROW_N = 4  # N at or below this: dot products, since a 32-wide tile would be mostly padding
+HEIGHTS = tuple(sorted({MR, 4, 2, 1}, reverse=True))  # micro-kernel heights; a partial last row group uses the smallest that fits
+# Cache blocking, measured per path (2048^3 fp32, alternating with OpenBLAS): K chunk KC, rows of C per
+# parallel block MC (rounded down to whole row groups), columns NC per dtype, and the loop order inside a
+# block. AVX-512 (Zen 4): row groups outside, MR rows of A (16 KB) in L1 while the tile sweeps the KC x NC
+# B block (512 KB) from L2. Packed A (Zen 3): panels outside, BLIS's order: the B micro-panel (KC x NR,
+# 32 KB) stays in L1 while the A strips of the block stream from L2 (0.86-1.0x OpenBLAS against
+# 0.70-0.78x in the other order).
+KC = 512
+MC = 240 if PACKED_A else 128
+NC = {"fp32": 64, "fp64": 32} if PACKED_A else {"fp32": 256, "fp64": 128}
+ROWS_OUTER = not PACKED_A
+NARROW_N = 4  # N at or below this: dot products, since an NR-wide tile would be mostly padding
 BLOCKS_PER_THREAD = 4  # at least this many blocks per thread when the shape allows, for balance
 
 
@@ -55,7 +78,7 @@ def _micro_source(name: str, h: int, nr: int, scalar: str) -> str:
     c[ci + r, cj + q] (+)= sum over p < kc of a[r, p] * b[p, q]: `a` is a view of the tile's rows of A (in
     place), `b` the chunk of a packed B panel, `c` all of C (or the edge buffer, at 0, 0); `first` stores
     instead of adding. Constant indices into contiguous row views let LLVM use zmm loads and stores: a 2-D
-    view of the tile (a runtime column stride) or a flat tile buffer left 256 scalar adds per call, and
+    view of the tile (a runtime column stride) or a flat tile buffer left MR*NR scalar adds per call, and
     starting the accumulators from C instead of zero kept LLVM from vectorising the fp64 kernel.
     """
     acc = [[f"c{r}_{q}" for q in range(nr)] for r in range(h)]
@@ -75,6 +98,8 @@ def _micro_source(name: str, h: int, nr: int, scalar: str) -> str:
 
 
 def _make_micro(h: int, nr: int, scalar: str, cache: bool = True):
+    if PACKED_A:
+        return cpu_tile.make(h, nr // cpu_tile.VECTORS, np.dtype(scalar).itemsize, MR)
     name = f"_micro_{scalar}_{h}x{nr}"
     namespace = {"np": np, "__name__": __name__}
     # Compiled under this file's name so Numba's on-disk cache can key it to this file's timestamp.
@@ -85,13 +110,19 @@ def _make_micro(h: int, nr: int, scalar: str, cache: bool = True):
 def micro_kernel_asm(dtype: str = "fp32") -> str:
     """Assembly of the full MR x NR micro-kernel, compiled afresh (Numba cannot show cached code).
 
-    On AVX-512 hosts its hot loop should be 2*MR zmm `vfmadd` instructions (16 for 8x32 fp32).
+    Its hot loop should be 2*MR vector `vfmadd` instructions: 16 zmm for 8x32 fp32 on AVX-512, 12 ymm for
+    6x16 on AVX2, with no accumulator on the stack.
     """
     from numba import typeof
 
     verify.check_dtype(dtype, DTYPES, "numba-cpu")
     kernel = _make_micro(MR, NR[dtype], SCALAR[dtype], cache=False)
-    a = np.zeros((MR, 2 * KC), verify.HOST[dtype])[:, :KC]  # a strided view, as `_blocked` passes it
+    if PACKED_A:  # an intrinsic: called from a function compiled for the purpose
+        tile = kernel
+        kernel = njit(lambda kc, a, b, c, ci, cj, first: tile(kc, a, b, c, ci, cj, first))
+        a = np.zeros((1, KC, MR), verify.HOST[dtype])[0]  # a packed strip
+    else:
+        a = np.zeros((MR, 2 * KC), verify.HOST[dtype])[:, :KC]  # a strided view, as `_blocked` passes it
     panels = np.zeros((1, KC, NR[dtype]), a.dtype)
     c = np.zeros((2 * MR, 2 * NR[dtype]), a.dtype)
     args = (KC, a, panels[0], c, MR, NR[dtype], False)
@@ -105,14 +136,16 @@ def _make_family(nr: int, scalar: str):
 
     The micro-kernel is picked by the tile's row count (a partial last row group uses a smaller one).
     """
-    m8, m4, m2, m1 = (_make_micro(h, nr, scalar) for h in HEIGHTS)
+    made = {h: _make_micro(h, nr, scalar) for h in HEIGHTS}
+    full, m4, m2, m1 = made[MR], made[4], made[2], made[1]
+    height = MR
 
     def micro(kc, a, b, c, ci, cj, mr, nr_valid, edge, first):
-        if mr == 8 and nr_valid == nr:
-            m8(kc, a, b, c, ci, cj, first)
+        if mr == height and nr_valid == nr:
+            full(kc, a, b, c, ci, cj, first)
             return
         if mr > 4:
-            m8(kc, a, b, edge, 0, 0, True)
+            full(kc, a, b, edge, 0, 0, True)
         elif mr > 2:
             m4(kc, a, b, edge, 0, 0, True)
         elif mr == 2:
@@ -160,6 +193,37 @@ def _pack_b(b, panels):
                 dst[q] = src[j0 + q] if j0 + q < n else 0
 
 
+@njit(parallel=True, cache=True)
+def _pack_a(a, packed):
+    """packed[g, p, r] = A[g*MR + r, p], zero past the last row: MR-row strips, K-major, groups in parallel."""
+    m, k = a.shape
+    groups, _, mr = packed.shape
+    for g in prange(groups):
+        strip = packed[g]
+        for r in range(mr):
+            i = g * mr + r
+            if i < m:
+                row = a[i]
+                for p in range(k):
+                    strip[p, r] = row[p]
+            else:
+                for p in range(k):
+                    strip[p, r] = 0
+
+
+@njit(inline="always")
+def _rows_in_place(a, strip, g, full_groups, p0, kk):
+    """Row group g of A, K chunk p0..p0+kk, as an (MR, kk) view of A (the last partial group: of `strip`)."""
+    src, row = (a, g * MR) if g < full_groups else (strip, 0)
+    return src[row : row + MR, p0 : p0 + kk]
+
+
+@njit(inline="always")
+def _rows_packed(a, strip, g, full_groups, p0, kk):
+    """Row group g of packed A (groups, K, MR), K chunk p0..p0+kk, as a (kk, MR) strip."""
+    return a[g, p0 : p0 + kk]
+
+
 @njit(cache=True)
 def _pack_rows(a, i0, strip):
     """strip[r, p] = A[i0 + r, p] for the rows that exist, zero below (the partial last row group)."""
@@ -173,13 +237,12 @@ def _pack_rows(a, i0, strip):
 # --- the blocked product -------------------------------------------------------------------------
 
 
-def _blocked(a, strip, panels, c, n, mcp, ncp, kc):
-    """C = A @ B over MC x NC blocks in parallel; A rows past the last full group of 8 come from `strip`.
+def _blocked(a, strip, panels, c, m, n, k, mcp, ncp, kc):
+    """C = A @ B over MC x NC blocks in parallel; the tile's rows of A come from `_rows` (bound per variant).
 
-    a: (M, K) A; strip: (h, K) copy of the last partial row group (0 rows if none); panels: packed B;
-    mcp / ncp: row groups / panels per block.
+    a: (M, K) A, its last partial row group copied into strip (h, K) (0 rows if none); or, with PACKED_A,
+    A packed (groups, K, MR) and strip unused; panels: packed B; mcp / ncp: row groups / panels per block.
     """
-    m, k = a.shape
     n_panels, _, nr = panels.shape
     full_groups = m // MR
     groups = full_groups + (1 if m % MR else 0)
@@ -193,21 +256,25 @@ def _blocked(a, strip, panels, c, n, mcp, ncp, kc):
         j1 = min(j0 + ncp, n_panels)
         for p0 in range(0, k, kc):
             kk = min(kc, k - p0)
-            for g in range(g0, g1):
-                mr = min(MR, m - g * MR)
-                src, row = (a, g * MR) if g < full_groups else (strip, 0)
-                av = src[row : row + MR, p0 : p0 + kk]
+            if ROWS_OUTER:  # a compile-time constant: one of the two orders is compiled (written out: a
+                for g in range(g0, g1):  # loop over (u, v) with the order picked inside ran 15-20% slower)
+                    av = _rows(a, strip, g, full_groups, p0, kk)  # noqa: F821 - bound by _specialise
+                    for j in range(j0, j1):
+                        _micro(kk, av, panels[j, p0 : p0 + kk], c, g * MR, j * nr, min(MR, m - g * MR),  # noqa: F821
+                               min(nr, n - j * nr), edge, p0 == 0)
+            else:
                 for j in range(j0, j1):
-                    nr_valid = min(nr, n - j * nr)
                     bp = panels[j, p0 : p0 + kk]
-                    _micro(kk, av, bp, c, g * MR, j * nr, mr, nr_valid, edge, p0 == 0)  # noqa: F821 - bound per dtype by _specialise
+                    for g in range(g0, g1):
+                        _micro(kk, _rows(a, strip, g, full_groups, p0, kk), bp, c, g * MR, j * nr,  # noqa: F821
+                               min(MR, m - g * MR), min(nr, n - j * nr), edge, p0 == 0)
 
 
 def _specialise(func, dtype: str):
     """A copy of `func` bound to the dtype's micro-kernel family, compiled parallel and cached."""
     import types
 
-    glb = {**func.__globals__, "_micro": _MICRO[dtype]}
+    glb = {**func.__globals__, "_micro": _MICRO[dtype], "_rows": _rows_packed if PACKED_A else _rows_in_place}
     clone = types.FunctionType(func.__code__, glb, f"{func.__name__}_{dtype}", func.__defaults__)
     clone.__qualname__ = clone.__name__
     return njit(parallel=True, fastmath=FASTMATH, cache=True)(clone)
@@ -346,11 +413,16 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0) -> np.ndarray:
     if n <= NARROW_N:
         _narrow(a, packed, c)
         return c
+    mcp, ncp = _block_sizes(-(-m // MR), packed.shape[0], NR[dtype], NC[dtype])
+    if PACKED_A:
+        strips = np.empty((-(-m // MR), k, MR), dtype=a.dtype)
+        _pack_a(a, strips)
+        _BLOCKED[dtype](strips, strips, packed, c, m, n, k, mcp, ncp, KC)
+        return c
     rest = m % MR
     height = next(h for h in reversed(HEIGHTS) if h >= rest) if rest else 0
     strip = np.empty((height, k), dtype=a.dtype)
     if rest:
         _pack_rows(a, m - rest, strip)
-    mcp, ncp = _block_sizes(-(-m // MR), packed.shape[0], NR[dtype], NC[dtype])
-    _BLOCKED[dtype](a, strip, packed, c, n, mcp, ncp, KC)
+    _BLOCKED[dtype](a, strip, packed, c, m, n, k, mcp, ncp, KC)
     return c
