@@ -36,6 +36,7 @@ Settings from kernels/numba_env.py (SLP vectoriser on, 512-bit vectors preferred
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -358,12 +359,29 @@ def synchronize(device: int = 0) -> None:
     """Numba returns when the product is done: nothing to wait for."""
 
 
-def _pack(b: np.ndarray, dtype: str) -> np.ndarray:
+_SCRATCH = threading.local()  # per thread: buffers a product packs its host operands into, kept for the next
+
+
+def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
+    """A buffer of `shape` reused across calls (grown when too small): fresh pages for 2 x 16 MB of packed
+    operands per 2048^3 product cost thousands of page faults a call on these VMs."""
+    need = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.nbytes < need:
+        buf = np.empty(need, np.uint8)
+        setattr(_SCRATCH, name, buf)
+    return buf[:need].view(dtype).reshape(shape)
+
+
+def _pack(b: np.ndarray, dtype: str, scratch: bool = False) -> np.ndarray:
+    """B packed into NR-wide panels (transposed for narrow N): a new array, or with `scratch` the reused
+    buffer of this thread (valid until its next product)."""
     k, n = b.shape
     if n <= NARROW_N:
         return np.ascontiguousarray(b.T)
     nr = NR[dtype]
-    panels = np.empty(((n + nr - 1) // nr, k, nr), dtype=b.dtype)
+    shape = ((n + nr - 1) // nr, k, nr)
+    panels = _scratch("panels", shape, b.dtype) if scratch else np.empty(shape, dtype=b.dtype)
     _pack_b(b, panels)
     return panels
 
@@ -409,13 +427,13 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0) -> np.ndarray:
     if m < MR and n > NARROW_N and not isinstance(b, Resident):
         _few_rows(a, b, c, min(get_num_threads(), k))
         return c
-    packed = b.packed if isinstance(b, Resident) else _pack(b, dtype)
+    packed = b.packed if isinstance(b, Resident) else _pack(b, dtype, scratch=True)
     if n <= NARROW_N:
         _narrow(a, packed, c)
         return c
     mcp, ncp = _block_sizes(-(-m // MR), packed.shape[0], NR[dtype], NC[dtype])
     if PACKED_A:
-        strips = np.empty((-(-m // MR), k, MR), dtype=a.dtype)
+        strips = _scratch("strips", (-(-m // MR), k, MR), a.dtype)
         _pack_a(a, strips)
         _BLOCKED[dtype](strips, strips, packed, c, m, n, k, mcp, ncp, KC)
         return c
