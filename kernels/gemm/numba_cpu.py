@@ -406,14 +406,22 @@ def _operand(x, dtype: str, name: str) -> np.ndarray | Resident:
 
 
 def _block_sizes(groups: int, n_panels: int, nr: int, nc: int) -> tuple[int, int]:
-    """Row groups and panels per parallel block: MC x NC, made smaller until every thread has work."""
+    """Row groups and panels per parallel block: MC x NC, made smaller until every thread has work, and
+    evened out."""
     mcp, ncp = max(1, MC // MR), max(1, nc // nr)
     target = BLOCKS_PER_THREAD * get_num_threads()
     while ncp > 1 and -(-groups // mcp) * -(-n_panels // ncp) < target:
         ncp = (ncp + 1) // 2
     while mcp > 1 and -(-groups // mcp) * -(-n_panels // ncp) < target:
         mcp = (mcp + 1) // 2
-    return mcp, ncp
+    return _even(groups, mcp), _even(n_panels, ncp)
+
+
+def _even(total: int, per: int) -> int:
+    """Per block, for as many blocks as `per` gives but of sizes as equal as they can be: prange hands each
+    thread an equal run of blocks, so a short last block idles the other thread (2048 rows in 6-row groups:
+    nine blocks of 38 groups, not eight of 40 and one of 22)."""
+    return -(-total // -(-total // per))
 
 
 def matmul(a, b, *, dtype: str = "fp32", device: int = 0) -> np.ndarray:
