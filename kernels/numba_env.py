@@ -11,7 +11,9 @@
   across virtual CPUs): a quantised decode step enters 91 regions, and Q4_1 decode ran at 74-84 tok/s.
   libgomp takes an explicit spin count over the policy; 10000 (about 0.1 ms of spinning before the
   worker sleeps) gave 178-181 tok/s, numpy rows unchanged (2-core AMD Zen 3, one process, alternating).
-  Other OpenMP runtimes keep PASSIVE.
+  Other OpenMP runtimes keep PASSIVE. Numba prefers its `tbb` layer where libtbb loads, and in a
+  `bench run` it does once Intel's OpenCL runtime has brought libtbb into the process: run files record
+  the layer that ran (`run.thread_settings`).
 - `numpy.row_stack` put back as the alias of `numpy.vstack` it always was, where NumPy >= 2.5 removed it:
   numba-cuda 0.30 (in maintenance, NVIDIA/numba-cuda#907 closed unfixed) registers an overload for it at
   its first compile, so without the alias every Numba CUDA kernel fails with AttributeError (seen on an

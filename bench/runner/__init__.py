@@ -106,6 +106,7 @@ def run(options: Options, *, load: Callable[[str], object] = workload_module, ch
             meta["wall_s"] = time.perf_counter() - started
             meta["errors"] = outcome.errors
             meta["load_average_end"] = metadata.load_average()
+            meta["thread_settings"] = metadata.thread_settings()  # the threading layer is known once a kernel ran
             doc = priced(meta, outcome.results, options)
         except KeyboardInterrupt as exc:
             stops.hold()  # (Stopped already did) no later signal can cut the save short
