@@ -35,3 +35,24 @@ def test_commit_of_a_copy_without_git_history_comes_from_the_environment(monkeyp
 
     monkeypatch.setenv("SITEBENCH_COMMIT", "0123456789abcdef")
     assert metadata.git_commit() == {"commit": "0123456789abcdef", "dirty": None}
+
+
+def test_thread_settings_name_what_the_kernels_ran_under(monkeypatch):
+    """The suite's OpenMP/Numba settings as the environment holds them, a user's own value included, and
+    Numba's threading layer once a parallel kernel has run (tbb, omp or workqueue)."""
+    from numba import njit, prange
+
+    from kernels import numba_env
+
+    @njit(parallel=True)
+    def fill(a):
+        for i in prange(a.shape[0]):
+            a[i] = i
+
+    fill(__import__("numpy").zeros(4))
+    monkeypatch.setenv("GOMP_SPINCOUNT", "123")
+    settings = metadata.thread_settings()
+    assert settings["GOMP_SPINCOUNT"] == "123" and settings["OMP_WAIT_POLICY"]
+    assert set(numba_env.SETTINGS) - {"NUMBA_CPU_FEATURES"} <= set(settings)
+    assert settings["numba_threading_layer"] in {"tbb", "omp", "workqueue"}
+    json.dumps(settings)  # goes into the run file as it is

@@ -108,7 +108,8 @@ def test_one_scaled_row_per_gpu_labelled_with_its_kernel(planned):
     scaled = next(t for s in model.sections if not s.detail for t in s.tables if t.title.startswith("GEMM scaled"))
     gpus = {r["gpu"] for r in planned["economics"]["gemm_scaling"]}
     assert len(scaled.rows) == len(gpus)
-    assert any("NumPy matmul" in n for n in scaled.notes)  # the kernel each dtype's fraction came from
+    kernels = {r["extra"].get("kernel") for r in planned["results"] if r["workload"] == "gemm"} - {None}
+    assert any(f"({k})" in n for n in scaled.notes for k in kernels)  # the kernel each dtype's fraction came from
 
 
 def test_engineer_summary_has_one_row_per_backend(planned):
