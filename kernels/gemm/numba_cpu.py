@@ -139,10 +139,9 @@ def _make_family(nr: int, scalar: str):
     """
     made = {h: _make_micro(h, nr, scalar) for h in HEIGHTS}
     full, m4, m2, m1 = made[MR], made[4], made[2], made[1]
-    height = MR
 
     def micro(kc, a, b, c, ci, cj, mr, nr_valid, edge, first):
-        if mr == height and nr_valid == nr:
+        if mr == MR and nr_valid == nr:
             full(kc, a, b, c, ci, cj, first)
             return
         if mr > 4:

@@ -535,7 +535,7 @@ SERIAL_PARTS = ("matvec_part", "swiglu_part")
 
 
 def specialise_products(kind: str, isa: str | None = None) -> dict:
-    """The products and the fused decode kernels bound to a group dot product (VNNI where the host has it):
+    """The products and the fused decode kernels bound to a group dot product (`isa`, default the host's):
     the serial parts are compiled first and put where the kernels' source names them."""
     isa = ISA if isa is None else isa
     group = _GROUP[kind] if isa == ISA else _make_group(kind, isa)

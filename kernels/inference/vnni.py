@@ -91,45 +91,32 @@ def _dpbusd(builder):
 HALF_BYTES, HALF_WORDS, HALF_LANES = ir.VectorType(I8, 32), ir.VectorType(I16, 16), ir.VectorType(I32, 8)
 
 
-def _maddubs(builder):
+def _split(builder, v):
+    """The two 32-byte halves (one ymm each) of a 64-byte vector."""
+    v = builder.bitcast(v, BYTES)
+    return [builder.shuffle_vector(v, ir.Constant(BYTES, ir.Undefined),
+                                   ir.Constant(ir.VectorType(I32, 32), list(range(32 * h, 32 * h + 32))))
+            for h in range(2)]
+
+
+def _maddubs(builder, signed: bool = False):
     """acc + vpdpbusd's sums from AVX2: per 32-byte half, vpmaddubsw (u8 x s8 pairs -> int16, saturating)
-    then vpmaddwd with ones (int16 pairs -> int32 lane)."""
+    then vpmaddwd with ones (int16 pairs -> int32 lane). `signed`: the first operand is signed bytes w,
+    taken as |w| times x with w's sign (vpsignb, |w| = sign(w, w)), so no pair saturates while |w|, |x| <= 127."""
     ub = builder.module.declare_intrinsic("llvm.x86.avx2.pmadd.ub.sw", fnty=ir.FunctionType(HALF_WORDS, [HALF_BYTES] * 2))
     wd = builder.module.declare_intrinsic("llvm.x86.avx2.pmadd.wd", fnty=ir.FunctionType(HALF_LANES, [HALF_WORDS] * 2))
+    sign = builder.module.declare_intrinsic("llvm.x86.avx2.psign.b", fnty=ir.FunctionType(HALF_BYTES, [HALF_BYTES] * 2))
     ones = ir.Constant(HALF_WORDS, [1] * 16)
 
     def dot(acc, u8, s8):
-        s8 = builder.bitcast(s8, BYTES)
-        halves = []
-        for h in range(2):
-            pick = ir.Constant(ir.VectorType(I32, 32), list(range(32 * h, 32 * h + 32)))
-            u = builder.shuffle_vector(u8, ir.Constant(BYTES, ir.Undefined), pick)
-            s = builder.shuffle_vector(s8, ir.Constant(BYTES, ir.Undefined), pick)
-            halves.append(builder.call(wd, [builder.call(ub, [u, s]), ones]))
-        both = builder.shuffle_vector(halves[0], halves[1], ir.Constant(LANES32, list(range(16))))
-        return builder.add(acc, both)
+        sums = []
+        for u, s in zip(_split(builder, u8), _split(builder, s8)):
+            if signed:
+                u, s = builder.call(sign, [u, u]), builder.call(sign, [s, u])
+            sums.append(builder.call(wd, [builder.call(ub, [u, s]), ones]))
+        return builder.add(acc, builder.shuffle_vector(*sums, ir.Constant(LANES32, list(range(16)))))
 
     return dot
-
-
-def _signed_dot(builder, dot):
-    """dot(acc, w, x) for signed bytes w: |w| times x with w's sign (vpsignb, |w| = sign(w, w)), so
-    vpmaddubsw's unsigned operand is |w| and no pair saturates while |w|, |x| <= 127."""
-    sign = builder.module.declare_intrinsic("llvm.x86.avx2.psign.b", fnty=ir.FunctionType(HALF_BYTES, [HALF_BYTES] * 2))
-    whole = ir.Constant(ir.VectorType(I32, 64), list(range(64)))
-
-    def signed(acc, w, x):
-        x = builder.bitcast(x, BYTES)
-        absolute, signed_x = [], []
-        for h in range(2):
-            pick = ir.Constant(ir.VectorType(I32, 32), list(range(32 * h, 32 * h + 32)))
-            wh = builder.shuffle_vector(w, ir.Constant(BYTES, ir.Undefined), pick)
-            xh = builder.shuffle_vector(x, ir.Constant(BYTES, ir.Undefined), pick)
-            absolute.append(builder.call(sign, [wh, wh]))
-            signed_x.append(builder.call(sign, [xh, wh]))
-        return dot(acc, builder.shuffle_vector(*absolute, whole), builder.shuffle_vector(*signed_x, whole))
-
-    return signed
 
 
 def _q8_0_dot(builder, isa: str):
@@ -138,7 +125,7 @@ def _q8_0_dot(builder, isa: str):
     if isa == "avx512vnni":
         return _dpbusd(builder), True
     flip = ir.Constant(BYTES, [0x80] * 64)
-    signed = _signed_dot(builder, _maddubs(builder))
+    signed = _maddubs(builder, signed=True)
     return (lambda acc, u8, s8: signed(acc, builder.xor(u8, flip), s8)), False
 
 
