@@ -45,6 +45,7 @@ class Api:
     kernel: str  # what runs, for the report
     resident: bool  # operands made resident before timing (GPU, OpenCL) or passed as host arrays
     event_timer: Callable | None = None  # GPU devices: events on the device index (the backend's traits)
+    kernel_of: Callable[[int, str], str] | None = None  # (device, dtype) -> what ran, where the backend picks
 
 
 def operands(shape: shapes.Shape, dtype: str) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +100,7 @@ def gemm_case(api: Api, device, shape: shapes.Shape, dtype: str, *, is_reference
         peak_flop_s, source = peak(device, dtype)
         return {
             "shape": shape.name or shape.text,
-            "kernel": api.kernel,
+            "kernel": api.kernel_of(index, dtype) if api.kernel_of else api.kernel,
             "operands": "device-resident (upload excluded)" if api.resident else "host arrays (packing timed)",
             "flop_per_call": shape.flop,
             "max_rel_error": state.get("error"),
@@ -151,7 +152,8 @@ def _api(sel) -> Api:
     """A backend's own kernel, as its traits describe it."""
     mod, t = sel.module, sel.module.TRAITS
     return Api(sel.backend, _with_kernel(mod.matmul, t.own_kernel), mod.to_device, mod.to_host, mod.synchronize,
-               t.describe(sel.device.kind), t.resident_operands, t.event_timer)
+               t.describe(sel.device.kind), t.resident_operands, t.event_timer,
+               getattr(mod, "own_kernel_text", None))
 
 
 def _reference_api(mod, dtype: str) -> Api:

@@ -1,5 +1,5 @@
-"""GEMM through CuPy: cuBLAS (the GPU vendor baseline) with explicit compute types, and an own
-tensor-core RawKernel (gemm_wmma.cu: WMMA bf16/fp16 in, fp32 accumulate).
+"""GEMM through CuPy: cuBLAS (the GPU vendor baseline) with explicit compute types, and own tensor-core
+RawKernels (bf16/fp16 in, fp32 accumulate): WMMA (gemm_wmma.cu, sm_80+) and wgmma (gemm_wgmma.cu, Hopper).
 
 `matmul(..., kernel="cublas")` (the default) calls cublasGemmEx with the data and compute types named
 below, so fp32 never silently runs as TF32 and fp16/bf16 always accumulate in fp32:
@@ -10,12 +10,18 @@ below, so fp32 never silently runs as TF32 and fp16/bf16 always accumulate in fp
     fp16   float16         CUBLAS_COMPUTE_32F
     bf16   bfloat16        CUBLAS_COMPUTE_32F
 
-`kernel="wmma"` runs the own kernel (fp16, bf16) on 128 x 128 tiles; `kernel="wmma-wide"` the same
-kernel on 128 x 256 tiles with a deeper pipeline (compile-checked; not yet measured on a GPU). Row-major C = A @ B is computed as the column-major
-C^T = B^T A^T, so no operand is transposed. CuPy has no bfloat16 dtype: bf16 matrices are held as their
-uint16 bit patterns and rounded to nearest-even from float32 on the host. Matrices of 16-bit types get
-rows padded with zeros to a multiple of 8 elements (16 bytes), which the own kernel's copies need.
-cupy is optional: it is imported inside functions.
+The own kernels (fp16, bf16), by `kernel=`:
+    "wmma"       WMMA 16x16x16 on 128 x 128 tiles, a 3-stage cp.async pipeline (sm_80 and newer);
+    "wmma-wide"  the same on 128 x 256 tiles with 4 stages (compile-checked; not yet measured on a GPU);
+    "wgmma"      Hopper's warpgroup MMA, m64n256k16 from 128-byte-swizzled shared memory, 128 x 256 tiles,
+                 4 stages (sm_90a only; compile- and layout-checked, not yet run on a GPU);
+    "own"        what the harness runs as this backend's own kernel: wgmma on a compute capability 9.0 GPU
+                 once it has passed a self-check there (a small GEMM with ragged edges against NumPy),
+                 else WMMA; `own_kernel_text` names which one ran, and why where wgmma was passed over.
+Row-major C = A @ B is computed as the column-major C^T = B^T A^T by cuBLAS, so no operand is transposed.
+CuPy has no bfloat16 dtype: bf16 matrices are held as their uint16 bit patterns and rounded to nearest-even
+from float32 on the host. Matrices of 16-bit types get rows padded with zeros to a multiple of 8 elements
+(16 bytes), which the own kernels' copies need. cupy is optional: it is imported inside functions.
 """
 
 from __future__ import annotations
@@ -34,28 +40,42 @@ from kernels.runtime import Traits, cublas_capture, parse_device_index
 from kernels.runtime import cuda as runtime
 from kernels.runtime.events import cupy_event_timer
 
-TRAITS = Traits("gpu", kernel="own WMMA tensor-core RawKernel (gemm_wmma.cu), fp32 accumulate",
-                event_timer=cupy_event_timer, cuda=True, resident_operands=True, own_kernel="wmma",
+TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma (gemm_wgmma.cu) on Hopper, "
+                "else WMMA (gemm_wmma.cu)", event_timer=cupy_event_timer, cuda=True, resident_operands=True,
+                own_kernel="own",
                 reference_for="gpu", reference_name="cublas", reference_kernel="cublas")
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
-KERNELS = ("cublas", "wmma", "wmma-wide")
+WGMMA_SOURCE = Path(__file__).with_name("gemm_wgmma.cu")
+KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma")
 WMMA_DTYPES = ("fp16", "bf16")
 
 
 @dataclass(frozen=True)
 class WmmaTile:
-    """One tile shape of gemm_wmma.cu: its functions per dtype, its launch shape and shared memory."""
+    """One own tensor-core kernel: its functions per dtype, launch shape, shared memory and target."""
 
     functions: dict
-    block: tuple[int, int, int]  # C tile rows, columns, threads per block (gemm_wmma.cu: BM, BN, THREADS)
-    smem_name: str  # the SMEM_... line of gemm_wmma.cu that states its dynamic shared memory
+    block: tuple[int, int, int]  # C tile rows, columns, threads per block (the .cu file's BM, BN, THREADS)
+    smem_name: str  # the SMEM_... line of the .cu file that states its dynamic shared memory
+    source: Path = SOURCE
+    capabilities: tuple[int, int] = (80, 10**4)  # compute capabilities it runs on (lowest, highest)
+    arch_options: tuple[str, ...] = ()  # NVRTC options naming the target, before the -arch CuPy appends
+    linear_grid: bool = False  # one block index over all tiles (the kernel orders the tiles itself)
+
+    def runs_on(self, capability: int) -> bool:
+        return self.capabilities[0] <= capability <= self.capabilities[1]
 
 
+# wgmma and the other sm_90a instructions exist on compute capability 9.0 alone. NVRTC compiles for the
+# first -arch it is given, so "-arch=sm_90a" ahead of CuPy's own "-arch=sm_90" selects the 'a' target
+# (tests/test_gemm_wgmma.py compiles it exactly so and finds HGMMA in the SASS).
 WMMA_TILES = {
     "wmma": WmmaTile({"fp16": "gemm_wmma_f16", "bf16": "gemm_wmma_bf16"}, (128, 128, 256), "SMEM_BYTES"),
     "wmma-wide": WmmaTile({"fp16": "gemm_wmma_wide_f16", "bf16": "gemm_wmma_wide_bf16"}, (128, 256, 256),
                           "SMEM_BYTES_WIDE"),
+    "wgmma": WmmaTile({"fp16": "gemm_wgmma_f16", "bf16": "gemm_wgmma_bf16"}, (128, 256, 256),
+                      "SMEM_BYTES_WGMMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True),
 }
 WMMA_FUNCTIONS = WMMA_TILES["wmma"].functions
 WMMA_BLOCK = WMMA_TILES["wmma"].block
@@ -121,10 +141,13 @@ def _capability(device: int) -> int:
 
 
 def dtypes(device: int = 0, kernel: str = "cublas") -> tuple[str, ...]:
-    """cuBLAS: fp32 everywhere, fp16 from sm_53, tf32 and bf16 from sm_80; the own kernel needs sm_80."""
+    """cuBLAS: fp32 everywhere, fp16 from sm_53, tf32 and bf16 from sm_80; the own kernels fp16 and bf16
+    where their target runs (WMMA from sm_80, wgmma on sm_90 alone)."""
     cc = _capability(device)
+    if kernel == "own":
+        kernel = "wmma"  # wgmma where it runs, else WMMA: the same dtypes
     if kernel in WMMA_TILES:
-        return WMMA_DTYPES if cc >= 80 else ()
+        return WMMA_DTYPES if WMMA_TILES[kernel].runs_on(cc) else ()
     if kernel != "cublas":
         raise ValueError(f"unknown cupy GEMM kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     return tuple(d for d, need in (("fp32", 0), ("tf32", 80), ("fp16", 53), ("bf16", 80)) if cc >= need)
@@ -214,9 +237,9 @@ def cublas_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix) -> None:
 
 @lru_cache(maxsize=None)
 def wmma_shared_bytes(kernel: str = "wmma") -> int:
-    """Dynamic shared memory the own kernel needs, as stated in gemm_wmma.cu (read once, not per launch)."""
-    name = WMMA_TILES[kernel].smem_name
-    return int(re.search(rf"{name} = .* = (\d+)", SOURCE.read_text(encoding="utf-8")).group(1))
+    """Dynamic shared memory an own kernel needs, as stated in its .cu file (read once, not per launch)."""
+    tile = WMMA_TILES[kernel]
+    return int(re.search(rf"{tile.smem_name} = .* = (\d+)", tile.source.read_text(encoding="utf-8")).group(1))
 
 
 WMMA_OPTIONS = ("-std=c++17",)  # NVRTC options of the RawModule (CuPy adds -arch and the CUDA include dir)
@@ -276,9 +299,11 @@ def _wmma_module_options() -> tuple[str, ...]:
 def _wmma_function(device: int, dtype: str, kernel: str = "wmma"):
     cp = _cupy()
     with cp.cuda.Device(device):
-        module = cp.RawModule(code=SOURCE.read_text(encoding="utf-8"), options=_wmma_module_options())
+        tile = WMMA_TILES[kernel]
+        module = cp.RawModule(code=tile.source.read_text(encoding="utf-8"),
+                              options=tile.arch_options + _wmma_module_options())
         try:
-            function = module.get_function(WMMA_TILES[kernel].functions[dtype])
+            function = module.get_function(tile.functions[dtype])
         except cp.cuda.compiler.CompileException as exc:
             if "cannot open source file" in str(exc) or "could not open source file" in str(exc):
                 raise RuntimeError(f"{HEADERS_HINT}; NVRTC said: {str(exc).strip().splitlines()[0]}") from exc
@@ -288,10 +313,13 @@ def _wmma_function(device: int, dtype: str, kernel: str = "wmma"):
 
 
 def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma") -> None:
-    """Enqueue the own tensor-core kernel (tile shape `kernel`, see WMMA_TILES) for C = A @ B (fp16 or bf16)."""
+    """Enqueue an own tensor-core kernel (`kernel`, see WMMA_TILES) for C = A @ B (fp16 or bf16)."""
     cp = _cupy()
-    rows, cols, threads = WMMA_TILES[kernel].block
+    tile = WMMA_TILES[kernel]
+    rows, cols, threads = tile.block
     grid = (-(-c.cols // cols), -(-c.rows // rows))
+    if tile.linear_grid:
+        grid = (grid[0] * grid[1],)
     i32 = np.int32
     with cp.cuda.Device(c.device):
         _wmma_function(c.device, c.dtype, kernel)(
@@ -314,8 +342,55 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"
     b_dev = to_device(b, dtype=dtype, device=device)
     m, n, _ = shapes.check_operands(a_dev.shape, b_dev.shape)
     c = _empty(m, n, dtype, device)
+    if kernel == "own":
+        kernel = own_kernel(device, dtype)
     if kernel in WMMA_TILES:
         wmma_gemm(a_dev, b_dev, c, kernel)
     else:
         cublas_gemm(a_dev, b_dev, c)
     return c if resident else to_host(c)
+
+
+# --- "own": wgmma where it runs and has proved itself on this GPU, else WMMA ----------------------------
+
+SELF_CHECK_SHAPE = (200, 300, 136)  # M, N, K: two tile rows, two tile columns, three K slices, all ragged
+_passed_over: dict[tuple[int, str], str] = {}  # (device, dtype) -> why wgmma was not used there
+
+
+def self_check(device: int, dtype: str, kernel: str) -> str | None:
+    """Run `kernel` on SELF_CHECK_SHAPE against NumPy in float64: None if it is right, else what went wrong."""
+    m, n, k = SELF_CHECK_SHAPE
+    rng = np.random.default_rng([m, n, k])
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    try:
+        got = to_host(matmul(to_device(a, dtype=dtype, device=device), to_device(b, dtype=dtype, device=device),
+                             dtype=dtype, device=device, kernel=kernel))
+        synchronize(device)
+    except Exception as exc:  # noqa: BLE001 - a compile or launch failure is a reason to pass it over
+        return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+    result = verify.check(got, a, b, dtype)
+    return None if result.ok else result.what
+
+
+@lru_cache(maxsize=None)
+def own_kernel(device: int, dtype: str) -> str:
+    """The own kernel `kernel="own"` runs on this GPU in this dtype: "wgmma" where it runs and passes
+    `self_check` there, else "wmma" (the reason is kept for `own_kernel_text`)."""
+    if dtype not in dtypes(device, "wgmma"):
+        return "wmma"
+    problem = self_check(device, dtype, "wgmma")
+    if problem is None:
+        return "wgmma"
+    _passed_over[(device, dtype)] = problem
+    return "wmma"
+
+
+def own_kernel_text(device: int, dtype: str) -> str:
+    """What `kernel="own"` ran on this GPU in this dtype, for the report (after the first call)."""
+    chosen = own_kernel(device, dtype)
+    tile = WMMA_TILES[chosen]
+    rows, cols, _ = tile.block
+    text = f"own {chosen} tensor-core RawKernel ({tile.source.name}), {rows}x{cols} tiles, fp32 accumulate"
+    if (device, dtype) in _passed_over:
+        text += f"; wgmma failed its self-check here and was not used ({_passed_over[(device, dtype)]})"
+    return text

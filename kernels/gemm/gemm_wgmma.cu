@@ -1,0 +1,233 @@
+// Own Hopper GEMM for CuPy's RawModule: C = A @ B, row-major, A/B/C in bf16 or fp16, fp32 accumulate,
+// on wgmma (warpgroup MMA, sm_90a only: Blackwell has no wgmma, and runs gemm_wmma.cu's kernels).
+//
+// One block of two warpgroups (256 threads) computes a 128 x 256 tile of C: warpgroup g the rows
+// 64g..64g+63, as one m64n256k16 wgmma per 16 of K whose 128 fp32 accumulators per thread stay in
+// registers for the whole K loop. Both operands come from shared memory through matrix descriptors:
+//   A (BM x BK, K-major: a row of A is 64 elements of K = 128 bytes),
+//   B (BK x BN, N-major: a row of B is N-contiguous; the wgmma reads it transposed, imm-trans-b = 1),
+// each stored as 128-byte rows in the 128-byte swizzle the descriptors name: the 16-byte chunk c of row r
+// lands at chunk c ^ (r % 8) of that row, within 1024-byte atoms of 8 rows. B's 256 columns are four
+// atoms side by side (64 columns each), BK rows deep. So, per descriptor (bytes; see tests/wgmma_layout.py,
+// which checks every element of a stage against the PTX ISA's canonical layouts):
+//   A: stride byte offset 1024 (8 rows of M to the next 8), leading byte offset unused (16);
+//      the k-th 16-wide slice of K starts 32 k bytes into the row.
+//   B: stride byte offset 1024 (8 rows of K to the next 8), leading byte offset B_ATOM = BK * 128
+//      (64 columns of N to the next 64); the k-th slice of K starts 16 * 128 * k bytes in.
+// K advances BK = 64 at a time through a cp.async pipeline of STAGES slots: at step t the block waits
+// for slice t, lets the tensor cores run slice t while slice t-1's wgmma may still be in flight, and
+// refills the slot of slice t-2 (whose wgmma every warpgroup has waited for) with slice t+STAGES-2.
+// Blocks are ordered in groups of GROUP_M tile rows, so the B columns a wave reads stay in L2.
+//
+// Shapes: any M, N, K. Rows of A and B must be 16-byte aligned and zero-padded to lda / ldb (multiples
+// of 8 elements), as kernels/gemm/cupy_cuda.py allocates them; chunks past the edges are zero-filled by
+// cp.async (src-size 0) and stores past the edge of C are skipped.
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace {
+
+constexpr int BM = 128, BN = 256, BK = 64, STAGES = 4, GROUP_M = 8;
+constexpr int THREADS = 256;          // two warpgroups
+constexpr int ROW_BYTES = 128;        // one swizzled row: BK elements of A, or 64 columns of B
+constexpr int CHUNK = 8;              // elements per 16-byte cp.async
+constexpr int A_STAGE = BM * ROW_BYTES;            // 16 KiB
+constexpr int B_ATOM = BK * ROW_BYTES;             // 8 KiB: 64 columns of B, BK rows deep
+constexpr int B_STAGE = (BN / 64) * B_ATOM;        // 32 KiB
+constexpr int STAGE = A_STAGE + B_STAGE;           // 48 KiB
+constexpr int ALIGN = 1024;                        // a 128-byte swizzle atom starts on a 1024-byte boundary
+constexpr int SMEM_BYTES = STAGES * STAGE + ALIGN; // the slots, plus room to align the first one
+static_assert(BK * 2 == ROW_BYTES, "a row of A's slice is one 128-byte swizzle row");
+static_assert(STAGE % ALIGN == 0 && A_STAGE % ALIGN == 0 && B_ATOM % ALIGN == 0, "atoms stay aligned");
+
+// Where the 16-byte chunk `chunk` of row `row` of a swizzled 128-byte-row region lands (bytes).
+__device__ __forceinline__ unsigned swizzled(int row, int chunk)
+{
+    return row * ROW_BYTES + ((chunk ^ (row & 7)) << 4);
+}
+
+__device__ __forceinline__ void copy16(unsigned dst, const void *src, bool valid)
+{
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
+
+__device__ __forceinline__ void commit() { asm volatile("cp.async.commit_group;\n" ::); }
+
+template <int N>
+__device__ __forceinline__ void wait_copies() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+// A wgmma matrix descriptor: start address, leading and stride byte offsets (each >> 4), 128-byte swizzle.
+__device__ __forceinline__ unsigned long long descriptor(unsigned address, unsigned leading, unsigned stride)
+{
+    return (unsigned long long)((address & 0x3FFFF) >> 4) | ((unsigned long long)((leading & 0x3FFFF) >> 4) << 16) |
+           ((unsigned long long)((stride & 0x3FFFF) >> 4) << 32) | (1ull << 62);
+}
+
+#define WGMMA_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
+                    "+f"(d[i + 6]), "+f"(d[i + 7])
+#define WGMMA_D128 WGMMA_D8(0), WGMMA_D8(8), WGMMA_D8(16), WGMMA_D8(24), WGMMA_D8(32), WGMMA_D8(40), WGMMA_D8(48), \
+                   WGMMA_D8(56), WGMMA_D8(64), WGMMA_D8(72), WGMMA_D8(80), WGMMA_D8(88), WGMMA_D8(96),           \
+                   WGMMA_D8(104), WGMMA_D8(112), WGMMA_D8(120)
+// d += A(64 x 16, K-major) * B(16 x 256, N-major): scale-d 1, scale-a/b 1, trans-a 0, trans-b 1.
+#define WGMMA_M64N256K16(TYPES)                                                                             \
+    asm volatile("{\n"                                                                                      \
+                 "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPES " {"                                  \
+                 "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
+                 "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "         \
+                 "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "         \
+                 "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "         \
+                 "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "         \
+                 "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "         \
+                 "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, "    \
+                 "%111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, "     \
+                 "%125, %126, %127}, %128, %129, 1, 1, 1, 0, 1;\n"                                          \
+                 "}\n"                                                                                      \
+                 : WGMMA_D128                                                                               \
+                 : "l"(desc_a), "l"(desc_b)                                                                 \
+                 : "memory")
+
+__device__ __forceinline__ void wgmma(float (&d)[128], unsigned long long desc_a, unsigned long long desc_b,
+                                      __nv_bfloat16)
+{
+    WGMMA_M64N256K16("bf16.bf16");
+}
+
+__device__ __forceinline__ void wgmma(float (&d)[128], unsigned long long desc_a, unsigned long long desc_b, __half)
+{
+    WGMMA_M64N256K16("f16.f16");
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+
+template <int N>
+__device__ __forceinline__ void wgmma_wait(float (&d)[128])
+{
+    asm volatile("wgmma.wait_group.sync.aligned %128;\n" : WGMMA_D128 : "n"(N) : "memory");
+}
+
+// Make this thread's finished cp.async writes to shared memory visible to the async proxy wgmma reads with.
+__device__ __forceinline__ void fence_to_async_proxy() { asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory"); }
+
+// Copy slice k0 of A (BM x BK) and of B (BK x BN) into the stage at shared addresses a_s and b_s = a_s + A_STAGE.
+template <typename T>
+__device__ __forceinline__ void load_stage(unsigned a_s, const T *A, int lda, const T *B, int ldb, int M, int K,
+                                           int row0, int col0, int k0)
+{
+    const unsigned b_s = a_s + A_STAGE;
+    constexpr int A_CHUNKS = BK / CHUNK, B_CHUNKS = BN / CHUNK;  // per row: 8 and 32
+    static_assert(BM * A_CHUNKS % THREADS == 0 && BK * B_CHUNKS % THREADS == 0, "every thread copies alike");
+#pragma unroll
+    for (int i = 0; i < BM * A_CHUNKS / THREADS; ++i) {
+        const int c = threadIdx.x + i * THREADS, r = c / A_CHUNKS, chunk = c % A_CHUNKS, k = k0 + chunk * CHUNK;
+        const bool valid = row0 + r < M && k < lda;  // columns K..lda-1 of A hold zeros
+        copy16(a_s + swizzled(r, chunk), valid ? A + (size_t)(row0 + r) * lda + k : A, valid);
+    }
+#pragma unroll
+    for (int i = 0; i < BK * B_CHUNKS / THREADS; ++i) {
+        const int c = threadIdx.x + i * THREADS, r = c / B_CHUNKS, chunk = c % B_CHUNKS, col = col0 + chunk * CHUNK;
+        const bool valid = k0 + r < K && col < ldb;  // columns N..ldb-1 of B hold zeros
+        copy16(b_s + (chunk / 8) * B_ATOM + swizzled(r, chunk % 8), valid ? B + (size_t)(k0 + r) * ldb + col : B,
+               valid);
+    }
+}
+
+__device__ __forceinline__ void store_pair(__nv_bfloat16 *p, float x, float y, bool both)
+{
+    if (both)
+        *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(x, y);
+    else
+        *p = __float2bfloat16_rn(x);
+}
+
+__device__ __forceinline__ void store_pair(__half *p, float x, float y, bool both)
+{
+    if (both)
+        *reinterpret_cast<__half2 *>(p) = __floats2half2_rn(x, y);
+    else
+        *p = __float2half_rn(x);
+}
+
+template <typename T>
+__device__ void gemm_wgmma(const T *A, int lda, const T *B, int ldb, T *C, int ldc, int M, int N, int K)
+{
+    extern __shared__ unsigned char smem[];
+    const unsigned raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    const unsigned base = (raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
+
+    // Tile (tm, tn) of this block: GROUP_M tile rows at a time, down the rows first.
+    const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
+    const int per_group = GROUP_M * tiles_n, group = blockIdx.x / per_group;
+    const int first_m = group * GROUP_M, rows_here = min(tiles_m - first_m, GROUP_M);
+    const int tm = first_m + (blockIdx.x % per_group) % rows_here, tn = (blockIdx.x % per_group) / rows_here;
+    const int row0 = tm * BM, col0 = tn * BN;
+    const int warpgroup = threadIdx.x / 128;
+
+    float d[128];
+#pragma unroll
+    for (int i = 0; i < 128; ++i)
+        d[i] = 0.0f;
+
+    const int slices = (K + BK - 1) / BK;
+#pragma unroll
+    for (int s = 0; s < STAGES - 2; ++s) {  // prologue: the first STAGES-2 slices in flight
+        if (s < slices)
+            load_stage(base + s * STAGE, A, lda, B, ldb, M, K, row0, col0, s * BK);
+        commit();
+    }
+    for (int t = 0; t < slices; ++t) {
+        wait_copies<STAGES - 3>();  // this thread's copies of slice t have landed
+        fence_to_async_proxy();
+        __syncthreads();  // everyone's have; and every warpgroup has waited for slice t-2's wgmma
+        const int next = t + STAGES - 2;
+        if (next < slices)
+            load_stage(base + (next % STAGES) * STAGE, A, lda, B, ldb, M, K, row0, col0, next * BK);
+        commit();
+
+        const unsigned slot = base + (t % STAGES) * STAGE;
+        const unsigned a_s = slot + warpgroup * 64 * ROW_BYTES, b_s = slot + A_STAGE;
+        wgmma_fence();
+#pragma unroll
+        for (int k = 0; k < BK / 16; ++k)
+            wgmma(d, descriptor(a_s + k * 32, 16, 1024), descriptor(b_s + k * 16 * ROW_BYTES, B_ATOM, 1024), T());
+        wgmma_commit();
+        wgmma_wait<1>(d);  // slice t-1's products are done: its slot may be refilled after the next barrier
+    }
+    wgmma_wait<0>(d);
+
+    // The accumulator layout of m64nNk16: warp w of the warpgroup holds rows 16w..16w+15; in each 8-column
+    // group j, lane l holds (row l/4, columns 2(l%4), +1) in d[4j], d[4j+1] and row l/4 + 8 in d[4j+2], d[4j+3].
+    const int lane = threadIdx.x % 32, warp = (threadIdx.x % 128) / 32;
+    const int row = row0 + warpgroup * 64 + warp * 16 + lane / 4;
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {
+        const int col = col0 + j * 8 + 2 * (lane % 4);
+        if (col < N) {
+            if (row < M)
+                store_pair(C + (size_t)row * ldc + col, d[4 * j], d[4 * j + 1], col + 1 < N);
+            if (row + 8 < M)
+                store_pair(C + (size_t)(row + 8) * ldc + col, d[4 * j + 2], d[4 * j + 3], col + 1 < N);
+        }
+    }
+}
+
+}  // namespace
+
+// Shared memory per block, in bytes: STAGES slots of A and B plus ALIGN for aligning them. The host reads
+// this number from here to set the kernels' dynamic shared-memory size (the static_assert keeps it true).
+// SMEM_BYTES_WGMMA = STAGES * STAGE + ALIGN = 197632
+static_assert(SMEM_BYTES == 197632, "update the number above");
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
+gemm_wgmma_bf16(const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B, int ldb, __nv_bfloat16 *C, int ldc,
+                int M, int N, int K)
+{
+    gemm_wgmma(A, lda, B, ldb, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
+gemm_wgmma_f16(const __half *A, int lda, const __half *B, int ldb, __half *C, int ldc, int M, int N, int K)
+{
+    gemm_wgmma(A, lda, B, ldb, C, ldc, M, N, K);
+}
