@@ -101,11 +101,13 @@ class Linked:
     cubin: bytes = b""
 
 
-def link_like_numba(ptx: str, arch: str = "sm_90") -> Linked:
-    """Link PTX to a cubin through cuda.core's Linker (nvJitLink), as numba-cuda does; ptxas's figures."""
+def link_like_numba(ptx: str, arch: str = "sm_90", max_registers: int | None = None) -> Linked:
+    """Link PTX to a cubin through cuda.core's Linker (nvJitLink), as numba-cuda does (with a kernel's
+    `max_registers`, where it sets one); ptxas's figures."""
     from cuda.core import Linker, LinkerOptions, ObjectCode
 
-    linker = Linker(ObjectCode.from_ptx(ptx.encode(), name="numba"), options=LinkerOptions(arch=arch, verbose=True))
+    options = LinkerOptions(arch=arch, verbose=True, max_register_count=max_registers)
+    linker = Linker(ObjectCode.from_ptx(ptx.encode(), name="numba"), options=options)
     cubin = linker.link("cubin").code
     log = linker.get_info_log()
     spills = sum(int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", log))

@@ -1,11 +1,16 @@
 """fp32 GEMM in Numba CUDA: shared-memory block tiles and a register tile per thread.
 
-One block of 256 threads computes a 128 x 128 tile of C. K advances BK = 8 at a time: the block copies
-a 128 x 8 slice of A (transposed, padded against bank conflicts) and an 8 x 128 slice of B into shared
-memory, then each thread multiplies 8 values of A by 8 values of B into its 8 x 8 accumulators
-(64 FMAs per 16 shared-memory reads). A thread's rows and columns are strided by 16, so neighbouring
-threads read neighbouring shared-memory words and write neighbouring words of C. Loads past the edge of
-A or B read zeros and stores past the edge of C are skipped, so any shape works.
+One block of 256 threads computes a 128 x 128 tile of C. K advances BK = 8 at a time through two shared
+buffers: while the block multiplies slice t out of one, each thread already holds its 4 + 4 elements of
+slice t+1 in registers (loaded before the FMAs, so their latency hides behind them) and stores them into
+the other buffer after; one barrier per slice. A slice of A is stored transposed (rows padded by 4 floats
+against bank conflicts), B as it is. Each thread owns an 8 x 8 register tile: rows 4ty..4ty+3 and
+64+4ty..64+4ty+3, columns alike, so each of its 8 K steps reads its 8 + 8 operands as four 16-byte
+shared loads (LDS.128; the arrays are 16-byte aligned and the thread indices masks and shifts, which is
+what lets LLVM merge them) for 64 FMAs. The 8 steps are written out (`_unrolled`: a loop left rolled
+recomputes every address per step): SASS of one slice is 512 FFMA of about 755 instructions, 128
+registers (two blocks per SM). Loads past the edge of A or B read zeros and stores past the edge of C
+are skipped, so any shape works.
 
 A product with at most SKINNY_M rows (decode: one row per sequence of the batch) takes a GEMV-like
 kernel instead (`_skinny_for`, compiled per row bucket 1/2/4/8/16): a block covers 32 columns of C with 32 x 8 threads, each warp reading 32
@@ -21,6 +26,8 @@ for a GPU architecture without needing a GPU.
 
 from __future__ import annotations
 
+import inspect
+import textwrap
 from functools import lru_cache
 
 import numpy as np
@@ -41,6 +48,11 @@ TY, TX = BM // TM, BN // TN  # threads per block along rows and columns: 16 x 16
 THREADS = TX * TY
 PAD = 4  # extra floats per row of the transposed A tile: its stores then hit 32 different banks
 A_TILE = BM + PAD  # (shared-array shapes must be plain constants)
+SHARED_ALIGN = 16  # bytes: lets LLVM merge 4 adjacent shared loads into one ld.shared.v4 (LDS.128)
+MAX_REGISTERS = 128  # per thread: two blocks of 256 threads fit an SM's 64 K registers (ptxas: no spills at 128)
+LOADS = BM * BK // THREADS  # elements of A (and of B) each thread copies per K slice: 4
+A_ROWS_PER_LOAD, B_ROWS_PER_LOAD = THREADS // BK, THREADS // BN  # 32 rows of A, 2 rows of B per round
+CACHE_NAME = "gemm_sgemm"  # the generated kernel file's name in the kernel cache (kernels/runtime/cuda.py)
 SKINNY_BUCKETS = (1, 2, 4, 8, 16)  # row counts the skinny kernel is compiled for
 SKINNY_M = SKINNY_BUCKETS[-1]  # products with at most this many rows take the skinny kernel
 GX, GY = 32, 8  # skinny kernel: threads along columns of C, and along K
@@ -64,42 +76,91 @@ def _sgemm(a, b, c):
     m, k = a.shape
     n = b.shape[1]
     tid = cuda.threadIdx.x
-    tx, ty = tid % TX, tid // TX
+    tx, ty = tid & (TX - 1), tid >> 4  # (TX = 16: masks and shifts leave LLVM sure both are >= 0)
     row0, col0 = cuda.blockIdx.y * BM, cuda.blockIdx.x * BN
-    a_tile = cuda.shared.array((BK, A_TILE), float32)  # a_tile[p, r] = A[row0 + r, t + p]
-    b_tile = cuda.shared.array((BK, BN), float32)  # b_tile[p, q] = B[t + p, col0 + q]
+    a_s = cuda.shared.array((2, BK, A_TILE), float32, alignment=SHARED_ALIGN)  # a_s[buf, p, r] = A[row0 + r, t + p]
+    b_s = cuda.shared.array((2, BK, BN), float32, alignment=SHARED_ALIGN)  # b_s[buf, p, q] = B[t + p, col0 + q]
     acc = cuda.local.array((TM, TN), float32)
     a_reg = cuda.local.array(TM, float32)
     b_reg = cuda.local.array(TN, float32)
+    a_next = cuda.local.array(LOADS, float32)  # the next slice, held in registers while this one is used
+    b_next = cuda.local.array(LOADS, float32)
     for i in range(TM):
         for j in range(TN):
             acc[i, j] = 0.0
+    # This thread's copies: A[row0 + ar + 32l, t + ap] and B[t + bp + 2l, col0 + bq] for l < LOADS.
+    ar, ap = tid // BK, tid % BK  # A: 8 consecutive threads read 8 consecutive k of a row
+    bp, bq = tid // BN, tid % BN  # B: consecutive threads read consecutive columns
+    for load in range(LOADS):
+        gr, gp = row0 + ar + load * A_ROWS_PER_LOAD, ap
+        a_s[0, ap, ar + load * A_ROWS_PER_LOAD] = a[gr, gp] if gr < m and gp < k else float32(0.0)
+        gp, gq = bp + load * B_ROWS_PER_LOAD, col0 + bq
+        b_s[0, bp + load * B_ROWS_PER_LOAD, bq] = b[gp, gq] if gp < k and gq < n else float32(0.0)
+    cuda.syncthreads()
+    buf = 0
     for t in range(0, k, BK):
-        for load in range(BM * BK // THREADS):
-            idx = load * THREADS + tid
-            r, p = idx // BK, idx % BK  # A: 8 consecutive threads read 8 consecutive k of a row
-            gr, gp = row0 + r, t + p
-            a_tile[p, r] = a[gr, gp] if gr < m and gp < k else float32(0.0)
-            p, q = idx // BN, idx % BN  # B: consecutive threads read consecutive columns
-            gp, gq = t + p, col0 + q
-            b_tile[p, q] = b[gp, gq] if gp < k and gq < n else float32(0.0)
-        cuda.syncthreads()
-        for p in range(BK):
-            for i in range(TM):
-                a_reg[i] = a_tile[p, ty + i * TY]
-            for j in range(TN):
-                b_reg[j] = b_tile[p, tx + j * TX]
+        more = t + BK < k
+        if more:  # fetch slice t + BK now: its latency hides behind this slice's FMAs
+            for load in range(LOADS):
+                gr, gp = row0 + ar + load * A_ROWS_PER_LOAD, t + BK + ap
+                a_next[load] = a[gr, gp] if gr < m and gp < k else float32(0.0)
+                gp, gq = t + BK + bp + load * B_ROWS_PER_LOAD, col0 + bq
+                b_next[load] = b[gp, gq] if gp < k and gq < n else float32(0.0)
+        for p in range(BK):  # unrolled: `_unrolled` writes this loop out with p a constant in each copy
+            for i in range(TM // 2):  # rows 4ty..4ty+3 and 64+4ty..: two runs of 4 adjacent floats
+                a_reg[i] = a_s[buf, p, ty * 4 + i]
+                a_reg[i + TM // 2] = a_s[buf, p, BM // 2 + ty * 4 + i]
+            for j in range(TN // 2):
+                b_reg[j] = b_s[buf, p, tx * 4 + j]
+                b_reg[j + TN // 2] = b_s[buf, p, BN // 2 + tx * 4 + j]
             for i in range(TM):
                 for j in range(TN):
                     acc[i, j] += a_reg[i] * b_reg[j]
+        if more:  # the other buffer was last read before the previous barrier: free to fill
+            for load in range(LOADS):
+                a_s[1 - buf, ap, ar + load * A_ROWS_PER_LOAD] = a_next[load]
+                b_s[1 - buf, bp + load * B_ROWS_PER_LOAD, bq] = b_next[load]
         cuda.syncthreads()
+        buf = 1 - buf
     for i in range(TM):
-        gr = row0 + ty + i * TY
+        gr = row0 + ty * 4 + (i % 4) + (i // 4) * (BM // 2)
         if gr < m:
             for j in range(TN):
-                gq = col0 + tx + j * TX
+                gq = col0 + tx * 4 + (j % 4) + (j // 4) * (BN // 2)
                 if gq < n:
                     c[gr, gq] = acc[i, j]
+
+
+UNROLLED = "for p in range(BK):  # unrolled"
+
+
+def _unrolled(function) -> str:
+    """The source of `function` with its `for p in range(BK):  # unrolled` loop written out BK times, each
+    copy after `p = <constant>`: every shared-memory address in it is then a fixed offset from one base,
+    where a loop (which Numba's LLVM leaves rolled) recomputes 16 addresses per step."""
+    lines = textwrap.dedent(inspect.getsource(function)).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith(UNROLLED))
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    end = next((i for i in range(at + 1, len(lines)) if lines[i].strip() and not lines[i].startswith(indent + " ")),
+               len(lines))
+    body = [line[4:] if line.strip() else line for line in lines[at + 1:end]]
+    copies = [text for p in range(BK) for text in (f"{indent}p = {p}", *body)]
+    return "\n".join(lines[:at] + copies + lines[end:]) + "\n"
+
+
+def _tiled_function():
+    """`_sgemm` with its K loop unrolled, as a function Numba can compile, and whether its code can be
+    cached on disk (a generated file, as kernels/runtime/cuda.py writes it; not under the simulator)."""
+    source = _unrolled(_sgemm)
+    names = {"cuda": _cuda(), "float32": float32, "BM": BM, "BN": BN, "BK": BK, "TM": TM, "TN": TN, "TX": TX,
+             "A_TILE": A_TILE, "SHARED_ALIGN": SHARED_ALIGN, "LOADS": LOADS, "A_ROWS_PER_LOAD": A_ROWS_PER_LOAD, "B_ROWS_PER_LOAD": B_ROWS_PER_LOAD}
+    if runtime.simulator_enabled():
+        namespace = dict(names, SHARED_ALIGN=None)  # the simulator refuses an alignment
+        exec(compile(source, "<kernels.gemm.numba_cuda unrolled>", "exec"), namespace)  # noqa: S102
+        return namespace["_sgemm"], False
+    module = runtime.generated_module(CACHE_NAME, source)
+    vars(module).update(names)
+    return module._sgemm, module.__file__ is not None
 
 
 def _skinny_for(rows: int):
@@ -187,13 +248,15 @@ def _multiprocessors(device_id: int) -> int:
 def _kernel():
     """The kernel, its compiled code kept on disk by Numba (cache=True: beside this file, or in Numba's
     user-wide cache where the package folder is read-only) so that a new process need not recompile."""
-    return _cuda().jit(_sgemm, cache=not runtime.simulator_enabled())
+    kernel, cachable = _tiled_function()
+    limit = {} if runtime.simulator_enabled() else {"max_registers": MAX_REGISTERS}
+    return _cuda().jit(kernel, cache=cachable, **limit)
 
 
 def ptx(cc: tuple[int, int] = (9, 0), kernel: str = "tiled") -> str:
     """PTX of the tiled or the skinny kernel for compute capability `cc` (sm_90 = H100); needs NVVM, not a GPU."""
     matrix = float32[:, ::1]
-    function = {"tiled": _sgemm, "skinny": _skinny_for(SKINNY_M)}[kernel]
+    function = _tiled_function()[0] if kernel == "tiled" else _skinny_for(SKINNY_M)
     text, _ = _cuda().compile_ptx(function, (matrix, matrix, matrix), cc=cc)
     return text
 
