@@ -246,23 +246,38 @@ class Stream:
         return self.ptr == other.ptr
 
 
-def test_numba_operands_skip_the_stream_sync_only_on_the_default_stream(monkeypatch):
+def test_numba_products_run_on_cupys_current_stream_without_syncing(monkeypatch):
+    """Every product goes to kernels.gemm.numba_cuda.launch on Numba's handle of CuPy's current stream
+    (the default stream for CuPy's null stream), into an output CuPy allocated, and no import syncs: the
+    conditions for capturing a decode step with Numba products as a CUDA graph."""
     from numba import cuda
 
     from kernels.inference import device
 
-    imported = []
+    imported, launched, allocated = [], [], []
     monkeypatch.setattr(cuda, "as_cuda_array", lambda x, sync=True: imported.append(sync) or x)
+    monkeypatch.setattr(cuda, "external_stream", lambda ptr: ("external", ptr))
+    monkeypatch.setattr(cuda, "default_stream", lambda: ("default", 0))
     current = [Stream(0)]
-    streams = SimpleNamespace(get_current_stream=lambda: current[0], Stream=SimpleNamespace(null=Stream(0)))
-    xp = SimpleNamespace(ascontiguousarray=np.ascontiguousarray, cuda=streams)
-    ops = device.NumbaOperands(xp)
-    x = np.arange(6, dtype=np.float64).reshape(2, 3)
-    got = ops.operand(x)
-    assert got.dtype == np.float32 and got.flags.c_contiguous and (got == x).all()
-    current[0] = Stream(0x7F00)  # a stream of the caller's own: Numba must wait for it
-    ops.operand(x)
-    assert imported == [False, True]
+    streams = SimpleNamespace(get_current_stream=lambda: current[0])
+    xp = SimpleNamespace(ascontiguousarray=np.ascontiguousarray, cuda=streams,
+                         empty=lambda shape, dtype: allocated.append(shape) or np.zeros(shape, dtype))
+
+    def launch(a, b, c, *, stream):
+        launched.append(stream)
+        c[...] = a @ b
+
+    ops = device.NumbaOperands(SimpleNamespace(launch=launch), xp)
+    x, w = np.arange(6, dtype=np.float64).reshape(2, 3), np.ones((3, 4), np.float32)
+    got = ops.product(x, w)
+    assert got.dtype == np.float32 and (got == x.astype(np.float32) @ w).all()
+    current[0] = Stream(0x7F00)  # a stream of the caller's own, or a graph's capturing stream
+    ops.product(x, w)
+    ops.product(x, w)
+    assert launched == [("default", 0), ("external", 0x7F00), ("external", 0x7F00)]
+    assert imported == [False] * 6 and allocated == [(2, 4)] * 3
+    with pytest.raises(ValueError):
+        ops.product(x, np.ones((4, 4), np.float32))
 
 
 # --- on a real GPU ---------------------------------------------------------------------------------------

@@ -155,11 +155,12 @@ def test_real_gpu_fused_kernels_match_the_array_code():
 
 
 @pytest.mark.gpu
-def test_real_gpu_graph_decode_matches_the_reference_over_advancing_positions():
+def test_real_gpu_graph_decode_matches_the_reference_over_advancing_positions(backend):
+    """Both CUDA GEMM backends: cuBLAS through ctypes, or Numba kernels on the capturing stream."""
     cp = _cupy_or_skip()
     cfg = config.SMOLLM2_135M.with_(n_layers=2, vocab=512, max_context=64)
     w = weights.random_weights(cfg, 5)
-    m = Model(w, backends.module("inference", "cupy"))
+    m = Model(w, backends.module("inference", backend))
     assert m.ops.fused and m.use_graphs, m.graph_reason
     tokens = np.random.default_rng(5).integers(0, cfg.vocab, (2, 20))
     cache = m.new_cache(2, 20)

@@ -305,19 +305,19 @@ def synchronize(device: int = 0) -> None:
         _cuda().synchronize()
 
 
-def launch(a, b, c, *, tiled: bool = False) -> None:
-    """Enqueue C = A @ B on device arrays: the skinny kernel for at most SKINNY_M rows (unless `tiled`),
-    else the grid covers C in 128 x 128 tiles."""
+def launch(a, b, c, *, tiled: bool = False, stream=0) -> None:
+    """Enqueue C = A @ B on device arrays, on `stream` (a Numba stream; 0: the default stream): the skinny
+    kernel for at most SKINNY_M rows (unless `tiled`), else the grid covers C in 128 x 128 tiles."""
     m, n = c.shape
     k = a.shape[1]
     if m <= SKINNY_M and not tiled:
         split = skinny_split(n, k, _units())
         if split > 1:
-            _zero_kernel()[(-(-m // 16), -(-n // 16)), (16, 16)](c)
-        _skinny_kernel(skinny_rows(m))[(-(-n // GX), split), (GX, GY)](a, b, c)
+            _zero_kernel()[(-(-m // 16), -(-n // 16)), (16, 16), stream](c)
+        _skinny_kernel(skinny_rows(m))[(-(-n // GX), split), (GX, GY), stream](a, b, c)
         return
     grid = (-(-n // BN), -(-m // BM))
-    _kernel()[grid, THREADS](a, b, c)
+    _kernel()[grid, THREADS, stream](a, b, c)
 
 
 def matmul(a, b, *, dtype: str = "fp32", device: int = 0):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from kernels.gemm import shapes
+
 
 def bf16_bits(x, xp=np):
     """float32 -> bfloat16 bit patterns (uint16), rounded to nearest, ties to even (as cupy_cuda's host path)."""
@@ -51,28 +53,42 @@ class CupyOperands:
             return bf16_float32(data, self.xp)
         return self.xp.ascontiguousarray(data, dtype=np.float32)
 
+    def product(self, x, w):
+        """x (M, K) float32 CuPy array @ w (a resident CupyMatrix) -> (M, N) float32 CuPy array."""
+        return self.result(self.gemm.matmul(self.operand(x), w, dtype=self.dtype, device=self.device))
+
 
 class NumbaOperands:
-    """float32 CuPy arrays <-> Numba device arrays, zero-copy through __cuda_array_interface__.
+    """float32 CuPy arrays into kernels/gemm/numba_cuda.py, zero-copy through __cuda_array_interface__.
 
-    Numba launches on the default stream; so does CuPy unless a stream is made current. On the default
-    stream the order of the two libraries' work is already guaranteed, so the import skips the stream
-    synchronisation Numba would otherwise do (a host stall before every product); on any other CuPy
-    stream it keeps it.
+    Each product is launched on the CuPy stream current at the call (handed to Numba as an external
+    stream) into an output CuPy allocates (from its pool, or from a CUDA graph's private pool). The two
+    libraries' work is then ordered by the stream alone: no host synchronisation, no allocation by Numba,
+    nothing a stream capture forbids, so a decode step with these products in it can become a CUDA graph
+    (kernels/inference/graph.py) as the cuBLAS one does.
     """
 
-    def __init__(self, xp):
+    def __init__(self, gemm, xp):
         from numba import cuda
 
-        self.xp, self._as_numba = xp, cuda.as_cuda_array
+        self.gemm, self.xp, self.numba = gemm, xp, cuda
+        self._streams: dict[int, object] = {}
 
-    def operand(self, x):
-        cuda = self.xp.cuda
-        same_stream = cuda.get_current_stream() == cuda.Stream.null
-        return self._as_numba(self.xp.ascontiguousarray(x, dtype=np.float32), sync=not same_stream)
+    def _stream(self):
+        """Numba's handle on CuPy's current stream (the legacy default stream where that is current)."""
+        ptr = self.xp.cuda.get_current_stream().ptr
+        if ptr not in self._streams:
+            self._streams[ptr] = self.numba.external_stream(ptr) if ptr else self.numba.default_stream()
+        return self._streams[ptr]
 
-    def result(self, c):
-        return self.xp.asarray(c)
+    def product(self, x, w):
+        """x (M, K) CuPy array @ w (K, N) resident Numba array -> (M, N) float32 CuPy array."""
+        a = self.xp.ascontiguousarray(x, dtype=np.float32)
+        m, n, _ = shapes.check_operands(a.shape, w.shape)
+        c = self.xp.empty((m, n), dtype=np.float32)
+        view = self.numba.as_cuda_array
+        self.gemm.launch(view(a, sync=False), w, view(c, sync=False), stream=self._stream())
+        return c
 
 
 def operands(gemm, dtype: str, device: int, xp):
@@ -81,5 +97,5 @@ def operands(gemm, dtype: str, device: int, xp):
     if name == "cupy_cuda":
         return CupyOperands(gemm, dtype, device, xp)
     if name == "numba_cuda":
-        return NumbaOperands(xp)
+        return NumbaOperands(gemm, xp)
     raise ValueError(f"{gemm.__name__} has no on-device operand converter; the decoder runs it on the host")

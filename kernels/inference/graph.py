@@ -5,8 +5,10 @@ launched one by one from Python they cost more host time than the GPU spends on 
 graph, a step is one launch. What makes one graph serve every position: the kernels read the position
 and the tokens from device buffers (filled before each replay), attention covers positions 0..pos[0] of
 a cache whose address never changes, and every temporary comes from a memory pool private to the graph,
-so no other allocation can reuse an address the graph writes to. The products call cuBLAS through
-kernels/runtime/cublas_capture.py: CuPy's own cuBLAS bindings refuse to run while a stream captures.
+so no other allocation can reuse an address the graph writes to. With the cupy GEMM backend the products
+call cuBLAS through kernels/runtime/cublas_capture.py (CuPy's own cuBLAS bindings refuse to run while a
+stream captures); with numba-cuda they are Numba kernels launched on the capturing stream into outputs
+from the graph's pool (kernels/inference/device.py: NumbaOperands).
 
 Correctness does not rest on this file: the workload and the GPU tests compare the logits of every
 decode step with the float64 reference. Set SITEBENCH_CUDA_GRAPHS=0 to run decode steps eagerly.
@@ -32,8 +34,6 @@ def supported(model) -> tuple[bool, str]:
         return False, f"{ENV}=0"
     if not getattr(model.ops, "fused", False):
         return False, "no fused CUDA kernels here (host or stand-in arrays)"
-    if model.gemm.__name__.rsplit(".", 1)[-1] != "cupy_cuda":
-        return False, "numba-cuda launches on the legacy default stream, which cannot be captured"
     return True, ""
 
 

@@ -141,8 +141,7 @@ class Model:
     def _mm(self, x, w):
         if not self.on_device:
             return self.gemm.to_host(self.gemm.matmul(x, w, dtype=self.dtype, device=self.device))
-        ops = self._operands
-        return ops.result(self.gemm.matmul(ops.operand(x), w, dtype=self.dtype, device=self.device))
+        return self._operands.product(x, w)
 
     def new_cache(self, batch: int, length: int | None = None) -> KVCache:
         length = self.config.max_context if length is None else length
