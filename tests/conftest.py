@@ -30,3 +30,85 @@ def _restore_stop_signals():
     yield
     for s, handler in saved.items():
         _signal.signal(s, handler)
+
+
+# --- the default run in parallel (pytest-xdist) ---------------------------------------------------------
+
+import os  # noqa: E402
+
+WORKERS = 2  # the suite is sized for 2 cores (CI's machine); `-n N` picks another count, `-n 0` one process
+# Files that compile the same Numba CPU kernels in-process: one worker runs them all, so each kernel is
+# compiled once (each worker has a Numba cache of its own, see below).
+NUMBA_CPU_FILES = {
+    "tests/benchmarks/test_gemm_bench.py", "tests/benchmarks/test_inference_bench.py",
+    "tests/benchmarks/test_sha256_bench.py", "tests/test_gemm_cpu.py", "tests/test_inference_model.py",
+    "tests/test_inference_quant.py", "tests/test_inference_real.py", "tests/test_inference_workload.py",
+    "tests/test_sha256_backends.py", "tests/test_sha256_numba_cpu.py",
+}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """The whole suite as the README runs it (`python -m pytest`: no paths given, benchmarks disabled) is
+    spread over WORKERS processes, a test file at a time, where pytest-xdist is installed and the host has
+    the cores. Named paths, `-n`, `--pdb` and benchmark runs (`--benchmark-enable`: timing wants the machine
+    to itself) keep pytest's one process."""
+    opt = config.option
+    if not config.pluginmanager.hasplugin("xdist") or os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    benchmarks_off = getattr(opt, "benchmark_disable", False) and not getattr(opt, "benchmark_enable", False)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if (opt.numprocesses is None and opt.dist == "no" and config.args_source == pytest.Config.ArgsSource.TESTPATHS
+            and benchmarks_off and not opt.usepdb and not opt.collectonly and cores >= WORKERS):
+        opt.numprocesses, opt.dist = WORKERS, "loadfile"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile with NUMBA_CPU_FILES as one unit of work."""
+    try:
+        from xdist.scheduler import LoadFileScheduling
+    except ImportError:  # another layout of pytest-xdist: its own scheduler
+        return None
+    if config.option.dist != "loadfile":
+        return None
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            path = super()._split_scope(nodeid)
+            return "numba-cpu" if path in NUMBA_CPU_FILES else path
+
+    return Scheduling(config, log)
+
+
+_WORKER_FIGURES: list = []  # (nodeid, line) of tests/benchmarks/conftest.py, from the xdist workers
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _WORKER_FIGURES.extend(getattr(node, "workeroutput", {}).get("benchmark_figures", []))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The benchmark figures the workers recorded, as one process prints them (tests/benchmarks/conftest.py)."""
+    if _WORKER_FIGURES:
+        terminalreporter.section("benchmark figures")
+        for nodeid, line in sorted(_WORKER_FIGURES, key=lambda figure: figure[0]):  # stable: in recorded order
+            terminalreporter.write_line(f"{nodeid}: {line}")
+
+
+def _numba_cache_per_worker() -> None:
+    """An xdist worker (and the runs it starts) keeps Numba's compiled kernels in a folder of its own: Numba's
+    cache is not safe for two processes saving different signatures of one function at once (both may pick
+    the same data file name), which two workers compiling on a cold cache could do. A user's setting wins."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or os.environ.get("NUMBA_CACHE_DIR"):
+        return
+    from kernels import numba_env
+    from kernels.runtime import cache
+
+    os.environ["NUMBA_CACHE_DIR"] = str(cache.cache_dir(f"numba-{worker}"))
+    numba_env.configure()  # checks the folder; makes an already imported Numba read it
+
+
+_numba_cache_per_worker()

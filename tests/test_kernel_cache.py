@@ -102,6 +102,11 @@ def test_numba_caches_the_sha256_kernels_beside_their_generated_file(monkeypatch
 
     monkeypatch.setenv(runtime.CACHE_DIR_ENV, str(tmp_path))
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    from numba.core import config
+    from numba.cuda.core import config as cuda_config
+
+    for numba_config in {config, cuda_config}:  # read at import: unset in Numba too (xdist workers set it)
+        monkeypatch.setattr(numba_config, "CACHE_DIR", "")
     for cached in (numba_cuda._source, numba_cuda._kernels):
         cached.cache_clear()
     try:

@@ -58,19 +58,36 @@ def test_markers_keep_x86_only_runtimes_off_arm():
     assert any(r.startswith("intel-opencl-rt") for r in x86)
 
 
-@pytest.mark.parametrize("target", sorted(TARGETS))
-def test_every_requirement_has_a_wheel_for(target, tmp_path):
+def resolve(target: str, folder: Path) -> subprocess.Popen:
+    """pip resolving the target's requirements to wheels for it (a dry run), started in the background."""
     platforms, environment, extras = TARGETS[target]
     reqs = requirements_for(environment, extras)
-    (tmp_path / "req.txt").write_text("\n".join(reqs) + "\n")
+    (folder / "req.txt").write_text("\n".join(reqs) + "\n")
     cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-           "--python-version", "3.11", "--implementation", "cp", "--target", str(tmp_path / "t"),
-           "-r", str(tmp_path / "req.txt"), "--quiet"]
+           "--python-version", "3.11", "--implementation", "cp", "--target", str(folder / "t"),
+           "-r", str(folder / "req.txt"), "--quiet"]
     for p in platforms:
         cmd += ["--platform", p]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("ERROR")]
-    assert proc.returncode == 0, f"{target}: " + " | ".join(errors or proc.stderr.splitlines()[-3:])
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def resolutions(tmp_path_factory):
+    """Every target's resolution, all started at once: each mostly waits on the package index."""
+    procs = {target: resolve(target, tmp_path_factory.mktemp(target)) for target in sorted(TARGETS)}
+    yield procs
+    for proc in procs.values():
+        if proc.poll() is None:  # a test that did not run (deselected) or timed out
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.mark.parametrize("target", sorted(TARGETS))
+def test_every_requirement_has_a_wheel_for(target, resolutions):
+    proc = resolutions[target]
+    _, stderr = proc.communicate(timeout=600)
+    errors = [line for line in stderr.splitlines() if line.startswith("ERROR")]
+    assert proc.returncode == 0, f"{target}: " + " | ".join(errors or stderr.splitlines()[-3:])
 
 
 @pytest.mark.slow

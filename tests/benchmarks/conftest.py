@@ -62,3 +62,9 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.section("benchmark figures")
         for nodeid, line in _FIGURES:
             terminalreporter.write_line(f"{nodeid}: {line}")
+
+
+def pytest_sessionfinish(session):
+    """An xdist worker prints no summary: its figures go to the main process (printed by tests/conftest.py)."""
+    if hasattr(session.config, "workeroutput"):
+        session.config.workeroutput["benchmark_figures"] = _FIGURES
