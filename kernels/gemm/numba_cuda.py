@@ -152,8 +152,8 @@ def _tiled_function():
     """`_sgemm` with its K loop unrolled, as a function Numba can compile, and whether its code can be
     cached on disk (a generated file, as kernels/runtime/cuda.py writes it; not under the simulator)."""
     source = _unrolled(_sgemm)
-    names = {"cuda": _cuda(), "float32": float32, "BM": BM, "BN": BN, "BK": BK, "TM": TM, "TN": TN, "TX": TX,
-             "A_TILE": A_TILE, "SHARED_ALIGN": SHARED_ALIGN, "LOADS": LOADS, "A_ROWS_PER_LOAD": A_ROWS_PER_LOAD, "B_ROWS_PER_LOAD": B_ROWS_PER_LOAD}
+    constants = {name: value for name, value in globals().items() if name.isupper()}  # BM, BK, LOADS, ...
+    names = {"cuda": _cuda(), "float32": float32, **constants}
     if runtime.simulator_enabled():
         namespace = dict(names, SHARED_ALIGN=None)  # the simulator refuses an alignment
         exec(compile(source, "<kernels.gemm.numba_cuda unrolled>", "exec"), namespace)  # noqa: S102
