@@ -171,8 +171,8 @@ def test_main_loop_issues_four_m64n256k16_wgmma_and_twelve_async_copies(built):
 
 @pytest.fixture
 def gpu(monkeypatch):
-    """A stand-in GPU of a chosen compute capability; kernels "run" by the callable `launch`."""
-    state = {"cc": 90, "launches": []}
+    """A stand-in GPU of a chosen compute capability (`gpu["cc"]`), with the own-kernel choice forgotten."""
+    state = {"cc": 90}
     monkeypatch.setattr(cupy_cuda, "_capability", lambda device: state["cc"])
     cupy_cuda.own_kernel.cache_clear()
     cupy_cuda._passed_over.clear()
