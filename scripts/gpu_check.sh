@@ -17,7 +17,7 @@
 #                             every GPU correctness test (SHA-256d, GEMM, inference, timers, NVML) and the
 #                             GPU benchmarks (scan GH/s, the generated kernel's tunings side by side
 #                             (tests/benchmarks/test_sha256_tuning_bench.py), hash_batch msg/s, cuBLAS vs
-#                             the own WMMA and (Hopper) wgmma kernels and numba-cuda at 8192^3, SmolLM2-135M
+#                             the own WMMA and (Hopper) wgmma / wgmma-tma kernels and numba-cuda at 8192^3, SmolLM2-135M
 #                             prefill/decode tok/s, graph decode on both CUDA GEMM backends); pytest-gpu.json
 #   4. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline
 #   5. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of a real header; the step
@@ -93,7 +93,7 @@ try:
     print("cuBLAS:", cuda.cublas_status()[1] or "loads")
     from kernels.gemm import cupy_cuda
     print("WMMA NVRTC options:", " ".join(cupy_cuda._wmma_module_options()))
-    for dtype in cupy_cuda.dtypes(0, "own"):  # compiles and self-checks wgmma on a compute capability 9.0 GPU
+    for dtype in cupy_cuda.dtypes(0, "own"):  # compiles and tries wgmma-tma, then wgmma, in a child process
         print(f"own GEMM kernel {dtype}:", cupy_cuda.own_kernel_text(0, dtype))
 except Exception as exc:
     print(f"CuPy not usable: {exc}")

@@ -115,12 +115,21 @@ def _gpu() -> tuple[bool, str]:
     return cupy_cuda.available()
 
 
+def _tried(kernel: str, dtype: str) -> None:
+    """A Hopper kernel's first run on this GPU is its trial in a child process: a hang or a fault there
+    fails this test with the reason instead of stopping or poisoning the test process."""
+    if kernel in cupy_cuda.OWN_HOPPER_ORDER:
+        problem = cupy_cuda.trial(0, dtype, kernel)
+        assert problem is None, f"{kernel} {dtype} failed its trial: {problem}"
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not _gpu()[0], reason=f"needs CuPy and a CUDA GPU: {_gpu()[1]}")
 @pytest.mark.parametrize("kernel", cupy_cuda.KERNELS)
 def test_real_gpu_matches_numpy(kernel):
     rng = np.random.default_rng(2)
     for dtype in cupy_cuda.dtypes(0, kernel):
+        _tried(kernel, dtype)
         for m, n, k in ((1, 4096, 4096), (37, 131, 67), (1000, 1030, 517), (2048, 2048, 2048)):
             a, b = rng.standard_normal((m, k)), rng.standard_normal((k, n))
             result = verify.check(cupy_cuda.matmul(a, b, dtype=dtype, kernel=kernel), a, b, dtype)
@@ -133,6 +142,7 @@ def test_real_gpu_resident_operands_chain():
     rng = np.random.default_rng(3)
     x, w = rng.standard_normal((5, 300)), rng.standard_normal((300, 77))
     for kernel in (k for k in cupy_cuda.KERNELS if "bf16" in cupy_cuda.dtypes(0, k)):  # wgmma: Hopper only
+        _tried(kernel, "bf16")
         wd = cupy_cuda.to_device(w, dtype="bf16")
         y = cupy_cuda.matmul(cupy_cuda.to_device(x, dtype="bf16"), wd, dtype="bf16", kernel=kernel)
         assert isinstance(y, cupy_cuda.CupyMatrix) and y.shape == (5, 77)

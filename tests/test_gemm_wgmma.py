@@ -1,21 +1,24 @@
-"""The Hopper wgmma GEMM (kernels/gemm/gemm_wgmma.cu) without a GPU: where its copies put every element of
-a pipeline stage against where wgmma's matrix descriptors read it (the PTX ISA's canonical 128-byte-swizzle
-layouts), its compile for sm_90a as CuPy's RawModule does it, the SASS of its main loop, and the host's
-choice of own kernel. Its results and speed on a GPU are for the `gpu` tests (test_gemm_cupy.py and the
+"""The Hopper wgmma GEMMs (kernels/gemm/gemm_wgmma.cu, cp.async and TMA) without a GPU: where their copies
+put every element of a pipeline stage against where wgmma's matrix descriptors read it (the PTX ISA's
+canonical 128-byte-swizzle layouts), their compile for sm_90a as CuPy's RawModule does it, the SASS of
+their main loops, the tensor maps and launch arguments, and the host's choice of own kernel (tried first in
+a child process). Its results and speed on a GPU are for the `gpu` tests (test_gemm_cupy.py and the
 GEMM benchmark), which scripts/gpu_check.sh runs.
 """
 
 from __future__ import annotations
 
+import ctypes
 import re
 
 import numpy as np
 import pytest
 
-from kernels.gemm import cupy_cuda
+from kernels.gemm import cupy_cuda, tensor_map
 from tests import nvrtc, sass
 
 TILE = cupy_cuda.WMMA_TILES["wgmma"]
+TMA_TILE = cupy_cuda.WMMA_TILES["wgmma-tma"]
 SOURCE = TILE.source.read_text(encoding="utf-8")
 
 
@@ -34,9 +37,9 @@ ELEMENT = 2  # bytes of bf16 / fp16
 
 def _descriptor_calls() -> tuple[str, str, str, str, str, str]:
     """The start, leading and stride offset expressions of the A and B descriptors in the main loop."""
-    call = re.search(r"wgmma\(d, descriptor\((.+?), (\w+), (\w+)\), descriptor\((.+?), (\w+), (\w+)\), T\(\)\)",
+    call = re.search(r"wgmma\(d, descriptor\((.+?), (\w+), (\w+)\), descriptor\((.+?), (\w+), (\w+)\), T\(\),",
                      SOURCE)
-    assert call, "the main loop's wgmma(d, descriptor(...), descriptor(...), T()) call"
+    assert call, "mma_slice's wgmma(d, descriptor(...), descriptor(...), T(), ...) call"
     return call.groups()
 
 
@@ -131,6 +134,73 @@ def test_a_swapped_leading_and_stride_offset_is_caught():
     assert any(hardware_b(desc, k, n) != stored_b(k, n) for k in range(16) for n in range(C["BN"]))
 
 
+def _tma_loads() -> list[tuple[str, str, str, str]]:
+    """(destination, map, inner and outer coordinate) of each tma_load call of the producer's loop."""
+    return re.findall(r"tma_load\(([^,]+), (\w+), ([^,]+), ([^,]+), bar\);", SOURCE)
+
+
+def _tma_maps() -> tuple[tensor_map.Tiled, tensor_map.Tiled]:
+    """The tensor maps the host builds for A (1000 x 520) and B (520 x 600), as launched."""
+    from types import SimpleNamespace
+
+    def matrix(rows, cols, address):
+        data = SimpleNamespace(shape=(rows, -(-cols // 8) * 8), data=SimpleNamespace(ptr=address))
+        return cupy_cuda.CupyMatrix(data, rows, cols, "bf16", 0)
+
+    encoded = []
+    original = tensor_map.encode
+    tensor_map.encode = lambda spec: encoded.append(spec) or spec
+    try:
+        cupy_cuda._kernel_args(matrix(1000, 520, 1 << 20), matrix(520, 600, 1 << 24), matrix(1000, 600, 1 << 28),
+                               TMA_TILE)
+    finally:
+        tensor_map.encode = original
+    return encoded[0], encoded[1]
+
+
+def tma_writes(box: tuple[int, int], destination: int, row: int, col: int) -> int:
+    """Where a TMA copy in the 128-byte swizzle puts element (row, col) of its box (columns innermost) at a
+    1024-byte aligned destination: rows of box[0] elements, then the swizzle of the address."""
+    assert destination % 1024 == 0 and box[0] * ELEMENT <= 128
+    return swizzle_128(destination + row * box[0] * ELEMENT + col * ELEMENT)
+
+
+@pytest.mark.parametrize("slot", [0, 3])
+def test_tma_boxes_land_where_the_descriptors_read(slot):
+    """The TMA kernel's five copies per stage (one box of A, four of B, as the host's tensor maps shape
+    them) put every element where the cp.async copies do, which the test above checks against wgmma."""
+    a_map, b_map = _tma_maps()
+    assert a_map.box == (C["BK"], C["BM"]) and b_map.box == (cupy_cuda.TMA_BOX_N, C["BK"])
+    loads = _tma_loads()
+    assert [m for _, m, _, _ in loads] == ["a_map", "b_map"]
+    (a_dst, _, a_inner, a_outer), (b_dst, _, b_inner, b_outer) = loads
+    assert (a_inner, a_outer) == ("t * BK", "row0")  # box (k, row) at (K offset, tile row)
+    assert (b_inner, b_outer) == ("col0 + 64 * j", "t * BK")  # box j of the slice's 256 columns
+    base = slot * C["STAGE"]
+    names = dict(C, slot=base)
+    for r in range(C["BM"]):
+        for k in range(C["BK"]):
+            assert tma_writes(a_map.box, eval(a_dst, {}, names), r, k) == base + stored_a(r, k)  # noqa: S307
+    for j in range(C["BN"] // cupy_cuda.TMA_BOX_N):
+        dst = eval(b_dst, {}, dict(names, j=j))  # noqa: S307
+        for k in range(C["BK"]):
+            for n in range(cupy_cuda.TMA_BOX_N):
+                assert tma_writes(b_map.box, dst, k, n) == base + stored_b(k, 64 * j + n)
+
+
+def test_tma_stage_bytes_are_what_the_full_barrier_expects():
+    a_map, b_map = _tma_maps()
+    box_bytes = lambda spec: spec.box[0] * spec.box[1] * ELEMENT  # noqa: E731
+    assert box_bytes(a_map) + C["BN"] // cupy_cuda.TMA_BOX_N * box_bytes(b_map) == C["STAGE"]
+    assert "barrier_expect_bytes(bar, STAGE);" in SOURCE
+    assert (a_map.dims, a_map.row_stride) == ((520, 1000), 520 * ELEMENT)  # K columns, M rows, padded rows
+    assert (b_map.dims, b_map.row_stride) == ((600, 520), 600 * ELEMENT)
+    assert C["SMEM_BYTES_TMA"] == cupy_cuda.wmma_shared_bytes("wgmma-tma") <= 227 * 1024
+    assert TMA_TILE.block == (C["BM"], C["BN"], C["TMA_THREADS"]) == (128, 256, 384)
+    assert 128 * C["PRODUCER_REGISTERS"] + 256 * C["CONSUMER_REGISTERS"] <= 65536  # setmaxnreg's budget
+    assert C["CONSUMER_WARPS"] == 2 * 128 // 32
+
+
 @pytest.fixture(scope="module")
 def built():
     if nvrtc.nvrtc() is None:
@@ -143,11 +213,15 @@ def built():
 def test_compiles_for_sm_90a_as_cupy_would_without_spills(built):
     """CuPy appends -arch=sm_90 after the module's options; NVRTC compiles for the first, sm_90a."""
     assert built.options.index("-arch=sm_90a") < built.options.index("-arch=sm_90")
-    for name in TILE.functions.values():
+    names = [*TILE.functions.values(), *TMA_TILE.functions.values()]
+    for name in names:
         assert f"Compiling entry function '{name}' for 'sm_90a'" in built.log
     assert not re.search(r"[1-9]\d* bytes spill", built.log) and "bytes spill stores" in built.log
-    registers = [int(n) for n in re.findall(r"Used (\d+) registers", built.log)]
-    assert len(registers) == 2 and max(registers) <= 255  # 256 threads, one block per SM: 65536 / 256
+    registers = dict(re.findall(r"Compiling entry function '(\w+)'.*?Used (\d+) registers", built.log, re.S))
+    assert sorted(registers) == sorted(names)
+    assert all(int(registers[n]) <= 255 for n in TILE.functions.values())  # 256 threads, one block per SM
+    # 384 threads: ptxas allocates 65536 / 384 rounded down to 8, what setmaxnreg then moves between them
+    assert all(int(registers[n]) == 168 for n in TMA_TILE.functions.values())
     assert "serializ" not in built.log.lower()  # ptxas's warning when it must wait on each wgmma
 
 
@@ -166,6 +240,37 @@ def test_main_loop_issues_four_m64n256k16_wgmma_and_twelve_async_copies(built):
         assert sum(op.startswith("WARPGROUP.DEPBAR") for op in ops) == 1  # wait_group 1: one slice in flight
 
 
+def _consumer_loop(instructions):
+    """The TMA kernel's consumer loop: the shortest loop holding wgmma (the try-wait retries branch back
+    from code placed after the kernel's end, so the longest loop is not it)."""
+    spans = [(int(t.group(1), 16), i.address) for i in instructions if i.opcode == "BRA"
+             for t in [sass.BRANCH_TARGET.search(i.operands)] if t and int(t.group(1), 16) < i.address]
+    spans = [(a, b) for a, b in spans if any(a <= i.address <= b and i.opcode == "HGMMA" for i in instructions)]
+    start, end = min(spans, key=lambda span: span[1] - span[0])
+    return [i for i in instructions if start <= i.address <= end]
+
+
+@pytest.mark.skipif(sass.disassembler() is None, reason="pip install nvidia-cuda-cuobjdump (the test extra)")
+def test_tma_kernel_keeps_wgmma_asynchronous_and_loads_by_tma(built):
+    functions = sass.disassemble(built.cubin)
+    for dtype, name in TMA_TILE.functions.items():
+        everything = [i.opcode + i.modifiers + " " + i.operands for i in functions[name]]
+        body = [i.opcode + i.modifiers + " " + i.operands for i in _consumer_loop(functions[name])]
+        hgmma = [op.replace(" ", "", 1) for op in body if op.startswith("HGMMA")]  # "64x256x16" splits
+        waits = [op for op in body if op.startswith("SYNCS.PHASECHK")]
+        assert hgmma and len(hgmma) == C["BK"] // 16 * len(waits), body  # four wgmmas per landed slice
+        assert all(op.startswith("HGMMA.64x256x16.F32") and "tnspB" in op for op in hgmma)
+        assert all(".BF16 " in op for op in hgmma) == (dtype == "bf16")
+        # one group per slice, waited down to one in flight; none waited to zero inside the loop
+        assert sum(op.startswith("WARPGROUP.DEPBAR.LE gsb0, 0x1") for op in body) == len(waits)
+        assert not any(op.startswith("WARPGROUP.DEPBAR.LE gsb0, 0x0") for op in body)
+        assert sum(op.startswith("SYNCS.ARRIVE") for op in body) == len(waits)  # each warp frees the stage
+        assert not any(op.startswith(("LDGSTS", "BAR.SYNC", "LDG")) for op in body)
+        assert sum(op.startswith("UTMALDG.2D") for op in everything) >= 5  # the producer: one A and four B boxes
+        assert any(op.startswith("USETMAXREG.DEALLOC") and "0x28" in op for op in everything)  # 40
+        assert any(op.startswith("USETMAXREG.TRY_ALLOC") and "0xe8" in op for op in everything)  # 232
+
+
 # --- the host's choice of own kernel --------------------------------------------------------------------
 
 
@@ -174,36 +279,124 @@ def gpu(monkeypatch):
     """A stand-in GPU of a chosen compute capability (`gpu["cc"]`), with the own-kernel choice forgotten."""
     state = {"cc": 90}
     monkeypatch.setattr(cupy_cuda, "_capability", lambda device: state["cc"])
-    cupy_cuda.own_kernel.cache_clear()
-    cupy_cuda._passed_over.clear()
+
+    def forget():
+        cupy_cuda.own_kernel.cache_clear()
+        cupy_cuda.trial.cache_clear()
+        cupy_cuda._passed_over.clear()
+
+    forget()
     yield state
-    cupy_cuda.own_kernel.cache_clear()
-    cupy_cuda._passed_over.clear()
+    forget()
+
+
+@pytest.fixture
+def checks(monkeypatch):
+    """Trials in this process, with `checks[kernel]` the self-check's answer (None: right); `checks["run"]`
+    lists the kernels checked, in order."""
+    answers = {"run": []}
+
+    def self_check(device, dtype, kernel):
+        answers["run"].append(kernel)
+        return answers.get(kernel)
+
+    monkeypatch.setattr(cupy_cuda, "self_check", self_check)
+    monkeypatch.setattr(cupy_cuda.isolated, "call", lambda module, function, args, timeout_s:
+                        getattr(cupy_cuda, function)(*args))  # the child's work, here
+    return answers
 
 
 @pytest.mark.parametrize(("cc", "expected"), [(80, ()), (89, ()), (90, ("fp16", "bf16")), (100, ()), (120, ())])
 def test_wgmma_runs_on_compute_capability_9_0_alone(gpu, cc, expected):
     gpu["cc"] = cc
-    assert cupy_cuda.dtypes(0, "wgmma") == expected
+    assert cupy_cuda.dtypes(0, "wgmma") == cupy_cuda.dtypes(0, "wgmma-tma") == expected
     assert cupy_cuda.dtypes(0, "own") == cupy_cuda.dtypes(0, "wmma") == ("fp16", "bf16")
 
 
-def test_own_kernel_is_wgmma_on_hopper_once_its_self_check_passes(gpu, monkeypatch):
-    checked = []
-    monkeypatch.setattr(cupy_cuda, "self_check", lambda device, dtype, kernel: checked.append(kernel))
-    assert cupy_cuda.own_kernel(0, "bf16") == "wgmma" and cupy_cuda.own_kernel(0, "bf16") == "wgmma"
-    assert checked == ["wgmma"]  # once per device and dtype
-    assert cupy_cuda.own_kernel_text(0, "bf16").startswith("own wgmma tensor-core RawKernel (gemm_wgmma.cu)")
+def test_own_kernel_is_the_tma_kernel_on_hopper_once_its_trial_passes(gpu, checks):
+    assert cupy_cuda.own_kernel(0, "bf16") == "wgmma-tma" and cupy_cuda.own_kernel(0, "bf16") == "wgmma-tma"
+    assert checks["run"] == ["wgmma-tma"]  # once per device and dtype, and no further once one passes
+    assert cupy_cuda.own_kernel_text(0, "bf16").startswith("own wgmma-tma tensor-core RawKernel (gemm_wgmma.cu)")
 
 
-def test_own_kernel_falls_back_to_wmma_and_says_why(gpu, monkeypatch):
-    monkeypatch.setattr(cupy_cuda, "self_check", lambda device, dtype, kernel: "max relative error 0.9 > 0.02")
+def test_own_kernel_falls_back_kernel_by_kernel_and_says_why(gpu, checks):
+    checks["wgmma-tma"] = "RuntimeError: cuTensorMapEncodeTiled returned CUresult 1"
+    assert cupy_cuda.own_kernel(0, "bf16") == "wgmma" and checks["run"] == ["wgmma-tma", "wgmma"]
+    assert "wgmma-tma failed its self-check here" in cupy_cuda.own_kernel_text(0, "bf16")
+    checks["wgmma"] = "max relative error 0.9 > 0.02"
     assert cupy_cuda.own_kernel(0, "fp16") == "wmma"
     text = cupy_cuda.own_kernel_text(0, "fp16")
-    assert "own wmma" in text and "wgmma failed its self-check here" in text and "0.9 > 0.02" in text
+    assert "own wmma" in text and "CUresult 1" in text and "wgmma failed its self-check here and was not used (max relative" in text
     gpu["cc"] = 80
     cupy_cuda.own_kernel.cache_clear()
+    checks["run"].clear()
     assert cupy_cuda.own_kernel(1, "bf16") == "wmma" and "self-check" not in cupy_cuda.own_kernel_text(1, "bf16")
+    assert checks["run"] == []  # nothing to try below Hopper
+
+
+def test_a_trial_that_hangs_or_crashes_fails_every_kernel_it_held(gpu, monkeypatch):
+    def call(module, function, args, timeout_s):
+        raise cupy_cuda.isolated.IsolatedError(f"{module}.{function} did not finish in {timeout_s:g} s")
+
+    monkeypatch.setattr(cupy_cuda.isolated, "call", call)
+    assert cupy_cuda.own_kernel(0, "bf16") == "wmma"
+    text = cupy_cuda.own_kernel_text(0, "bf16")
+    assert text.count("did not finish in 60 s") == 2 and "wgmma-tma failed" in text and "; wgmma failed" in text
+
+
+def test_the_trial_really_runs_in_a_child_process(gpu):
+    """The stand-in GPU is this process's alone: the child sees the machine's own (here none, so its
+    self-check fails), and the reason comes back whole rather than as a failed child."""
+    problem = cupy_cuda.trial(0, "bf16", "wgmma-tma")
+    if not cupy_cuda.available()[0]:
+        assert problem.startswith("ValueError: cupy: no device") and "child process" not in problem
+
+
+# --- tensor maps ------------------------------------------------------------------------------------------
+
+
+def test_tensor_map_of_a_padded_row_major_matrix():
+    spec = tensor_map.tiled(0x7F0000000000, 1000, 520, 520, 128, 64, "bf16")
+    assert spec == tensor_map.Tiled(9, 0x7F0000000000, (520, 1000), 1040, (64, 128))
+    assert tensor_map.tiled(0x1000, 3, 5, 8, 64, 64, "fp16").data_type == 6  # 5 columns in rows of 8
+
+
+@pytest.mark.parametrize(("args", "why"), [
+    ((0x1008, 10, 10, 16, 64, 64, "bf16"), "16-byte boundary"),
+    ((0x1000, 10, 10, 12, 64, 64, "bf16"), "multiple of 16 bytes"),
+    ((0x1000, 10, 20, 16, 64, 64, "bf16"), "20 columns do not fit"),
+    ((0x1000, 10, 10, 16, 64, 128, "bf16"), "exceeds the 128-byte swizzle"),
+    ((0x1000, 10, 10, 16, 512, 64, "bf16"), "exceeds 256 per side"),
+    ((0x1000, 10, 10, 16, 64, 64, "fp32"), "no TMA kernel for fp32"),
+])
+def test_tensor_maps_tma_cannot_copy_are_refused_with_the_reason(args, why):
+    with pytest.raises(ValueError, match=why):
+        tensor_map.tiled(*args)
+
+
+def test_encode_hands_the_driver_what_the_spec_says_into_aligned_memory():
+    seen = []
+
+    def driver(out, data_type, rank, address, dims, strides, box, element_strides, *modes):
+        seen.append((out.value % 64, data_type, rank, address.value, dims[:2], strides[:1], box[:2],
+                     element_strides[:2], modes))
+        written = (ctypes.c_uint8 * 128).from_address(out.value)
+        written[0], written[127] = 0xAB, 0xCD
+        return 0
+
+    spec = tensor_map.tiled(0x10000, 1000, 520, 520, 128, 64, "bf16")
+    encoded = tensor_map.encode(spec, driver)
+    assert seen == [(0, 9, 2, 0x10000, [520, 1000], [1040], [64, 128], [1, 1], (0, 3, 3, 0))]
+    assert encoded.shape == (1,) and encoded.dtype.itemsize == 128 and encoded.ctypes.data % 64 == 0
+    raw = encoded.view(np.uint8)
+    assert (raw[0], raw[127]) == (0xAB, 0xCD) and not encoded.flags.writeable
+    assert tensor_map.encode(spec, driver) is encoded and len(seen) == 1  # one encode per matrix and box
+
+
+def test_encode_turns_a_driver_error_into_a_reason():
+    spec = tensor_map.tiled(0x20000, 10, 10, 16, 64, 64, "fp16")
+    with pytest.raises(RuntimeError, match="cuTensorMapEncodeTiled returned CUresult 1 for"):
+        tensor_map.encode(spec, lambda *args: 1)
 
 
 def test_self_check_turns_a_compile_failure_into_a_reason(gpu, monkeypatch):
@@ -229,7 +422,8 @@ def test_self_check_compares_with_numpy(gpu, monkeypatch):
 def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
     launches = []
     monkeypatch.setattr(cupy_cuda, "_wmma_function", lambda device, dtype, kernel: lambda grid, block, args,
-                        shared_mem: launches.append((kernel, grid, block, shared_mem)))
+                        shared_mem: launches.append((kernel, grid, block, shared_mem, args)))
+    monkeypatch.setattr(tensor_map, "encode", lambda spec: spec)
 
     class Device:
         def __init__(self, index):
@@ -244,8 +438,18 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
     from types import SimpleNamespace
 
     monkeypatch.setattr(cupy_cuda, "_cupy", lambda: SimpleNamespace(cuda=SimpleNamespace(Device=Device)))
-    matrix = lambda rows, cols: cupy_cuda.CupyMatrix(SimpleNamespace(shape=(rows, cols)), rows, cols, "bf16", 0)  # noqa: E731
-    cupy_cuda.wmma_gemm(matrix(1000, 520), matrix(520, 600), matrix(1000, 600), "wgmma")
-    cupy_cuda.wmma_gemm(matrix(1000, 520), matrix(520, 600), matrix(1000, 600), "wmma")
-    assert launches[0] == ("wgmma", (8 * 3,), (256,), C["SMEM_BYTES"])  # 8 tile rows x 3 tile columns
+
+    def matrix(rows, cols):
+        data = SimpleNamespace(shape=(rows, -(-cols // 8) * 8), data=SimpleNamespace(ptr=1 << 20))
+        return cupy_cuda.CupyMatrix(data, rows, cols, "bf16", 0)
+
+    for kernel in ("wgmma", "wmma", "wgmma-tma"):
+        cupy_cuda.wmma_gemm(matrix(1000, 520), matrix(520, 600), matrix(1000, 600), kernel)
+    assert launches[0][:4] == ("wgmma", (8 * 3,), (256,), C["SMEM_BYTES"])  # 8 tile rows x 3 tile columns
     assert launches[1][1] == (5, 8)  # WMMA: (columns, rows) of 128 x 128 tiles
+    assert launches[2][:4] == ("wgmma-tma", (8 * 3,), (384,), C["SMEM_BYTES_TMA"])
+    a_map, b_map, c, ldc, m, n, k = launches[2][4]  # the kernel's (a_map, b_map, C, ldc, M, N, K)
+    assert isinstance(a_map, tensor_map.Tiled) and (a_map.dims, b_map.dims) == ((520, 1000), (600, 520))
+    assert (int(ldc), int(m), int(n), int(k)) == (600, 1000, 600, 520)
+    assert re.search(r"gemm_wgmma_tma_bf16\(const __grid_constant__ TensorMap a_map, const __grid_constant__ "
+                     r"TensorMap b_map,\s+__nv_bfloat16 \*C, int ldc, int M, int N, int K\)", SOURCE)

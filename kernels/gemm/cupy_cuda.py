@@ -14,10 +14,12 @@ The own kernels (fp16, bf16), by `kernel=`:
     "wmma"       WMMA 16x16x16 on 128 x 128 tiles, a 3-stage cp.async pipeline (sm_80 and newer);
     "wmma-wide"  the same on 128 x 256 tiles with 4 stages (compile-checked; not yet measured on a GPU);
     "wgmma"      Hopper's warpgroup MMA, m64n256k16 from 128-byte-swizzled shared memory, 128 x 256 tiles,
-                 4 stages (sm_90a only; compile- and layout-checked, not yet run on a GPU);
-    "own"        what the harness runs as this backend's own kernel: wgmma on a compute capability 9.0 GPU
-                 once it has passed a self-check there (a small GEMM with ragged edges against NumPy),
-                 else WMMA; `own_kernel_text` names which one ran, and why where wgmma was passed over.
+                 4 stages filled by cp.async (sm_90a only; compile- and layout-checked, not yet run on a GPU);
+    "wgmma-tma"  the same tiles and MMAs, the stages filled by TMA from a producer warpgroup through
+                 mbarriers (tensor maps: kernels/gemm/tensor_map.py; not yet run on a GPU);
+    "own"        what the harness runs as this backend's own kernel: on a compute capability 9.0 GPU the
+                 first of OWN_HOPPER_ORDER that passes a self-check there (a small GEMM with ragged edges
+                 against NumPy, run first in a child process: `trial`), else WMMA; `own_kernel_text` names which one ran, and why any was passed over.
 Row-major C = A @ B is computed as the column-major C^T = B^T A^T by cuBLAS, so no operand is transposed.
 CuPy has no bfloat16 dtype: bf16 matrices are held as their uint16 bit patterns and rounded to nearest-even
 from float32 on the host. Matrices of 16-bit types get rows padded with zeros to a multiple of 8 elements
@@ -35,9 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.gemm import shapes, verify
+from kernels.gemm import shapes, tensor_map, verify
 from kernels.runtime import Traits, cublas_capture, parse_device_index
 from kernels.runtime import cuda as runtime
+from kernels.runtime import isolated
 from kernels.runtime.events import cupy_event_timer
 
 TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma (gemm_wgmma.cu) on Hopper, "
@@ -47,7 +50,7 @@ TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
 WGMMA_SOURCE = Path(__file__).with_name("gemm_wgmma.cu")
-KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma")
+KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma", "wgmma-tma")
 WMMA_DTYPES = ("fp16", "bf16")
 
 
@@ -62,6 +65,7 @@ class WmmaTile:
     capabilities: tuple[int, int] = (80, 10**4)  # compute capabilities it runs on (lowest, highest)
     arch_options: tuple[str, ...] = ()  # NVRTC options naming the target, before the -arch CuPy appends
     linear_grid: bool = False  # one block index over all tiles (the kernel orders the tiles itself)
+    tma_box_k: int = 0  # > 0: the kernel takes TMA tensor maps of A and B, copying K this many at a time
 
     def runs_on(self, capability: int) -> bool:
         return self.capabilities[0] <= capability <= self.capabilities[1]
@@ -76,7 +80,10 @@ WMMA_TILES = {
                           "SMEM_BYTES_WIDE"),
     "wgmma": WmmaTile({"fp16": "gemm_wgmma_f16", "bf16": "gemm_wgmma_bf16"}, (128, 256, 256),
                       "SMEM_BYTES_WGMMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True),
+    "wgmma-tma": WmmaTile({"fp16": "gemm_wgmma_tma_f16", "bf16": "gemm_wgmma_tma_bf16"}, (128, 256, 384),
+                          "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True, tma_box_k=64),
 }
+TMA_BOX_N = 64  # columns of B per TMA copy: one 128-byte swizzle row (four copies make a 256-column slice)
 WMMA_FUNCTIONS = WMMA_TILES["wmma"].functions
 WMMA_BLOCK = WMMA_TILES["wmma"].block
 
@@ -312,6 +319,19 @@ def _wmma_function(device: int, dtype: str, kernel: str = "wmma"):
     return function
 
 
+def _kernel_args(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, tile: WmmaTile) -> tuple:
+    """The launch arguments: operand pointers and leading dimensions, or for a TMA kernel the tensor maps
+    of A (boxes of BK x BM) and B (boxes of TMA_BOX_N x BK) in their place."""
+    i32 = np.int32
+    shape = (c.data, i32(c.ld), i32(c.rows), i32(c.cols), i32(a.cols))
+    if not tile.tma_box_k:
+        return (a.data, i32(a.ld), b.data, i32(b.ld)) + shape
+    rows, _, _ = tile.block
+    a_map = tensor_map.tiled(a.data.data.ptr, a.rows, a.cols, a.ld, rows, tile.tma_box_k, a.dtype)
+    b_map = tensor_map.tiled(b.data.data.ptr, b.rows, b.cols, b.ld, tile.tma_box_k, TMA_BOX_N, b.dtype)
+    return (tensor_map.encode(a_map), tensor_map.encode(b_map)) + shape
+
+
 def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma") -> None:
     """Enqueue an own tensor-core kernel (`kernel`, see WMMA_TILES) for C = A @ B (fp16 or bf16)."""
     cp = _cupy()
@@ -320,13 +340,9 @@ def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma")
     grid = (-(-c.cols // cols), -(-c.rows // rows))
     if tile.linear_grid:
         grid = (grid[0] * grid[1],)
-    i32 = np.int32
     with cp.cuda.Device(c.device):
-        _wmma_function(c.device, c.dtype, kernel)(
-            grid, (threads,),
-            (a.data, i32(a.ld), b.data, i32(b.ld), c.data, i32(c.ld), i32(c.rows), i32(c.cols), i32(a.cols)),
-            shared_mem=wmma_shared_bytes(kernel),
-        )
+        _wmma_function(c.device, c.dtype, kernel)(grid, (threads,), _kernel_args(a, b, c, tile),
+                                                  shared_mem=wmma_shared_bytes(kernel))
 
 
 def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"):
@@ -351,10 +367,11 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"
     return c if resident else to_host(c)
 
 
-# --- "own": wgmma where it runs and has proved itself on this GPU, else WMMA ----------------------------
+# --- "own": the best Hopper kernel that has proved itself on this GPU, else WMMA ------------------------
 
+OWN_HOPPER_ORDER = ("wgmma-tma", "wgmma")  # tried in this order on compute capability 9.0
 SELF_CHECK_SHAPE = (200, 300, 136)  # M, N, K: two tile rows, two tile columns, three K slices, all ragged
-_passed_over: dict[tuple[int, str], str] = {}  # (device, dtype) -> why wgmma was not used there
+_passed_over: dict[tuple[int, str], list[tuple[str, str]]] = {}  # (device, dtype) -> [(kernel, why not)]
 
 
 def self_check(device: int, dtype: str, kernel: str) -> str | None:
@@ -372,16 +389,31 @@ def self_check(device: int, dtype: str, kernel: str) -> str | None:
     return None if result.ok else result.what
 
 
+TRIAL_TIMEOUT_S = 60.0  # CuPy's start, a cold NVRTC compile of gemm_wgmma.cu and a small GEMM take seconds
+
+
+@lru_cache(maxsize=None)
+def trial(device: int, dtype: str, kernel: str) -> str | None:
+    """`self_check` in a child process (kernels/runtime/isolated.py): a Hopper kernel's first run on this
+    GPU, where a hang or a fault would otherwise stop this process or leave its CUDA context unusable.
+    None if the kernel is right, else why not."""
+    try:
+        return isolated.call(__name__, "self_check", (device, dtype, kernel), TRIAL_TIMEOUT_S)
+    except isolated.IsolatedError as exc:
+        return str(exc)
+
+
 @lru_cache(maxsize=None)
 def own_kernel(device: int, dtype: str) -> str:
-    """The own kernel `kernel="own"` runs on this GPU in this dtype: "wgmma" where it runs and passes
-    `self_check` there, else "wmma" (the reason is kept for `own_kernel_text`)."""
-    if dtype not in dtypes(device, "wgmma"):
-        return "wmma"
-    problem = self_check(device, dtype, "wgmma")
-    if problem is None:
-        return "wgmma"
-    _passed_over[(device, dtype)] = problem
+    """The own kernel `kernel="own"` runs on this GPU in this dtype: the first of OWN_HOPPER_ORDER that runs
+    here and passes its `trial`, else "wmma" (the reasons are kept for `own_kernel_text`)."""
+    for kernel in OWN_HOPPER_ORDER:
+        if dtype not in dtypes(device, kernel):
+            continue
+        problem = trial(device, dtype, kernel)
+        if problem is None:
+            return kernel
+        _passed_over.setdefault((device, dtype), []).append((kernel, problem))
     return "wmma"
 
 
@@ -391,6 +423,6 @@ def own_kernel_text(device: int, dtype: str) -> str:
     tile = WMMA_TILES[chosen]
     rows, cols, _ = tile.block
     text = f"own {chosen} tensor-core RawKernel ({tile.source.name}), {rows}x{cols} tiles, fp32 accumulate"
-    if (device, dtype) in _passed_over:
-        text += f"; wgmma failed its self-check here and was not used ({_passed_over[(device, dtype)]})"
+    for kernel, problem in _passed_over.get((device, dtype), []):
+        text += f"; {kernel} failed its self-check here and was not used ({problem})"
     return text

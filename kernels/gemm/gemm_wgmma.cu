@@ -8,8 +8,8 @@
 //   B (BK x BN, N-major: a row of B is N-contiguous; the wgmma reads it transposed, imm-trans-b = 1),
 // each stored as 128-byte rows in the 128-byte swizzle the descriptors name: the 16-byte chunk c of row r
 // lands at chunk c ^ (r % 8) of that row, within 1024-byte atoms of 8 rows. B's 256 columns are four
-// atoms side by side (64 columns each), BK rows deep. So, per descriptor (bytes; see tests/wgmma_layout.py,
-// which checks every element of a stage against the PTX ISA's canonical layouts):
+// atoms side by side (64 columns each), BK rows deep. So, per descriptor (bytes; tests/test_gemm_wgmma.py
+// checks every element of a stage against the PTX ISA's canonical layouts):
 //   A: stride byte offset 1024 (8 rows of M to the next 8), leading byte offset unused (16);
 //      the k-th 16-wide slice of K starts 32 k bytes into the row.
 //   B: stride byte offset 1024 (8 rows of K to the next 8), leading byte offset B_ATOM = BK * 128
@@ -19,9 +19,17 @@
 // refills the slot of slice t-2 (whose wgmma every warpgroup has waited for) with slice t+STAGES-2.
 // Blocks are ordered in groups of GROUP_M tile rows, so the B columns a wave reads stay in L2.
 //
+// gemm_wgmma_tma_* (below the first kernels) compute the same tiles from the same stage layout, but the
+// copies are the Tensor Memory Accelerator's: a third warpgroup (the producer, one thread of it, its
+// registers given to the others with setmaxnreg) issues one TMA load of A's slice and four of B's per
+// stage against mbarriers, which the two consumer warpgroups wait on; a consumer warp arrives on a stage's
+// "empty" mbarrier once its wgmma on it has completed, and only then does the producer refill it. TMA
+// writes the 128-byte swizzle itself (the tensor maps name it; the slots are 1024-byte aligned, so its
+// address-based pattern is the chunk ^ (row % 8) above) and fills what lies past the matrix with zeros.
+//
 // Shapes: any M, N, K. Rows of A and B must be 16-byte aligned and zero-padded to lda / ldb (multiples
 // of 8 elements), as kernels/gemm/cupy_cuda.py allocates them; chunks past the edges are zero-filled by
-// cp.async (src-size 0) and stores past the edge of C are skipped.
+// cp.async (src-size 0) or by TMA, and stores past the edge of C are skipped.
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -69,9 +77,13 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned address, unsig
 #define WGMMA_D128 WGMMA_D8(0), WGMMA_D8(8), WGMMA_D8(16), WGMMA_D8(24), WGMMA_D8(32), WGMMA_D8(40), WGMMA_D8(48), \
                    WGMMA_D8(56), WGMMA_D8(64), WGMMA_D8(72), WGMMA_D8(80), WGMMA_D8(88), WGMMA_D8(96),           \
                    WGMMA_D8(104), WGMMA_D8(112), WGMMA_D8(120)
-// d += A(64 x 16, K-major) * B(16 x 256, N-major): scale-d 1, scale-a/b 1, trans-a 0, trans-b 1.
+// d = A(64 x 16, K-major) * B(16 x 256, N-major) + (accumulate ? d : 0): scale-d the predicate `accumulate`,
+// scale-a/b 1, trans-a 0, trans-b 1. Starting a tile with accumulate = 0 rather than zeroed registers keeps
+// every definition of d inside wgmma, which ptxas needs to keep the wgmmas asynchronous.
 #define WGMMA_M64N256K16(TYPES)                                                                             \
     asm volatile("{\n"                                                                                      \
+                 ".reg .pred accumulate;\n"                                                                  \
+                 "setp.ne.b32 accumulate, %130, 0;\n"                                                        \
                  "wgmma.mma_async.sync.aligned.m64n256k16.f32." TYPES " {"                                  \
                  "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                   \
                  "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "         \
@@ -81,19 +93,20 @@ __device__ __forceinline__ unsigned long long descriptor(unsigned address, unsig
                  "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "         \
                  "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, "    \
                  "%111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, "     \
-                 "%125, %126, %127}, %128, %129, 1, 1, 1, 0, 1;\n"                                          \
+                 "%125, %126, %127}, %128, %129, accumulate, 1, 1, 0, 1;\n"                                          \
                  "}\n"                                                                                      \
                  : WGMMA_D128                                                                               \
-                 : "l"(desc_a), "l"(desc_b)                                                                 \
+                 : "l"(desc_a), "l"(desc_b), "r"(accumulate)                                                \
                  : "memory")
 
 __device__ __forceinline__ void wgmma(float (&d)[128], unsigned long long desc_a, unsigned long long desc_b,
-                                      __nv_bfloat16)
+                                      __nv_bfloat16, int accumulate)
 {
     WGMMA_M64N256K16("bf16.bf16");
 }
 
-__device__ __forceinline__ void wgmma(float (&d)[128], unsigned long long desc_a, unsigned long long desc_b, __half)
+__device__ __forceinline__ void wgmma(float (&d)[128], unsigned long long desc_a, unsigned long long desc_b, __half,
+                                      int accumulate)
 {
     WGMMA_M64N256K16("f16.f16");
 }
@@ -149,19 +162,61 @@ __device__ __forceinline__ void store_pair(__half *p, float x, float y, bool bot
         *p = __float2half_rn(x);
 }
 
+// The tile (row0, col0) of this block: blocks take GROUP_M tile rows at a time, down the rows first, so
+// the B columns a wave of blocks reads stay in L2.
+__device__ __forceinline__ void tile_of_block(int M, int N, int &row0, int &col0)
+{
+    const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
+    const int per_group = GROUP_M * tiles_n, group = blockIdx.x / per_group;
+    const int first_m = group * GROUP_M, rows_here = min(tiles_m - first_m, GROUP_M);
+    row0 = (first_m + (blockIdx.x % per_group) % rows_here) * BM;
+    col0 = (blockIdx.x % per_group) / rows_here * BN;
+}
+
+// Issue the BK / 16 wgmmas of the stage at shared address `slot` for warpgroup `warpgroup` (rows
+// 64 warpgroup.. of the tile) as one wgmma group; the caller waits for it. `accumulate` = 0: the first
+// slice of a tile, which overwrites d.
+template <typename T>
+__device__ __forceinline__ void mma_slice(float (&d)[128], unsigned slot, int warpgroup, bool accumulate = true)
+{
+    const unsigned a_s = slot + warpgroup * 64 * ROW_BYTES, b_s = slot + A_STAGE;
+    wgmma_fence();
+#pragma unroll
+    for (int k = 0; k < BK / 16; ++k)
+        wgmma(d, descriptor(a_s + k * 32, 16, 1024), descriptor(b_s + k * 16 * ROW_BYTES, B_ATOM, 1024), T(),
+              k > 0 || accumulate);
+    wgmma_commit();
+}
+
+// Store warpgroup `warpgroup`'s 64 x 256 part of the tile. The accumulator layout of m64nNk16: warp w of
+// the warpgroup holds rows 16w..16w+15; in each 8-column group j, lane l holds (row l/4, columns 2(l%4),
+// +1) in d[4j], d[4j+1] and row l/4 + 8 in d[4j+2], d[4j+3].
+template <typename T>
+__device__ __forceinline__ void store_tile(const float (&d)[128], T *C, int ldc, int M, int N, int row0, int col0,
+                                           int warpgroup)
+{
+    const int lane = threadIdx.x % 32, warp = (threadIdx.x % 128) / 32;
+    const int row = row0 + warpgroup * 64 + warp * 16 + lane / 4;
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {
+        const int col = col0 + j * 8 + 2 * (lane % 4);
+        if (col < N) {
+            if (row < M)
+                store_pair(C + (size_t)row * ldc + col, d[4 * j], d[4 * j + 1], col + 1 < N);
+            if (row + 8 < M)
+                store_pair(C + (size_t)(row + 8) * ldc + col, d[4 * j + 2], d[4 * j + 3], col + 1 < N);
+        }
+    }
+}
+
 template <typename T>
 __device__ void gemm_wgmma(const T *A, int lda, const T *B, int ldb, T *C, int ldc, int M, int N, int K)
 {
     extern __shared__ unsigned char smem[];
     const unsigned raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
     const unsigned base = (raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
-
-    // Tile (tm, tn) of this block: GROUP_M tile rows at a time, down the rows first.
-    const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
-    const int per_group = GROUP_M * tiles_n, group = blockIdx.x / per_group;
-    const int first_m = group * GROUP_M, rows_here = min(tiles_m - first_m, GROUP_M);
-    const int tm = first_m + (blockIdx.x % per_group) % rows_here, tn = (blockIdx.x % per_group) / rows_here;
-    const int row0 = tm * BM, col0 = tn * BN;
+    int row0, col0;
+    tile_of_block(M, N, row0, col0);
     const int warpgroup = threadIdx.x / 128;
 
     float d[128];
@@ -184,32 +239,125 @@ __device__ void gemm_wgmma(const T *A, int lda, const T *B, int ldb, T *C, int l
         if (next < slices)
             load_stage(base + (next % STAGES) * STAGE, A, lda, B, ldb, M, K, row0, col0, next * BK);
         commit();
-
-        const unsigned slot = base + (t % STAGES) * STAGE;
-        const unsigned a_s = slot + warpgroup * 64 * ROW_BYTES, b_s = slot + A_STAGE;
-        wgmma_fence();
-#pragma unroll
-        for (int k = 0; k < BK / 16; ++k)
-            wgmma(d, descriptor(a_s + k * 32, 16, 1024), descriptor(b_s + k * 16 * ROW_BYTES, B_ATOM, 1024), T());
-        wgmma_commit();
+        mma_slice<T>(d, base + (t % STAGES) * STAGE, warpgroup);
         wgmma_wait<1>(d);  // slice t-1's products are done: its slot may be refilled after the next barrier
     }
     wgmma_wait<0>(d);
+    store_tile(d, C, ldc, M, N, row0, col0, warpgroup);
+}
 
-    // The accumulator layout of m64nNk16: warp w of the warpgroup holds rows 16w..16w+15; in each 8-column
-    // group j, lane l holds (row l/4, columns 2(l%4), +1) in d[4j], d[4j+1] and row l/4 + 8 in d[4j+2], d[4j+3].
-    const int lane = threadIdx.x % 32, warp = (threadIdx.x % 128) / 32;
-    const int row = row0 + warpgroup * 64 + warp * 16 + lane / 4;
-#pragma unroll
-    for (int j = 0; j < BN / 8; ++j) {
-        const int col = col0 + j * 8 + 2 * (lane % 4);
-        if (col < N) {
-            if (row < M)
-                store_pair(C + (size_t)row * ldc + col, d[4 * j], d[4 * j + 1], col + 1 < N);
-            if (row + 8 < M)
-                store_pair(C + (size_t)(row + 8) * ldc + col, d[4 * j + 2], d[4 * j + 3], col + 1 < N);
+// --- the TMA kernel: a producer warpgroup and two consumer warpgroups, synchronised by mbarriers ----------
+
+constexpr int TMA_THREADS = 384;                   // producer warpgroup 0, consumer warpgroups 1 and 2
+constexpr int CONSUMER_WARPS = 8;                  // arrivals that free a stage: every consumer warp once
+constexpr int PRODUCER_REGISTERS = 40, CONSUMER_REGISTERS = 232;  // 128 * 40 + 256 * 232 <= 65536
+constexpr int BARRIER_BYTES = 2 * STAGES * 8;      // a "full" and an "empty" mbarrier per stage
+constexpr int SMEM_BYTES_TMA = STAGES * STAGE + ALIGN + BARRIER_BYTES;
+static_assert(A_STAGE == BM * BK * 2 && B_ATOM == 64 * BK * 2, "one A box of BK x BM, four B boxes of 64 x BK");
+
+// A CUtensorMap as the driver encodes it (kernels/gemm/tensor_map.py): 128 opaque bytes, 64-byte aligned,
+// passed by value as a __grid_constant__ parameter so that TMA reads it from parameter space.
+struct alignas(64) TensorMap {
+    unsigned long long opaque[16];
+};
+
+__device__ __forceinline__ void barrier_init(unsigned bar, unsigned count)
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
+}
+
+// Make the initialised mbarriers visible to the async proxy (TMA's completions) and the other threads.
+__device__ __forceinline__ void fence_barrier_init()
+{
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// The producer's arrival on a stage's "full" barrier, announcing the bytes TMA will deliver to it.
+__device__ __forceinline__ void barrier_expect_bytes(unsigned bar, unsigned bytes)
+{
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+__device__ __forceinline__ void barrier_arrive(unsigned bar)
+{
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+// Spin until the barrier's phase of parity `parity` has completed (the loop stays inside the PTX, so that
+// ptxas sees no branch around the wgmma pipeline of the consumers).
+__device__ __forceinline__ void barrier_wait(unsigned bar, unsigned parity)
+{
+    asm volatile("{\n"
+                 ".reg .pred p;\n"
+                 "waiting:\n"
+                 "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
+                 "@!p bra waiting;\n"
+                 "}\n" ::"r"(bar),
+                 "r"(parity)
+                 : "memory");
+}
+
+// TMA: the box of `map` at (inner, outer) elements into shared memory at `dst`, completing bytes on `bar`.
+__device__ __forceinline__ void tma_load(unsigned dst, const TensorMap &map, int inner, int outer, unsigned bar)
+{
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], "
+                 "[%4];\n" ::"r"(dst),
+                 "l"(reinterpret_cast<unsigned long long>(&map)), "r"(inner), "r"(outer), "r"(bar)
+                 : "memory");
+}
+
+template <typename T>
+__device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M, int N, int K)
+{
+    extern __shared__ unsigned char smem[];
+    const unsigned raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    const unsigned base = (raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
+    const unsigned full = base + STAGES * STAGE, empty = full + STAGES * 8;  // barrier of stage s: + 8 s
+    int row0, col0;
+    tile_of_block(M, N, row0, col0);
+    const int warpgroup = threadIdx.x / 128;
+    // At least one slice (for K = 0, one that TMA fills with zeros): its wgmma is what sets d.
+    const int slices = max((K + BK - 1) / BK, 1);
+
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            barrier_init(full + 8 * s, 1);  // the producer's expect_tx arrival, then TMA's bytes
+            barrier_init(empty + 8 * s, CONSUMER_WARPS);
         }
+        fence_barrier_init();
     }
+    __syncthreads();
+
+    if (warpgroup == 0) {  // the producer: one thread issues every load, the rest just give registers away
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGISTERS));
+        if (threadIdx.x == 0) {
+            for (int t = 0; t < slices; ++t) {
+                const int s = t % STAGES;
+                if (t >= STAGES)
+                    barrier_wait(empty + 8 * s, (t / STAGES - 1) & 1);  // slice t - STAGES is consumed
+                const unsigned slot = base + s * STAGE, bar = full + 8 * s;
+                barrier_expect_bytes(bar, STAGE);  // whole boxes, zero-filled past the matrix, count in full
+                tma_load(slot, a_map, t * BK, row0, bar);
+#pragma unroll
+                for (int j = 0; j < BN / 64; ++j)
+                    tma_load(slot + A_STAGE + j * B_ATOM, b_map, col0 + 64 * j, t * BK, bar);
+            }
+        }
+        return;
+    }
+
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGISTERS));
+    const int consumer = warpgroup - 1;
+    float d[128];  // written first by slice 0's wgmma (accumulate = 0), never by other instructions
+    for (int t = 0; t < slices; ++t) {
+        barrier_wait(full + 8 * (t % STAGES), (t / STAGES) & 1);  // slice t has landed
+        mma_slice<T>(d, base + (t % STAGES) * STAGE, consumer, t > 0);
+        wgmma_wait<1>(d);  // slice t-1's wgmma is done: this warp is through with its stage
+        if (t > 0 && threadIdx.x % 32 == 0)
+            barrier_arrive(empty + 8 * ((t - 1) % STAGES));
+    }
+    wgmma_wait<0>(d);
+    store_tile(d, C, ldc, M, N, row0, col0, consumer);
 }
 
 }  // namespace
@@ -218,6 +366,8 @@ __device__ void gemm_wgmma(const T *A, int lda, const T *B, int ldb, T *C, int l
 // this number from here to set the kernels' dynamic shared-memory size (the static_assert keeps it true).
 // SMEM_BYTES_WGMMA = STAGES * STAGE + ALIGN = 197632
 static_assert(SMEM_BYTES == 197632, "update the number above");
+// SMEM_BYTES_WGMMA_TMA = STAGES * STAGE + ALIGN + BARRIER_BYTES = 197696
+static_assert(SMEM_BYTES_TMA == 197696, "update the number above");
 
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
 gemm_wgmma_bf16(const __nv_bfloat16 *A, int lda, const __nv_bfloat16 *B, int ldb, __nv_bfloat16 *C, int ldc,
@@ -230,4 +380,18 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
 gemm_wgmma_f16(const __half *A, int lda, const __half *B, int ldb, __half *C, int ldc, int M, int N, int K)
 {
     gemm_wgmma(A, lda, B, ldb, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_bf16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
+                    __nv_bfloat16 *C, int ldc, int M, int N, int K)
+{
+    gemm_wgmma_tma(a_map, b_map, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_f16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map, __half *C,
+                   int ldc, int M, int N, int K)
+{
+    gemm_wgmma_tma(a_map, b_map, C, ldc, M, N, K);
 }
