@@ -201,6 +201,33 @@ def test_tma_stage_bytes_are_what_the_full_barrier_expects():
     assert C["CONSUMER_WARPS"] == 2 * 128 // 32
 
 
+def test_tma_epilogue_puts_every_element_of_c_in_its_place_through_shared_memory():
+    """store_tile_staged, modelled: accumulator element -> staged byte -> 16-byte chunk -> C. Each element of
+    a warpgroup's 64 x 256 part is staged once and written where it belongs, the staged rows are 16-byte
+    aligned for the chunk loads, and one accumulator store (32 lanes) hits 32 different banks."""
+    row_bytes, chunks = C["C_ROW_BYTES"], C["C_CHUNKS"]
+    staged = {}  # byte offset -> (row, column) of the element stored there
+    for thread in range(128):
+        warp, lane = divmod(thread, 32)
+        mine = (warp * 16 + lane // 4) * row_bytes + 4 * (lane % 4)
+        for j in range(C["BN"] // 8):
+            # d[4j], d[4j+1]: (row l/4, columns 8j + 2(l%4) + 0, 1); d[4j+2], d[4j+3]: the row 8 below
+            for below, offset in ((0, mine + 16 * j), (8, mine + 8 * row_bytes + 16 * j)):
+                for e in (0, 1):
+                    assert offset + 2 * e not in staged
+                    staged[offset + 2 * e] = (warp * 16 + lane // 4 + below, 8 * j + 2 * (lane % 4) + e)
+    assert len(staged) == 64 * C["BN"] and max(staged) < C["C_STAGED"] and 2 * C["C_STAGED"] <= C["STAGES"] * C["STAGE"]
+    assert row_bytes % 16 == 0 and chunks * 16 == C["BN"] * ELEMENT
+    for i in range(64 * chunks):
+        r, chunk = divmod(i, chunks)
+        for e in range(8):
+            assert staged[r * row_bytes + chunk * 16 + 2 * e] == (r, chunk * 8 + e)
+    for warp in range(4):
+        for j in range(C["BN"] // 8):
+            words = {((warp * 16 + lane // 4) * row_bytes + 4 * (lane % 4) + 16 * j) // 4 for lane in range(32)}
+            assert len({w % 32 for w in words}) == 32
+
+
 @pytest.fixture(scope="module")
 def built():
     if nvrtc.nvrtc() is None:
@@ -269,6 +296,8 @@ def test_tma_kernel_keeps_wgmma_asynchronous_and_loads_by_tma(built):
         assert sum(op.startswith("UTMALDG.2D") for op in everything) >= 5  # the producer: one A and four B boxes
         assert any(op.startswith("USETMAXREG.DEALLOC") and "0x28" in op for op in everything)  # 40
         assert any(op.startswith("USETMAXREG.TRY_ALLOC") and "0xe8" in op for op in everything)  # 232
+        stores = [op for op in everything if op.startswith("STG")]
+        assert stores and all(op.startswith("STG.E.128") for op in stores)  # C in 16-byte chunks only
 
 
 # --- the host's choice of own kernel --------------------------------------------------------------------

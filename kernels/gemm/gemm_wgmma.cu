@@ -26,6 +26,7 @@
 // "empty" mbarrier once its wgmma on it has completed, and only then does the producer refill it. TMA
 // writes the 128-byte swizzle itself (the tensor maps name it; the slots are 1024-byte aligned, so its
 // address-based pattern is the chunk ^ (row % 8) above) and fills what lies past the matrix with zeros.
+// Its consumers write C through shared memory in 16-byte row chunks (store_tile_staged).
 //
 // Shapes: any M, N, K. Rows of A and B must be 16-byte aligned and zero-padded to lda / ldb (multiples
 // of 8 elements), as kernels/gemm/cupy_cuda.py allocates them; chunks past the edges are zero-filled by
@@ -161,6 +162,23 @@ __device__ __forceinline__ void store_pair(__half *p, float x, float y, bool bot
     else
         *p = __float2half_rn(x);
 }
+
+// Two fp32 results rounded to the storage type and packed into one 32-bit word (x in the low half).
+template <typename Pair>
+__device__ __forceinline__ unsigned as_word(Pair pair)
+{
+    static_assert(sizeof(Pair) == 4, "a pair of 16-bit values");
+    unsigned word;
+    memcpy(&word, &pair, 4);
+    return word;
+}
+
+__device__ __forceinline__ unsigned packed(float x, float y, __nv_bfloat16)
+{
+    return as_word(__floats2bfloat162_rn(x, y));
+}
+
+__device__ __forceinline__ unsigned packed(float x, float y, __half) { return as_word(__floats2half2_rn(x, y)); }
 
 // The tile (row0, col0) of this block: blocks take GROUP_M tile rows at a time, down the rows first, so
 // the B columns a wave of blocks reads stay in L2.
@@ -306,6 +324,44 @@ __device__ __forceinline__ void tma_load(unsigned dst, const TensorMap &map, int
                  : "memory");
 }
 
+// The TMA kernel's epilogue: each consumer warpgroup stages its 64 x 256 part of C in shared memory (the
+// pipeline's slots, free once both warpgroups' last wgmmas are done), then writes it out in 16-byte row
+// chunks, whole 32-byte sectors, where the accumulator layout would scatter 4-byte pieces over 8 rows.
+constexpr int C_ROW_BYTES = BN * 2 + 16;  // a staged row, padded by 16 bytes: the 8 rows that one
+                                          // accumulator store spans start in 8 different bank groups
+constexpr int C_STAGED = 64 * C_ROW_BYTES;  // one consumer warpgroup's part
+constexpr int C_CHUNKS = BN * 2 / 16;       // 16-byte chunks per row of the tile
+static_assert(2 * C_STAGED <= STAGES * STAGE, "both parts fit in the pipeline's slots");
+
+__device__ __forceinline__ void named_barrier(int id, int threads)
+{
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+
+template <typename T>
+__device__ __forceinline__ void store_tile_staged(const float (&d)[128], unsigned char *staged, T *C, int ldc, int M,
+                                                  int N, int row0, int col0, int consumer)
+{
+    const int lane = threadIdx.x % 32, warp = (threadIdx.x % 128) / 32;
+    unsigned char *mine = staged + (warp * 16 + lane / 4) * C_ROW_BYTES + 4 * (lane % 4);
+#pragma unroll
+    for (int j = 0; j < BN / 8; ++j) {  // the accumulator layout of store_tile, rows r and r + 8
+        *reinterpret_cast<unsigned *>(mine + 16 * j) = packed(d[4 * j], d[4 * j + 1], T());
+        *reinterpret_cast<unsigned *>(mine + 8 * C_ROW_BYTES + 16 * j) = packed(d[4 * j + 2], d[4 * j + 3], T());
+    }
+    named_barrier(2 + consumer, 128);  // this warpgroup's part is staged
+#pragma unroll 4
+    for (int i = threadIdx.x % 128; i < 64 * C_CHUNKS; i += 128) {  // a warp writes one row, 512 bytes
+        const int r = i / C_CHUNKS, chunk = i % C_CHUNKS;
+        const int row = row0 + consumer * 64 + r, col = col0 + chunk * 8;
+        // col < N: the chunk ends within the row's padding to ldc, where the products are zero (TMA reads
+        // B's columns past N as zeros), as the padding of C must be.
+        if (row < M && col < N)
+            *reinterpret_cast<uint4 *>(C + (size_t)row * ldc + col) =
+                *reinterpret_cast<const uint4 *>(staged + r * C_ROW_BYTES + chunk * 16);
+    }
+}
+
 template <typename T>
 __device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M, int N, int K)
 {
@@ -357,7 +413,8 @@ __device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T
             barrier_arrive(empty + 8 * ((t - 1) % STAGES));
     }
     wgmma_wait<0>(d);
-    store_tile(d, C, ldc, M, N, row0, col0, consumer);
+    named_barrier(1, 256);  // both consumer warpgroups are done with the slots: they may hold C now
+    store_tile_staged(d, smem + (base - raw) + consumer * C_STAGED, C, ldc, M, N, row0, col0, consumer);
 }
 
 }  // namespace
