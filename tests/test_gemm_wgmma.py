@@ -373,6 +373,30 @@ def test_a_trial_that_hangs_or_crashes_fails_every_kernel_it_held(gpu, monkeypat
     assert text.count("did not finish in 60 s") == 2 and "wgmma-tma failed" in text and "; wgmma failed" in text
 
 
+def test_a_gpu_in_exclusive_process_mode_is_tried_in_this_process(gpu, monkeypatch):
+    """No child could open such a GPU while this process holds it."""
+    def call(*args, **kwargs):
+        raise AssertionError("no child process on an exclusive-process GPU")
+
+    monkeypatch.setattr(cupy_cuda.isolated, "call", call)
+    monkeypatch.setattr(cupy_cuda, "_one_process_only", lambda device: True)
+    monkeypatch.setattr(cupy_cuda, "self_check", lambda device, dtype, kernel: f"checked {kernel} here")
+    assert cupy_cuda.trial(0, "bf16", "wgmma-tma") == "checked wgmma-tma here"
+
+
+def test_compute_mode_is_read_from_the_device_properties(monkeypatch):
+    from types import SimpleNamespace
+
+    mode = {"computeMode": 3}
+    fake = SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(getDeviceProperties=lambda d: mode)))
+    monkeypatch.setattr(cupy_cuda, "_cupy", lambda: fake)
+    assert cupy_cuda._one_process_only(0)
+    mode["computeMode"] = 0
+    assert not cupy_cuda._one_process_only(0)
+    monkeypatch.setattr(cupy_cuda, "_cupy", lambda: SimpleNamespace())  # no CuPy runtime: the shared default
+    assert not cupy_cuda._one_process_only(0)
+
+
 def test_the_trial_really_runs_in_a_child_process(gpu):
     """The stand-in GPU is this process's alone: the child sees the machine's own (here none, so its
     self-check fails), and the reason comes back whole rather than as a failed child."""

@@ -392,11 +392,27 @@ def self_check(device: int, dtype: str, kernel: str) -> str | None:
 TRIAL_TIMEOUT_S = 60.0  # CuPy's start, a cold NVRTC compile of gemm_wgmma.cu and a small GEMM take seconds
 
 
+COMPUTE_MODE_EXCLUSIVE_PROCESS = 3  # cudaComputeModeExclusiveProcess
+
+
+def _one_process_only(device: int) -> bool:
+    """Whether this GPU admits one process at a time (compute mode exclusive-process, common on clusters),
+    so that a child process could not open it while this one holds it."""
+    try:
+        mode = _cupy().cuda.runtime.getDeviceProperties(device)["computeMode"]
+    except Exception:  # noqa: BLE001 - no CuPy or no such property: assume the default, shared mode
+        return False
+    return int(mode) == COMPUTE_MODE_EXCLUSIVE_PROCESS
+
+
 @lru_cache(maxsize=None)
 def trial(device: int, dtype: str, kernel: str) -> str | None:
     """`self_check` in a child process (kernels/runtime/isolated.py): a Hopper kernel's first run on this
     GPU, where a hang or a fault would otherwise stop this process or leave its CUDA context unusable.
-    None if the kernel is right, else why not."""
+    None if the kernel is right, else why not. On a GPU in exclusive-process mode no child could open
+    it, so the check runs here, without that protection."""
+    if _one_process_only(device):
+        return self_check(device, dtype, kernel)
     try:
         return isolated.call(__name__, "self_check", (device, dtype, kernel), TRIAL_TIMEOUT_S)
     except isolated.IsolatedError as exc:
