@@ -110,7 +110,7 @@ def test_main_loop_is_mostly_fma_with_vector_shared_loads():
     steps = numba_cuda.BK
     assert ops.count("FFMA") == steps * numba_cuda.TM * numba_cuda.TN
     assert ops.count("LDS.128") == steps * 4 and "LDS" not in ops  # no scalar shared loads left
-    assert ops.count("FFMA") / len(ops) >= 0.65, len(ops)
+    assert ops.count("FFMA") / len(ops) >= 0.7, len(ops)  # 512 of 709 (2-D signed indices: 755)
 
 
 def _real_gpu() -> tuple[bool, str]:

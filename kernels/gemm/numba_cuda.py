@@ -8,8 +8,9 @@ against bank conflicts), B as it is. Each thread owns an 8 x 8 register tile: ro
 64+4ty..64+4ty+3, columns alike, so each of its 8 K steps reads its 8 + 8 operands as four 16-byte
 shared loads (LDS.128; the arrays are 16-byte aligned and the thread indices masks and shifts, which is
 what lets LLVM merge them) for 64 FMAs. The 8 steps are written out (`_unrolled`: a loop left rolled
-recomputes every address per step): SASS of one slice is 512 FFMA of about 755 instructions, 128
-registers (two blocks per SM). Loads past the edge of A or B read zeros and stores past the edge of C
+recomputes every address per step). A and B are read as flat arrays through unsigned offsets worked out
+once per thread (signed 2-D indices cost a wraparound check and 64-bit index arithmetic per load): SASS of
+one slice is 512 FFMA of about 709 instructions, 128 registers (two blocks per SM). Loads past the edge of A or B read zeros and stores past the edge of C
 are skipped, so any shape works.
 
 A product with at most SKINNY_M rows (decode: one row per sequence of the batch) takes a GEMV-like
@@ -31,7 +32,7 @@ import textwrap
 from functools import lru_cache
 
 import numpy as np
-from numba import float32
+from numba import boolean, float32, int64, uint64
 
 from kernels.gemm import shapes, verify
 from kernels.runtime import Traits, parse_device_index
@@ -71,10 +72,10 @@ def _cuda():
     return cuda
 
 
-def _sgemm(a, b, c):
-    """C = A @ B for float32 matrices; one block of THREADS threads per BM x BN tile of C."""
-    m, k = a.shape
-    n = b.shape[1]
+def _sgemm(a_flat, b_flat, c, k):
+    """C = A @ B for float32 matrices, A (M x K) and B (K x N) given flat (row-major, as `launch` views
+    them: the kernel computes their offsets itself); one block of THREADS threads per BM x BN tile of C."""
+    m, n = c.shape
     tid = cuda.threadIdx.x
     tx, ty = tid & (TX - 1), tid >> 4  # (TX = 16: masks and shifts leave LLVM sure both are >= 0)
     row0, col0 = cuda.blockIdx.y * BM, cuda.blockIdx.x * BN
@@ -88,24 +89,37 @@ def _sgemm(a, b, c):
     for i in range(TM):
         for j in range(TN):
             acc[i, j] = 0.0
-    # This thread's copies: A[row0 + ar + 32l, t + ap] and B[t + bp + 2l, col0 + bq] for l < LOADS.
+    # This thread's copies: A[row0 + ar + 32l, t + ap] and B[t + bp + 2l, col0 + bq] for l < LOADS. Their
+    # offsets in the flat arrays are fixed but for t (which moves A's by 1 and B's by n per K step), and
+    # whether each row of A and the column of B exist is fixed too: worked out once, not per slice. The
+    # offsets are unsigned, so that Numba adds no wraparound of negative indices to each load.
     ar, ap = tid // BK, tid % BK  # A: 8 consecutive threads read 8 consecutive k of a row
     bp, bq = tid // BN, tid % BN  # B: consecutive threads read consecutive columns
+    uk, un = uint64(k), uint64(n)
+    a_at, b_at = uint64(row0 + ar) * uk + uint64(ap), uint64(bp) * un + uint64(col0 + bq)
+    a_step, b_step = uint64(A_ROWS_PER_LOAD) * uk, uint64(B_ROWS_PER_LOAD) * un  # from one load to the next
+    a_row_ok = cuda.local.array(LOADS, boolean)
     for load in range(LOADS):
-        gr, gp = row0 + ar + load * A_ROWS_PER_LOAD, ap
-        a_s[0, ap, ar + load * A_ROWS_PER_LOAD] = a[gr, gp] if gr < m and gp < k else float32(0.0)
-        gp, gq = bp + load * B_ROWS_PER_LOAD, col0 + bq
-        b_s[0, bp + load * B_ROWS_PER_LOAD, bq] = b[gp, gq] if gp < k and gq < n else float32(0.0)
+        a_row_ok[load] = row0 + ar + load * A_ROWS_PER_LOAD < m
+    b_col_ok = col0 + bq < n
+    for load in range(LOADS):
+        a_s[0, ap, ar + load * A_ROWS_PER_LOAD] = (a_flat[a_at + uint64(load) * a_step]
+                                                   if a_row_ok[load] and ap < k else float32(0.0))
+        gp = bp + load * B_ROWS_PER_LOAD
+        b_s[0, gp, bq] = b_flat[b_at + uint64(load) * b_step] if b_col_ok and gp < k else float32(0.0)
     cuda.syncthreads()
     buf = 0
     for t in range(0, k, BK):
         more = t + BK < k
         if more:  # fetch slice t + BK now: its latency hides behind this slice's FMAs
+            nt = t + BK
+            a_k_ok = nt + ap < k
+            a_next_at, b_next_at = a_at + uint64(nt), b_at + uint64(nt) * un
             for load in range(LOADS):
-                gr, gp = row0 + ar + load * A_ROWS_PER_LOAD, t + BK + ap
-                a_next[load] = a[gr, gp] if gr < m and gp < k else float32(0.0)
-                gp, gq = t + BK + bp + load * B_ROWS_PER_LOAD, col0 + bq
-                b_next[load] = b[gp, gq] if gp < k and gq < n else float32(0.0)
+                a_next[load] = (a_flat[a_next_at + uint64(load) * a_step]
+                                if a_row_ok[load] and a_k_ok else float32(0.0))
+                b_next[load] = (b_flat[b_next_at + uint64(load) * b_step]
+                                if b_col_ok and nt + bp + load * B_ROWS_PER_LOAD < k else float32(0.0))
         for p in range(BK):  # unrolled: `_unrolled` writes this loop out with p a constant in each copy
             for i in range(TM // 2):  # rows 4ty..4ty+3 and 64+4ty..: two runs of 4 adjacent floats
                 a_reg[i] = a_s[buf, p, ty * 4 + i]
@@ -153,7 +167,7 @@ def _tiled_function():
     cached on disk (a generated file, as kernels/runtime/cuda.py writes it; not under the simulator)."""
     source = _unrolled(_sgemm)
     constants = {name: value for name, value in globals().items() if name.isupper()}  # BM, BK, LOADS, ...
-    names = {"cuda": _cuda(), "float32": float32, **constants}
+    names = {"cuda": _cuda(), "float32": float32, "boolean": boolean, "uint64": uint64, **constants}
     if runtime.simulator_enabled():
         namespace = dict(names, SHARED_ALIGN=None)  # the simulator refuses an alignment
         exec(compile(source, "<kernels.gemm.numba_cuda unrolled>", "exec"), namespace)  # noqa: S102
@@ -255,9 +269,12 @@ def _kernel():
 
 def ptx(cc: tuple[int, int] = (9, 0), kernel: str = "tiled") -> str:
     """PTX of the tiled or the skinny kernel for compute capability `cc` (sm_90 = H100); needs NVVM, not a GPU."""
-    matrix = float32[:, ::1]
-    function = _tiled_function()[0] if kernel == "tiled" else _skinny_for(SKINNY_M)
-    text, _ = _cuda().compile_ptx(function, (matrix, matrix, matrix), cc=cc)
+    matrix, flat = float32[:, ::1], float32[::1]
+    if kernel == "tiled":
+        function, signature = _tiled_function()[0], (flat, flat, matrix, int64)
+    else:
+        function, signature = _skinny_for(SKINNY_M), (matrix, matrix, matrix)
+    text, _ = _cuda().compile_ptx(function, signature, cc=cc)
     return text
 
 
@@ -317,7 +334,7 @@ def launch(a, b, c, *, tiled: bool = False, stream=0) -> None:
         _skinny_kernel(skinny_rows(m))[(-(-n // GX), split), (GX, GY), stream](a, b, c)
         return
     grid = (-(-n // BN), -(-m // BM))
-    _kernel()[grid, THREADS, stream](a, b, c)
+    _kernel()[grid, THREADS, stream](a.reshape(a.size), b.reshape(b.size), c, k)  # flat views, no copies
 
 
 def matmul(a, b, *, dtype: str = "fp32", device: int = 0):
