@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -139,22 +140,19 @@ def _tma_loads() -> list[tuple[str, str, str, str]]:
     return re.findall(r"tma_load\(([^,]+), (\w+), ([^,]+), ([^,]+), bar\);", SOURCE)
 
 
-def _tma_maps() -> tuple[tensor_map.Tiled, tensor_map.Tiled]:
+def _matrix(rows: int, cols: int, address: int = 1 << 20) -> cupy_cuda.CupyMatrix:
+    """A stand-in bf16 CupyMatrix on GPU 0: rows padded to 8 elements, data at `address`."""
+    data = SimpleNamespace(shape=(rows, -(-cols // 8) * 8), data=SimpleNamespace(ptr=address))
+    return cupy_cuda.CupyMatrix(data, rows, cols, "bf16", 0)
+
+
+@pytest.fixture
+def tma_maps(monkeypatch) -> tuple[tensor_map.Tiled, tensor_map.Tiled]:
     """The tensor maps the host builds for A (1000 x 520) and B (520 x 600), as launched."""
-    from types import SimpleNamespace
-
-    def matrix(rows, cols, address):
-        data = SimpleNamespace(shape=(rows, -(-cols // 8) * 8), data=SimpleNamespace(ptr=address))
-        return cupy_cuda.CupyMatrix(data, rows, cols, "bf16", 0)
-
     encoded = []
-    original = tensor_map.encode
-    tensor_map.encode = lambda spec: encoded.append(spec) or spec
-    try:
-        cupy_cuda._kernel_args(matrix(1000, 520, 1 << 20), matrix(520, 600, 1 << 24), matrix(1000, 600, 1 << 28),
-                               TMA_TILE)
-    finally:
-        tensor_map.encode = original
+    monkeypatch.setattr(tensor_map, "encode", lambda spec: encoded.append(spec) or spec)
+    cupy_cuda._kernel_args(_matrix(1000, 520, 1 << 20), _matrix(520, 600, 1 << 24), _matrix(1000, 600, 1 << 28),
+                           TMA_TILE)
     return encoded[0], encoded[1]
 
 
@@ -166,10 +164,10 @@ def tma_writes(box: tuple[int, int], destination: int, row: int, col: int) -> in
 
 
 @pytest.mark.parametrize("slot", [0, 3])
-def test_tma_boxes_land_where_the_descriptors_read(slot):
+def test_tma_boxes_land_where_the_descriptors_read(slot, tma_maps):
     """The TMA kernel's five copies per stage (one box of A, four of B, as the host's tensor maps shape
     them) put every element where the cp.async copies do, which the test above checks against wgmma."""
-    a_map, b_map = _tma_maps()
+    a_map, b_map = tma_maps
     assert a_map.box == (C["BK"], C["BM"]) and b_map.box == (cupy_cuda.TMA_BOX_N, C["BK"])
     loads = _tma_loads()
     assert [m for _, m, _, _ in loads] == ["a_map", "b_map"]
@@ -188,8 +186,8 @@ def test_tma_boxes_land_where_the_descriptors_read(slot):
                 assert tma_writes(b_map.box, dst, k, n) == base + stored_b(k, 64 * j + n)
 
 
-def test_tma_stage_bytes_are_what_the_full_barrier_expects():
-    a_map, b_map = _tma_maps()
+def test_tma_stage_bytes_are_what_the_full_barrier_expects(tma_maps):
+    a_map, b_map = tma_maps
     box_bytes = lambda spec: spec.box[0] * spec.box[1] * ELEMENT  # noqa: E731
     assert box_bytes(a_map) + C["BN"] // cupy_cuda.TMA_BOX_N * box_bytes(b_map) == C["STAGE"]
     assert "barrier_expect_bytes(bar, STAGE);" in SOURCE
@@ -355,7 +353,8 @@ def test_own_kernel_falls_back_kernel_by_kernel_and_says_why(gpu, checks):
     checks["wgmma"] = "max relative error 0.9 > 0.02"
     assert cupy_cuda.own_kernel(0, "fp16") == "wmma"
     text = cupy_cuda.own_kernel_text(0, "fp16")
-    assert "own wmma" in text and "CUresult 1" in text and "wgmma failed its self-check here and was not used (max relative" in text
+    assert "own wmma" in text and "CUresult 1" in text
+    assert "wgmma failed its self-check here and was not used (max relative" in text
     gpu["cc"] = 80
     cupy_cuda.own_kernel.cache_clear()
     checks["run"].clear()
@@ -385,8 +384,6 @@ def test_a_gpu_in_exclusive_process_mode_is_tried_in_this_process(gpu, monkeypat
 
 
 def test_compute_mode_is_read_from_the_device_properties(monkeypatch):
-    from types import SimpleNamespace
-
     mode = {"computeMode": 3}
     fake = SimpleNamespace(cuda=SimpleNamespace(runtime=SimpleNamespace(getDeviceProperties=lambda d: mode)))
     monkeypatch.setattr(cupy_cuda, "_cupy", lambda: fake)
@@ -488,16 +485,9 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
         def __exit__(self, *exc):
             return False
 
-    from types import SimpleNamespace
-
     monkeypatch.setattr(cupy_cuda, "_cupy", lambda: SimpleNamespace(cuda=SimpleNamespace(Device=Device)))
-
-    def matrix(rows, cols):
-        data = SimpleNamespace(shape=(rows, -(-cols // 8) * 8), data=SimpleNamespace(ptr=1 << 20))
-        return cupy_cuda.CupyMatrix(data, rows, cols, "bf16", 0)
-
     for kernel in ("wgmma", "wmma", "wgmma-tma"):
-        cupy_cuda.wmma_gemm(matrix(1000, 520), matrix(520, 600), matrix(1000, 600), kernel)
+        cupy_cuda.wmma_gemm(_matrix(1000, 520), _matrix(520, 600), _matrix(1000, 600), kernel)
     assert launches[0][:4] == ("wgmma", (8 * 3,), (256,), C["SMEM_BYTES"])  # 8 tile rows x 3 tile columns
     assert launches[1][1] == (5, 8)  # WMMA: (columns, rows) of 128 x 128 tiles
     assert launches[2][:4] == ("wgmma-tma", (8 * 3,), (384,), C["SMEM_BYTES_TMA"])

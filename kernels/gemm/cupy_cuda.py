@@ -19,7 +19,8 @@ The own kernels (fp16, bf16), by `kernel=`:
                  mbarriers (tensor maps: kernels/gemm/tensor_map.py; not yet run on a GPU);
     "own"        what the harness runs as this backend's own kernel: on a compute capability 9.0 GPU the
                  first of OWN_HOPPER_ORDER that passes a self-check there (a small GEMM with ragged edges
-                 against NumPy, run first in a child process: `trial`), else WMMA; `own_kernel_text` names which one ran, and why any was passed over.
+                 against NumPy, run first in a child process: `trial`), else WMMA; `own_kernel_text` names
+                 which one ran, and why any was passed over.
 Row-major C = A @ B is computed as the column-major C^T = B^T A^T by cuBLAS, so no operand is transposed.
 CuPy has no bfloat16 dtype: bf16 matrices are held as their uint16 bit patterns and rounded to nearest-even
 from float32 on the host. Matrices of 16-bit types get rows padded with zeros to a multiple of 8 elements
@@ -390,8 +391,6 @@ def self_check(device: int, dtype: str, kernel: str) -> str | None:
 
 
 TRIAL_TIMEOUT_S = 60.0  # CuPy's start, a cold NVRTC compile of gemm_wgmma.cu and a small GEMM take seconds
-
-
 COMPUTE_MODE_EXCLUSIVE_PROCESS = 3  # cudaComputeModeExclusiveProcess
 
 

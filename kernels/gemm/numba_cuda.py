@@ -10,8 +10,8 @@ shared loads (LDS.128; the arrays are 16-byte aligned and the thread indices mas
 what lets LLVM merge them) for 64 FMAs. The 8 steps are written out (`_unrolled`: a loop left rolled
 recomputes every address per step). A and B are read as flat arrays through unsigned offsets worked out
 once per thread (signed 2-D indices cost a wraparound check and 64-bit index arithmetic per load): SASS of
-one slice is 512 FFMA of about 709 instructions, 128 registers (two blocks per SM). Loads past the edge of A or B read zeros and stores past the edge of C
-are skipped, so any shape works.
+one slice is 512 FFMA of about 709 instructions, 128 registers (two blocks per SM). Loads past the edge
+of A or B read zeros and stores past the edge of C are skipped, so any shape works.
 
 A product with at most SKINNY_M rows (decode: one row per sequence of the batch) takes a GEMV-like
 kernel instead (`_skinny_for`, compiled per row bucket 1/2/4/8/16): a block covers 32 columns of C with 32 x 8 threads, each warp reading 32

@@ -25,6 +25,7 @@ INTERLEAVE_NONE, SWIZZLE_128B, L2_PROMOTION_256B, OOB_FILL_ZERO = 0, 3, 3, 0
 MAP_BYTES, MAP_ALIGN = 128, 64  # sizeof(CUtensorMap) and the alignment the driver requires of it
 SWIZZLE_BYTES = 128  # a box's rows must be at most this wide in the 128-byte swizzle
 ELEMENT_BYTES = 2
+U32, U64 = ctypes.c_uint32, ctypes.c_uint64  # cuuint32_t, cuuint64_t
 
 TENSOR_MAP = np.dtype([("opaque", "<u8", (MAP_BYTES // 8,))])
 
@@ -48,7 +49,8 @@ def tiled(address: int, rows: int, cols: int, ld: int, box_rows: int, box_cols: 
     stride = ld * ELEMENT_BYTES
     problems = [
         (address % 16, f"the matrix must start on a 16-byte boundary (it starts at {address:#x})"),
-        (stride % 16 or stride >= 1 << 40, f"rows must be a multiple of 16 bytes apart, below 2^40 (they are {stride})"),
+        (stride % 16 or stride >= 1 << 40,
+         f"rows must be a multiple of 16 bytes apart, below 2^40 (they are {stride})"),
         (not 0 < cols <= ld, f"{cols} columns do not fit rows of {ld} elements"),
         (not 0 < rows < 1 << 32, f"{rows} rows is outside TMA's 1..2^32-1"),
         (not 0 < box_rows <= 256 or not 0 < box_cols <= 256, f"a box of {box_rows} x {box_cols} exceeds 256 per side"),
@@ -68,10 +70,9 @@ def _driver_encode():
         function = ctypes.CDLL("libcuda.so.1").cuTensorMapEncodeTiled
     except (OSError, AttributeError) as exc:
         raise RuntimeError(f"the CUDA driver has no cuTensorMapEncodeTiled (needs 12.0 or newer): {exc}") from exc
-    u32, u64 = ctypes.c_uint32, ctypes.c_uint64
     function.restype = ctypes.c_int
-    function.argtypes = [ctypes.c_void_p, ctypes.c_int, u32, ctypes.c_void_p, ctypes.POINTER(u64),
-                         ctypes.POINTER(u64), ctypes.POINTER(u32), ctypes.POINTER(u32),
+    function.argtypes = [ctypes.c_void_p, ctypes.c_int, U32, ctypes.c_void_p, ctypes.POINTER(U64),
+                         ctypes.POINTER(U64), ctypes.POINTER(U32), ctypes.POINTER(U32),
                          ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
     return function
 
@@ -88,10 +89,9 @@ def encode(spec: Tiled, driver=None) -> np.ndarray:
     """The CUtensorMap of `spec` as a one-element array (CuPy passes it to a kernel by value). A map only
     holds what `spec` holds, so maps are kept per spec and reused by later launches on the same matrix."""
     function = driver or _driver_encode()
-    u32, u64 = ctypes.c_uint32, ctypes.c_uint64
     out = _aligned_map()
     status = function(ctypes.c_void_p(out.ctypes.data), spec.data_type, 2, ctypes.c_void_p(spec.address),
-                      (u64 * 2)(*spec.dims), (u64 * 1)(spec.row_stride), (u32 * 2)(*spec.box), (u32 * 2)(1, 1),
+                      (U64 * 2)(*spec.dims), (U64 * 1)(spec.row_stride), (U32 * 2)(*spec.box), (U32 * 2)(1, 1),
                       INTERLEAVE_NONE, SWIZZLE_128B, L2_PROMOTION_256B, OOB_FILL_ZERO)
     if status != 0:
         raise RuntimeError(f"cuTensorMapEncodeTiled returned CUresult {status} for {spec}")
