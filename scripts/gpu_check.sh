@@ -8,7 +8,8 @@
 # rich, pydantic, pytest, pytest-benchmark; no pyopencl needed). Steps, in order of value, each logged
 # under $OUT (default reports/gpu-check-<time>/):
 #   0. gpu.txt, env.txt       nvidia-smi; driver and package versions, where CuPy finds cuBLAS and the CUDA
-#                             headers (the [cuda] extra needs a driver for CUDA 13, i.e. R580 or newer)
+#                             headers (the [cuda] extra needs a driver for CUDA 13, i.e. R580 or newer);
+#                             the own GEMM kernel per dtype, and the layout probe of any that failed
 #   1. backends.json          what `python -m bench backends` finds (devices, or why a backend cannot run)
 #   2. startup.txt/.json      cold and warm start of `bench mine` on each CUDA backend: the same small scan
 #                             twice in new processes, the kernel caches empty before the first (the
@@ -37,6 +38,9 @@ mkdir -p "$OUT"
 # Compiled kernels (Numba's cubins, CuPy's NVRTC cache) in one place under $OUT: empty at first, so the
 # startup step sees a cold start, and warm for every step after it.
 export SITEBENCH_CACHE_DIR="$OUT/kernel-cache" CUPY_CACHE_DIR="$OUT/kernel-cache/cupy"
+# An own GEMM kernel that fails its self-check leaves its layout probe here (kernels/gemm/layout_probe.py:
+# where it read each element of A and B, summary .txt and maps .npz), shown in env.txt.
+export SITEBENCH_PROBE_DIR="$OUT/layout-probe"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 failed=0
@@ -95,6 +99,10 @@ try:
     print("WMMA NVRTC options:", " ".join(cupy_cuda._wmma_module_options()))
     for dtype in cupy_cuda.dtypes(0, "own"):  # compiles and tries wgmma-tma, then wgmma, in a child process
         print(f"own GEMM kernel {dtype}:", cupy_cuda.own_kernel_text(0, dtype))
+    probes = os.environ["SITEBENCH_PROBE_DIR"]
+    for found in sorted(os.listdir(probes)) if os.path.isdir(probes) else []:
+        if found.endswith(".txt"):
+            print(f"{found[:-4]}: {open(os.path.join(probes, found)).read().strip()}")
 except Exception as exc:
     print(f"CuPy not usable: {exc}")
 EOF

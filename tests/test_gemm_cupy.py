@@ -118,9 +118,8 @@ def _gpu() -> tuple[bool, str]:
 def _tried(kernel: str, dtype: str) -> None:
     """A Hopper kernel's first run on this GPU is its trial in a child process: a hang or a fault there
     fails this test with the reason instead of stopping or poisoning the test process."""
-    if kernel in cupy_cuda.OWN_HOPPER_ORDER:
-        problem = cupy_cuda.trial(0, dtype, kernel)
-        assert problem is None, f"{kernel} {dtype} failed its trial: {problem}"
+    problem = cupy_cuda.trial_problem(0, dtype, kernel)
+    assert problem is None, f"{kernel} {dtype} failed its trial: {problem}"
 
 
 @pytest.mark.gpu

@@ -362,6 +362,14 @@ def test_own_kernel_falls_back_kernel_by_kernel_and_says_why(gpu, checks):
     assert checks["run"] == []  # nothing to try below Hopper
 
 
+def test_only_the_hopper_kernels_face_a_trial_before_they_run_here(gpu, checks):
+    checks["wgmma"] = "hung"
+    assert cupy_cuda.trial_problem(0, "bf16", "wgmma") == "hung"
+    assert cupy_cuda.trial_problem(0, "bf16", "wgmma-tma") is None
+    assert cupy_cuda.trial_problem(0, "bf16", "wmma") is None and cupy_cuda.trial_problem(0, "fp16", "cublas") is None
+    assert checks["run"] == ["wgmma", "wgmma-tma"]
+
+
 def test_a_trial_that_hangs_or_crashes_fails_every_kernel_it_held(gpu, monkeypatch):
     def call(module, function, args, timeout_s):
         raise cupy_cuda.isolated.IsolatedError(f"{module}.{function} did not finish in {timeout_s:g} s")
@@ -467,6 +475,29 @@ def test_self_check_compares_with_numpy(gpu, monkeypatch):
     assert cupy_cuda.self_check(0, "bf16", "wgmma") is None
     monkeypatch.setattr(cupy_cuda, "matmul", lambda a, b, **kwargs: (a @ b)[:, ::-1].copy())
     assert "error" in cupy_cuda.self_check(0, "bf16", "wgmma")
+
+
+def test_a_failed_self_check_says_whether_the_layout_is_wrong(gpu, monkeypatch, tmp_path):
+    """The layout probe follows a wrong result: its verdict joins the reason, its maps go to the probe
+    folder; a kernel that reads the right places but computes wrongly gets "exact"."""
+    monkeypatch.setattr(cupy_cuda, "to_device", lambda x, **kwargs: x)
+    monkeypatch.setattr(cupy_cuda, "synchronize", lambda device: None)
+    monkeypatch.setenv(cupy_cuda.PROBE_DIR_ENV, str(tmp_path))
+
+    def swizzled_wrong(a, b, **kwargs):  # B's 8-column chunks read from their neighbours, where there is one
+        columns = np.arange(b.shape[1])
+        return a @ b[:, np.where(columns ^ 8 < b.shape[1], columns ^ 8, columns)]
+
+    monkeypatch.setattr(cupy_cuda, "matmul", swizzled_wrong)
+    reason = cupy_cuda.self_check(0, "bf16", "wgmma-tma")
+    assert "max rel error" in reason and "layout probe: A@I wrong at" in reason
+    assert "I@B wrong at 98304 of 98304" in reason
+    assert "read (row+0, col+8)" in (tmp_path / "wgmma-tma-bf16.txt").read_text()
+    assert np.load(tmp_path / "wgmma-tma-bf16.npz")["b_cols"][0, 0] == 8
+    # Every place right, but A's sign bit lost on the way in (the probe's codes are all positive).
+    monkeypatch.setattr(cupy_cuda, "matmul", lambda a, b, **kwargs: np.abs(a) @ b)
+    assert cupy_cuda.self_check(0, "bf16", "wgmma").endswith("layout probe exact (the operands are read from "
+                                                             "the right places)")
 
 
 def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kernels.gemm import shapes, tensor_map, verify
+from kernels.gemm import layout_probe, shapes, tensor_map, verify
 from kernels.runtime import Traits, cublas_capture, parse_device_index
 from kernels.runtime import cuda as runtime
 from kernels.runtime import isolated
@@ -375,8 +375,13 @@ SELF_CHECK_SHAPE = (200, 300, 136)  # M, N, K: two tile rows, two tile columns, 
 _passed_over: dict[tuple[int, str], list[tuple[str, str]]] = {}  # (device, dtype) -> [(kernel, why not)]
 
 
+PROBE_DIR_ENV = "SITEBENCH_PROBE_DIR"  # where a failed self-check leaves its full layout probe, if set
+
+
 def self_check(device: int, dtype: str, kernel: str) -> str | None:
-    """Run `kernel` on SELF_CHECK_SHAPE against NumPy in float64: None if it is right, else what went wrong."""
+    """Run `kernel` on SELF_CHECK_SHAPE against NumPy in float64: None if it is right, else what went wrong.
+    A wrong result is followed by the layout probe, whose verdict says whether the kernel reads its
+    operands from the wrong places (its maps go to $SITEBENCH_PROBE_DIR when that is set)."""
     m, n, k = SELF_CHECK_SHAPE
     rng = np.random.default_rng([m, n, k])
     a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
@@ -387,7 +392,24 @@ def self_check(device: int, dtype: str, kernel: str) -> str | None:
     except Exception as exc:  # noqa: BLE001 - a compile or launch failure is a reason to pass it over
         return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
     result = verify.check(got, a, b, dtype)
-    return None if result.ok else result.what
+    return None if result.ok else f"{result.what}; {probe_layout(device, dtype, kernel)}"
+
+
+def probe_layout(device: int, dtype: str, kernel: str) -> str:
+    """kernels/gemm/layout_probe.py on `kernel`: its verdict; with $SITEBENCH_PROBE_DIR set, the full
+    summary (<kernel>-<dtype>.txt) and the maps (.npz) are written there too."""
+    def gemm(a, b):
+        return np.asarray(to_host(matmul(a, b, dtype=dtype, device=device, kernel=kernel)), dtype=np.float32)
+
+    try:
+        found = layout_probe.probe(gemm)
+    except Exception as exc:  # noqa: BLE001 - the probe is a diagnosis; the check has already failed
+        return f"layout probe failed ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]})"
+    folder = os.environ.get(PROBE_DIR_ENV)
+    if folder:
+        found.save(Path(folder) / f"{kernel}-{dtype}.npz")
+        (Path(folder) / f"{kernel}-{dtype}.txt").write_text(found.summary() + "\n", encoding="utf-8")
+    return found.verdict()
 
 
 TRIAL_TIMEOUT_S = 60.0  # CuPy's start, a cold NVRTC compile of gemm_wgmma.cu and a small GEMM take seconds
@@ -416,6 +438,12 @@ def trial(device: int, dtype: str, kernel: str) -> str | None:
         return isolated.call(__name__, "self_check", (device, dtype, kernel), TRIAL_TIMEOUT_S)
     except isolated.IsolatedError as exc:
         return str(exc)
+
+
+def trial_problem(device: int, dtype: str, kernel: str) -> str | None:
+    """Why `kernel` must not run in this process on this GPU, or None: the kernels of OWN_HOPPER_ORDER
+    (never yet run on a GPU) face their `trial` first; the others have none."""
+    return trial(device, dtype, kernel) if kernel in OWN_HOPPER_ORDER else None
 
 
 @lru_cache(maxsize=None)

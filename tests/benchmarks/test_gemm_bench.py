@@ -128,11 +128,10 @@ def test_cublas_vs_own_tensor_core_kernel(figures, size, benchmark, dtype):
     kernels = [k for k in cupy_cuda.KERNELS if dtype in cupy_cuda.dtypes(0, k)]  # wgmma: Hopper only
     wrong = {}
     for kernel in kernels:  # cuBLAS, and each own kernel: every one checked before any is timed
-        if kernel in cupy_cuda.OWN_HOPPER_ORDER:  # first run on this GPU: in a child process (hang, fault)
-            problem = cupy_cuda.trial(0, dtype, kernel)
-            if problem is not None:
-                wrong[kernel] = problem
-                continue
+        problem = cupy_cuda.trial_problem(0, dtype, kernel)  # a Hopper kernel's first run: a child process
+        if problem is not None:
+            wrong[kernel] = problem
+            continue
         got = cupy_cuda.to_host(cupy_cuda.matmul(ad, bd, dtype=dtype, kernel=kernel))
         rows = verify.sample_rows(n, 64)
         error = verify.max_rel_error(got[rows], a[rows], b)
