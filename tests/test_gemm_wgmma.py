@@ -20,6 +20,7 @@ from tests import nvrtc, sass
 
 TILE = cupy_cuda.WMMA_TILES["wgmma"]
 TMA_TILE = cupy_cuda.WMMA_TILES["wgmma-tma"]
+PERSISTENT_TILE = cupy_cuda.WMMA_TILES["wgmma-tma-persistent"]
 SOURCE = TILE.source.read_text(encoding="utf-8")
 
 
@@ -238,7 +239,7 @@ def built():
 def test_compiles_for_sm_90a_as_cupy_would_without_spills(built):
     """CuPy appends -arch=sm_90 after the module's options; NVRTC compiles for the first, sm_90a."""
     assert built.options.index("-arch=sm_90a") < built.options.index("-arch=sm_90")
-    names = [*TILE.functions.values(), *TMA_TILE.functions.values()]
+    names = [*TILE.functions.values(), *TMA_TILE.functions.values(), *PERSISTENT_TILE.functions.values()]
     for name in names:
         assert f"Compiling entry function '{name}' for 'sm_90a'" in built.log
     assert not re.search(r"[1-9]\d* bytes spill", built.log) and "bytes spill stores" in built.log
@@ -246,7 +247,9 @@ def test_compiles_for_sm_90a_as_cupy_would_without_spills(built):
     assert sorted(registers) == sorted(names)
     assert all(int(registers[n]) <= 255 for n in TILE.functions.values())  # 256 threads, one block per SM
     # 384 threads: ptxas allocates 65536 / 384 rounded down to 8, what setmaxnreg then moves between them
-    assert all(int(registers[n]) == 168 for n in TMA_TILE.functions.values())
+    # (where ptxas drops setmaxnreg, it counts fewer, and a block launched with fewer would never get the
+    # consumers' 232: their setmaxnreg.inc would wait forever)
+    assert all(int(registers[n]) == 168 for n in [*TMA_TILE.functions.values(), *PERSISTENT_TILE.functions.values()])
     assert "serializ" not in built.log.lower()  # ptxas's warning when it must wait on each wgmma
 
 
@@ -276,9 +279,10 @@ def _consumer_loop(instructions):
 
 
 @pytest.mark.skipif(sass.disassembler() is None, reason="pip install nvidia-cuda-cuobjdump (the test extra)")
-def test_tma_kernel_keeps_wgmma_asynchronous_and_loads_by_tma(built):
+@pytest.mark.parametrize("tile", [TMA_TILE, PERSISTENT_TILE], ids=["tma", "persistent"])
+def test_tma_kernels_keep_wgmma_asynchronous_and_load_by_tma(built, tile):
     functions = sass.disassemble(built.cubin)
-    for dtype, name in TMA_TILE.functions.items():
+    for dtype, name in tile.functions.items():
         everything = [i.opcode + i.modifiers + " " + i.operands for i in functions[name]]
         body = [i.opcode + i.modifiers + " " + i.operands for i in _consumer_loop(functions[name])]
         hgmma = [op.replace(" ", "", 1) for op in body if op.startswith("HGMMA")]  # "64x256x16" splits
@@ -295,7 +299,10 @@ def test_tma_kernel_keeps_wgmma_asynchronous_and_loads_by_tma(built):
         assert any(op.startswith("USETMAXREG.DEALLOC") and "0x28" in op for op in everything)  # 40
         assert any(op.startswith("USETMAXREG.TRY_ALLOC") and "0xe8" in op for op in everything)  # 232
         stores = [op for op in everything if op.startswith("STG")]
-        assert stores and all(op.startswith("STG.E.128") for op in stores)  # C in 16-byte chunks only
+        if not tile.persistent:  # C staged in the freed slots, written in 16-byte chunks only
+            assert stores and all(op.startswith("STG.E.128") for op in stores)
+        else:  # straight from the accumulators, as the slots hold the next tile's slices by then
+            assert stores and not any(op.startswith("STS") for op in everything)
 
 
 # --- the host's choice of own kernel --------------------------------------------------------------------
@@ -477,6 +484,16 @@ def test_self_check_compares_with_numpy(gpu, monkeypatch):
     assert "error" in cupy_cuda.self_check(0, "bf16", "wgmma")
 
 
+@pytest.mark.parametrize("sms", [132, 114, 8])
+def test_a_persistent_kernel_is_checked_on_more_tiles_than_sms(gpu, monkeypatch, sms):
+    """Its blocks then compute a second tile, on a pipeline that runs on from the first; edges stay ragged."""
+    monkeypatch.setattr(cupy_cuda, "multiprocessors", lambda device: sms)
+    assert cupy_cuda.self_check_shape(0, "wgmma-tma") == cupy_cuda.SELF_CHECK_SHAPE
+    m, n, k = cupy_cuda.self_check_shape(0, "wgmma-tma-persistent")
+    rows, cols, _ = PERSISTENT_TILE.block
+    assert -(-m // rows) * -(-n // cols) > sms and m % rows and n % cols and k == cupy_cuda.SELF_CHECK_SHAPE[2]
+
+
 def test_a_failed_self_check_says_whether_the_layout_is_wrong(gpu, monkeypatch, tmp_path):
     """The layout probe follows a wrong result: its verdict joins the reason, its maps go to the probe
     folder; a kernel that reads the right places but computes wrongly gets "exact"."""
@@ -517,13 +534,18 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
             return False
 
     monkeypatch.setattr(cupy_cuda, "_cupy", lambda: SimpleNamespace(cuda=SimpleNamespace(Device=Device)))
-    for kernel in ("wgmma", "wmma", "wgmma-tma"):
+    monkeypatch.setattr(cupy_cuda, "multiprocessors", lambda device: 20)
+    for kernel in ("wgmma", "wmma", "wgmma-tma", "wgmma-tma-persistent"):
         cupy_cuda.wmma_gemm(_matrix(1000, 520), _matrix(520, 600), _matrix(1000, 600), kernel)
+    cupy_cuda.wmma_gemm(_matrix(200, 520), _matrix(520, 300), _matrix(200, 300), "wgmma-tma-persistent")
     assert launches[0][:4] == ("wgmma", (8 * 3,), (256,), C["SMEM_BYTES"])  # 8 tile rows x 3 tile columns
     assert launches[1][1] == (5, 8)  # WMMA: (columns, rows) of 128 x 128 tiles
     assert launches[2][:4] == ("wgmma-tma", (8 * 3,), (384,), C["SMEM_BYTES_TMA"])
     a_map, b_map, c, ldc, m, n, k = launches[2][4]  # the kernel's (a_map, b_map, C, ldc, M, N, K)
     assert isinstance(a_map, tensor_map.Tiled) and (a_map.dims, b_map.dims) == ((520, 1000), (600, 520))
     assert (int(ldc), int(m), int(n), int(k)) == (600, 1000, 600, 520)
+    # 24 tiles on 20 SMs: one block per SM, each computing tiles in turn; 2 x 2 tiles: one block per tile
+    assert launches[3][:4] == ("wgmma-tma-persistent", (20,), (384,), C["SMEM_BYTES_TMA"])
+    assert launches[4][1] == (4,)
     assert re.search(r"gemm_wgmma_tma_bf16\(const __grid_constant__ TensorMap a_map, const __grid_constant__ "
                      r"TensorMap b_map,\s+__nv_bfloat16 \*C, int ldc, int M, int N, int K\)", SOURCE)

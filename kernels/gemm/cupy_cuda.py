@@ -17,6 +17,8 @@ The own kernels (fp16, bf16), by `kernel=`:
                  4 stages filled by cp.async (sm_90a only; compile- and layout-checked, not yet run on a GPU);
     "wgmma-tma"  the same tiles and MMAs, the stages filled by TMA from a producer warpgroup through
                  mbarriers (tensor maps: kernels/gemm/tensor_map.py; not yet run on a GPU);
+    "wgmma-tma-persistent"  the TMA kernel with one block per SM computing tiles in turn, its pipeline
+                 running on across tiles (not yet run on a GPU; measured beside the others, not chosen);
     "own"        what the harness runs as this backend's own kernel: on a compute capability 9.0 GPU the
                  first of OWN_HOPPER_ORDER that passes a self-check there (a small GEMM with ragged edges
                  against NumPy, run first in a child process: `trial`), else WMMA; `own_kernel_text` names
@@ -29,6 +31,7 @@ from float32 on the host. Matrices of 16-bit types get rows padded with zeros to
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -51,7 +54,7 @@ TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
 WGMMA_SOURCE = Path(__file__).with_name("gemm_wgmma.cu")
-KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma", "wgmma-tma")
+KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma", "wgmma-tma", "wgmma-tma-persistent")
 WMMA_DTYPES = ("fp16", "bf16")
 
 
@@ -67,6 +70,7 @@ class WmmaTile:
     arch_options: tuple[str, ...] = ()  # NVRTC options naming the target, before the -arch CuPy appends
     linear_grid: bool = False  # one block index over all tiles (the kernel orders the tiles itself)
     tma_box_k: int = 0  # > 0: the kernel takes TMA tensor maps of A and B, copying K this many at a time
+    persistent: bool = False  # one block per SM at most, each computing tiles in turn (with linear_grid)
 
     def runs_on(self, capability: int) -> bool:
         return self.capabilities[0] <= capability <= self.capabilities[1]
@@ -83,6 +87,10 @@ WMMA_TILES = {
                       "SMEM_BYTES_WGMMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True),
     "wgmma-tma": WmmaTile({"fp16": "gemm_wgmma_tma_f16", "bf16": "gemm_wgmma_tma_bf16"}, (128, 256, 384),
                           "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True, tma_box_k=64),
+    "wgmma-tma-persistent": WmmaTile({"fp16": "gemm_wgmma_tma_persistent_f16",
+                                      "bf16": "gemm_wgmma_tma_persistent_bf16"}, (128, 256, 384),
+                                     "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True,
+                                     tma_box_k=64, persistent=True),
 }
 TMA_BOX_N = 64  # columns of B per TMA copy: one 128-byte swizzle row (four copies make a 256-column slice)
 WMMA_FUNCTIONS = WMMA_TILES["wmma"].functions
@@ -333,6 +341,12 @@ def _kernel_args(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, tile: WmmaTile) ->
     return (tensor_map.encode(a_map), tensor_map.encode(b_map)) + shape
 
 
+@lru_cache(maxsize=None)
+def multiprocessors(device: int) -> int:
+    """Streaming multiprocessors of the GPU: a persistent kernel's blocks at most."""
+    return int(_cupy().cuda.Device(device).attributes["MultiProcessorCount"])
+
+
 def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma") -> None:
     """Enqueue an own tensor-core kernel (`kernel`, see WMMA_TILES) for C = A @ B (fp16 or bf16)."""
     cp = _cupy()
@@ -341,6 +355,8 @@ def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma")
     grid = (-(-c.cols // cols), -(-c.rows // rows))
     if tile.linear_grid:
         grid = (grid[0] * grid[1],)
+    if tile.persistent:
+        grid = (min(grid[0], multiprocessors(c.device)),)
     with cp.cuda.Device(c.device):
         _wmma_function(c.device, c.dtype, kernel)(grid, (threads,), _kernel_args(a, b, c, tile),
                                                   shared_mem=wmma_shared_bytes(kernel))
@@ -371,8 +387,20 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"
 # --- "own": the best Hopper kernel that has proved itself on this GPU, else WMMA ------------------------
 
 OWN_HOPPER_ORDER = ("wgmma-tma", "wgmma")  # tried in this order on compute capability 9.0
+HOPPER_KERNELS = (*OWN_HOPPER_ORDER, "wgmma-tma-persistent")  # never run on a GPU before: tried first
 SELF_CHECK_SHAPE = (200, 300, 136)  # M, N, K: two tile rows, two tile columns, three K slices, all ragged
 _passed_over: dict[tuple[int, str], list[tuple[str, str]]] = {}  # (device, dtype) -> [(kernel, why not)]
+
+
+def self_check_shape(device: int, kernel: str) -> tuple[int, int, int]:
+    """SELF_CHECK_SHAPE; for a persistent kernel as ragged, but with more tiles than the GPU has SMs, so
+    that some blocks compute a second tile (their pipeline running on from the first)."""
+    if not WMMA_TILES[kernel].persistent:
+        return SELF_CHECK_SHAPE
+    rows, cols, _ = WMMA_TILES[kernel].block
+    side = math.isqrt(multiprocessors(device)) + 1  # side^2 tiles > SMs
+    m, n, k = SELF_CHECK_SHAPE
+    return side * rows - (2 * rows - m), side * cols - (2 * cols - n), k
 
 
 PROBE_DIR_ENV = "SITEBENCH_PROBE_DIR"  # where a failed self-check leaves its full layout probe, if set
@@ -382,7 +410,7 @@ def self_check(device: int, dtype: str, kernel: str) -> str | None:
     """Run `kernel` on SELF_CHECK_SHAPE against NumPy in float64: None if it is right, else what went wrong.
     A wrong result is followed by the layout probe, whose verdict says whether the kernel reads its
     operands from the wrong places (its maps go to $SITEBENCH_PROBE_DIR when that is set)."""
-    m, n, k = SELF_CHECK_SHAPE
+    m, n, k = self_check_shape(device, kernel)
     rng = np.random.default_rng([m, n, k])
     a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
     try:
@@ -441,9 +469,9 @@ def trial(device: int, dtype: str, kernel: str) -> str | None:
 
 
 def trial_problem(device: int, dtype: str, kernel: str) -> str | None:
-    """Why `kernel` must not run in this process on this GPU, or None: the kernels of OWN_HOPPER_ORDER
-    (never yet run on a GPU) face their `trial` first; the others have none."""
-    return trial(device, dtype, kernel) if kernel in OWN_HOPPER_ORDER else None
+    """Why `kernel` must not run in this process on this GPU, or None: the HOPPER_KERNELS (never yet run
+    on a GPU) face their `trial` first; the others have none."""
+    return trial(device, dtype, kernel) if kernel in HOPPER_KERNELS else None
 
 
 @lru_cache(maxsize=None)

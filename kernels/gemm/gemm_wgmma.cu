@@ -180,15 +180,22 @@ __device__ __forceinline__ unsigned packed(float x, float y, __nv_bfloat16)
 
 __device__ __forceinline__ unsigned packed(float x, float y, __half) { return as_word(__floats2half2_rn(x, y)); }
 
-// The tile (row0, col0) of this block: blocks take GROUP_M tile rows at a time, down the rows first, so
-// the B columns a wave of blocks reads stay in L2.
-__device__ __forceinline__ void tile_of_block(int M, int N, int &row0, int &col0)
+__device__ __forceinline__ int tile_count(int M, int N) { return ((M + BM - 1) / BM) * ((N + BN - 1) / BN); }
+
+// The origin (row0, col0) of tile number `tile`: tiles are numbered GROUP_M tile rows at a time, down the
+// rows first, so the B columns that consecutive tiles (a wave of blocks) read stay in L2.
+__device__ __forceinline__ void tile_origin(int tile, int M, int N, int &row0, int &col0)
 {
     const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
-    const int per_group = GROUP_M * tiles_n, group = blockIdx.x / per_group;
+    const int per_group = GROUP_M * tiles_n, group = tile / per_group;
     const int first_m = group * GROUP_M, rows_here = min(tiles_m - first_m, GROUP_M);
-    row0 = (first_m + (blockIdx.x % per_group) % rows_here) * BM;
-    col0 = (blockIdx.x % per_group) / rows_here * BN;
+    row0 = (first_m + (tile % per_group) % rows_here) * BM;
+    col0 = (tile % per_group) / rows_here * BN;
+}
+
+__device__ __forceinline__ void tile_of_block(int M, int N, int &row0, int &col0)
+{
+    tile_origin(blockIdx.x, M, N, row0, col0);
 }
 
 // Issue the BK / 16 wgmmas of the stage at shared address `slot` for warpgroup `warpgroup` (rows
@@ -362,59 +369,139 @@ __device__ __forceinline__ void store_tile_staged(const float (&d)[128], unsigne
     }
 }
 
-template <typename T>
-__device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M, int N, int K)
-{
-    extern __shared__ unsigned char smem[];
-    const unsigned raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-    const unsigned base = (raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
-    const unsigned full = base + STAGES * STAGE, empty = full + STAGES * 8;  // barrier of stage s: + 8 s
-    int row0, col0;
-    tile_of_block(M, N, row0, col0);
-    const int warpgroup = threadIdx.x / 128;
-    // At least one slice (for K = 0, one that TMA fills with zeros): its wgmma is what sets d.
-    const int slices = max((K + BK - 1) / BK, 1);
+// The pipeline of a TMA kernel in shared memory: STAGES slots from `base`, then a "full" and an "empty"
+// mbarrier per stage (stage s's at full + 8 s and empty + 8 s).
+struct Pipeline {
+    unsigned raw, base, full, empty;
+};
 
+// Align the slots, and (thread 0) initialise the barriers before any thread uses them.
+__device__ __forceinline__ Pipeline pipeline_setup(unsigned char *smem)
+{
+    Pipeline p;
+    p.raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    p.base = (p.raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
+    p.full = p.base + STAGES * STAGE;
+    p.empty = p.full + STAGES * 8;
     if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; ++s) {
-            barrier_init(full + 8 * s, 1);  // the producer's expect_tx arrival, then TMA's bytes
-            barrier_init(empty + 8 * s, CONSUMER_WARPS);
+            barrier_init(p.full + 8 * s, 1);  // the producer's expect_tx arrival, then TMA's bytes
+            barrier_init(p.empty + 8 * s, CONSUMER_WARPS);
         }
         fence_barrier_init();
     }
     __syncthreads();
+    return p;
+}
 
-    if (warpgroup == 0) {  // the producer: one thread issues every load, the rest just give registers away
-        asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGISTERS));
-        if (threadIdx.x == 0) {
-            for (int t = 0; t < slices; ++t) {
-                const int s = t % STAGES;
-                if (t >= STAGES)
-                    barrier_wait(empty + 8 * s, (t / STAGES - 1) & 1);  // slice t - STAGES is consumed
-                const unsigned slot = base + s * STAGE, bar = full + 8 * s;
-                barrier_expect_bytes(bar, STAGE);  // whole boxes, zero-filled past the matrix, count in full
-                tma_load(slot, a_map, t * BK, row0, bar);
+// The producer's loads of one tile's `slices` K slices. `step` counts slices across every tile this block
+// computes: slice number `step` goes to stage step % STAGES, in that stage's use number step / STAGES.
+__device__ __forceinline__ void produce_tile(const Pipeline &p, const TensorMap &a_map, const TensorMap &b_map,
+                                             int row0, int col0, int slices, unsigned &step)
+{
+    for (int t = 0; t < slices; ++t, ++step) {
+        const unsigned s = step % STAGES;
+        if (step >= STAGES)
+            barrier_wait(p.empty + 8 * s, (step / STAGES - 1) & 1);  // slice step - STAGES is consumed
+        const unsigned slot = p.base + s * STAGE, bar = p.full + 8 * s;
+        barrier_expect_bytes(bar, STAGE);  // whole boxes, zero-filled past the matrix, count in full
+        tma_load(slot, a_map, t * BK, row0, bar);
 #pragma unroll
-                for (int j = 0; j < BN / 64; ++j)
-                    tma_load(slot + A_STAGE + j * B_ATOM, b_map, col0 + 64 * j, t * BK, bar);
-            }
-        }
-        return;
+        for (int j = 0; j < BN / 64; ++j)
+            tma_load(slot + A_STAGE + j * B_ATOM, b_map, col0 + 64 * j, t * BK, bar);
     }
+}
 
-    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGISTERS));
-    const int consumer = warpgroup - 1;
-    float d[128];  // written first by slice 0's wgmma (accumulate = 0), never by other instructions
-    for (int t = 0; t < slices; ++t) {
-        barrier_wait(full + 8 * (t % STAGES), (t / STAGES) & 1);  // slice t has landed
-        mma_slice<T>(d, base + (t % STAGES) * STAGE, consumer, t > 0);
-        wgmma_wait<1>(d);  // slice t-1's wgmma is done: this warp is through with its stage
-        if (t > 0 && threadIdx.x % 32 == 0)
-            barrier_arrive(empty + 8 * ((t - 1) % STAGES));
+// A consumer warpgroup's MMAs over one tile's slices into d (the first slice overwrites d). Each warp frees
+// a stage once its wgmma on it is done; the tile's last stage is freed only with `free_last` (a block that
+// computes more tiles needs it back; for one that does not, it is where C is staged).
+template <typename T>
+__device__ __forceinline__ void consume_tile(float (&d)[128], const Pipeline &p, int consumer, int slices,
+                                             unsigned &step, bool free_last)
+{
+    const bool arrives = threadIdx.x % 32 == 0;
+    for (int t = 0; t < slices; ++t, ++step) {
+        barrier_wait(p.full + 8 * (step % STAGES), (step / STAGES) & 1);  // the slice has landed
+        mma_slice<T>(d, p.base + (step % STAGES) * STAGE, consumer, t > 0);
+        wgmma_wait<1>(d);  // the previous slice's wgmma is done: this warp is through with its stage
+        if (t > 0 && arrives)
+            barrier_arrive(p.empty + 8 * ((step - 1) % STAGES));
     }
     wgmma_wait<0>(d);
+    if (free_last && arrives)
+        barrier_arrive(p.empty + 8 * ((step - 1) % STAGES));
+}
+
+// At least one slice (for K = 0, one that TMA fills with zeros): its wgmma is what sets d.
+__device__ __forceinline__ int slice_count(int K) { return max((K + BK - 1) / BK, 1); }
+
+// Warpgroup 0 produces (one thread issues every load; the rest just give their registers away), and the
+// two others consume, with the registers it gave. Each is called at the head of its role's own branch:
+// ptxas drops setmaxnreg (silently) where the producer's and the consumers' paths join again after it,
+// and with it the registers the consumers' accumulators were compiled for.
+__device__ __forceinline__ void producer_registers()
+{
+    asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(PRODUCER_REGISTERS));
+}
+
+__device__ __forceinline__ void consumer_registers()
+{
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGISTERS));
+}
+
+template <typename T>
+__device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M, int N, int K)
+{
+    extern __shared__ unsigned char smem[];
+    const Pipeline p = pipeline_setup(smem);
+    int row0, col0;
+    tile_of_block(M, N, row0, col0);
+    const int slices = slice_count(K), warpgroup = threadIdx.x / 128;
+    unsigned step = 0;
+    if (warpgroup == 0) {
+        producer_registers();
+        if (threadIdx.x == 0)
+            produce_tile(p, a_map, b_map, row0, col0, slices, step);
+        return;
+    }
+    consumer_registers();
+    const int consumer = warpgroup - 1;
+    float d[128];  // written first by slice 0's wgmma (accumulate = 0), never by other instructions
+    consume_tile<T>(d, p, consumer, slices, step, false);
     named_barrier(1, 256);  // both consumer warpgroups are done with the slots: they may hold C now
-    store_tile_staged(d, smem + (base - raw) + consumer * C_STAGED, C, ldc, M, N, row0, col0, consumer);
+    store_tile_staged(d, smem + (p.base - p.raw) + consumer * C_STAGED, C, ldc, M, N, row0, col0, consumer);
+}
+
+// The persistent TMA kernel: one block per SM (the host launches min(tiles, SMs) blocks) computes tiles
+// blockIdx.x, + gridDim.x, ... in turn, its pipeline running on from one tile to the next: while the
+// consumers write a tile's C (straight from their registers, as the slots are in use), the producer is
+// already loading the next tile's first slices, and no block waits to start with an empty pipeline.
+template <typename T>
+__device__ void gemm_wgmma_tma_persistent(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M,
+                                          int N, int K)
+{
+    extern __shared__ unsigned char smem[];
+    const Pipeline p = pipeline_setup(smem);
+    const int tiles = tile_count(M, N), slices = slice_count(K), warpgroup = threadIdx.x / 128;
+    unsigned step = 0;
+    int row0, col0;
+    if (warpgroup == 0) {
+        producer_registers();
+        if (threadIdx.x == 0)
+            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+                tile_origin(tile, M, N, row0, col0);
+                produce_tile(p, a_map, b_map, row0, col0, slices, step);
+            }
+        return;
+    }
+    consumer_registers();
+    const int consumer = warpgroup - 1;
+    float d[128];  // each tile's first wgmma overwrites it
+    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+        tile_origin(tile, M, N, row0, col0);
+        consume_tile<T>(d, p, consumer, slices, step, true);
+        store_tile(d, C, ldc, M, N, row0, col0, consumer);
+    }
 }
 
 }  // namespace
@@ -444,6 +531,20 @@ gemm_wgmma_tma_bf16(const __grid_constant__ TensorMap a_map, const __grid_consta
                     __nv_bfloat16 *C, int ldc, int M, int N, int K)
 {
     gemm_wgmma_tma(a_map, b_map, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_persistent_bf16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
+                               __nv_bfloat16 *C, int ldc, int M, int N, int K)
+{
+    gemm_wgmma_tma_persistent(a_map, b_map, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_persistent_f16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
+                              __half *C, int ldc, int M, int N, int K)
+{
+    gemm_wgmma_tma_persistent(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
