@@ -8,22 +8,24 @@
 # rich, pydantic, pytest, pytest-benchmark; no pyopencl needed). Steps, in order of value, each logged
 # under $OUT (default reports/gpu-check-<time>/):
 #   0. gpu.txt, env.txt       nvidia-smi; driver and package versions, where CuPy finds cuBLAS and the CUDA
-#                             headers (the [cuda] extra needs a driver for CUDA 13, i.e. R580 or newer);
-#                             the own GEMM kernel per dtype, and the layout probe of any that failed
+#                             headers (the [cuda] extra needs a driver for CUDA 13, i.e. R580 or newer)
 #   1. backends.json          what `python -m bench backends` finds (devices, or why a backend cannot run)
 #   2. startup.txt/.json      cold and warm start of `bench mine` on each CUDA backend: the same small scan
 #                             twice in new processes, the kernel caches empty before the first (the
 #                             compiled kernels are kept under $OUT/kernel-cache for every later step)
-#   3. pytest-gpu.txt         `pytest -m gpu --benchmark-enable`, one process (Numba CUDA compiles once):
+#   3. own-gemm.txt           each Hopper GEMM kernel's trial (its first run, in a child process; the outcome
+#                             is kept for the later steps), the own kernel chosen per dtype, and for a
+#                             kernel that failed the layout probe's summary (maps in layout-probe/)
+#   4. pytest-gpu.txt         `pytest -m gpu --benchmark-enable`, one process (Numba CUDA compiles once):
 #                             every GPU correctness test (SHA-256d, GEMM, inference, timers, NVML) and the
 #                             GPU benchmarks (scan GH/s, the generated kernel's tunings side by side
 #                             (tests/benchmarks/test_sha256_tuning_bench.py), hash_batch msg/s, cuBLAS vs
 #                             the own WMMA and (Hopper) wgmma / wgmma-tma[-persistent] kernels and numba-cuda at 8192^3, SmolLM2-135M
 #                             prefill/decode tok/s, graph decode on both CUDA GEMM backends); pytest-gpu.json
-#   4. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline
-#   5. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of a real header; the step
+#   5. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline
+#   6. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of a real header; the step
 #                             fails unless the block's real nonce is among the nonces found
-#   6. static.txt             the checks that need no GPU but the CUDA compilers (SASS counts per nonce
+#   7. static.txt             the checks that need no GPU but the CUDA compilers (SASS counts per nonce
 #                             under their ceilings, PTX for sm_90 / sm_100, the generated code on the CPU)
 # and summary.txt with every step's exit status. DEADLINE_S (seconds, default none) bounds the whole
 # check: each step runs under `timeout` with what is left, and a step with under 20 s left is skipped.
@@ -39,7 +41,7 @@ mkdir -p "$OUT"
 # startup step sees a cold start, and warm for every step after it.
 export SITEBENCH_CACHE_DIR="$OUT/kernel-cache" CUPY_CACHE_DIR="$OUT/kernel-cache/cupy"
 # An own GEMM kernel that fails its self-check leaves its layout probe here (kernels/gemm/layout_probe.py:
-# where it read each element of A and B, summary .txt and maps .npz), shown in env.txt.
+# where it read each element of A and B, summary .txt and maps .npz), shown in own-gemm.txt.
 export SITEBENCH_PROBE_DIR="$OUT/layout-probe"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
@@ -97,12 +99,6 @@ try:
     print("cuBLAS:", cuda.cublas_status()[1] or "loads")
     from kernels.gemm import cupy_cuda
     print("WMMA NVRTC options:", " ".join(cupy_cuda._wmma_module_options()))
-    for dtype in cupy_cuda.dtypes(0, "own"):  # compiles and tries wgmma-tma, then wgmma, in a child process
-        print(f"own GEMM kernel {dtype}:", cupy_cuda.own_kernel_text(0, dtype))
-    probes = os.environ["SITEBENCH_PROBE_DIR"]
-    for found in sorted(os.listdir(probes)) if os.path.isdir(probes) else []:
-        if found.endswith(".txt"):
-            print(f"{found[:-4]}: {open(os.path.join(probes, found)).read().strip()}")
 except Exception as exc:
     print(f"CuPy not usable: {exc}")
 EOF
@@ -152,6 +148,28 @@ EOF
 export -f startup
 export PY OUT GENESIS
 step startup startup.txt startup
+own_gemm() {  # each Hopper GEMM kernel's trial (a child process each; the outcomes are kept for the later
+    # steps), the own kernel per dtype, and the layout probe of any that failed; exit 1 if any failed
+    "$PY" - <<'EOF'
+import os, sys
+from kernels.gemm import cupy_cuda
+failed = False
+for dtype in cupy_cuda.dtypes(0, "own"):
+    for kernel in cupy_cuda.HOPPER_KERNELS:
+        if dtype in cupy_cuda.dtypes(0, kernel):
+            problem = cupy_cuda.trial_problem(0, dtype, kernel)
+            failed |= problem is not None
+            print(f"{kernel} {dtype}: {'passed its trial' if problem is None else problem}")
+    print(f"own GEMM kernel {dtype}:", cupy_cuda.own_kernel_text(0, dtype))
+probes = os.environ["SITEBENCH_PROBE_DIR"]
+for found in sorted(os.listdir(probes)) if os.path.isdir(probes) else []:
+    if found.endswith(".txt"):
+        print(f"{found[:-4]}: {open(os.path.join(probes, found)).read().strip()}")
+sys.exit(1 if failed else 0)
+EOF
+}
+export -f own_gemm
+step own-gemm own-gemm.txt own_gemm
 step pytest-gpu pytest-gpu.txt "$PY" -m pytest -m gpu --benchmark-enable -ra -p no:cacheprovider \
     --benchmark-json "$OUT/pytest-gpu.json"
 step run-quick run-quick.txt "$PY" -m bench run --quick --backend cupy --backend numba-cuda --backend numpy \

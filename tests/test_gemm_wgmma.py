@@ -309,10 +309,16 @@ def test_tma_kernels_keep_wgmma_asynchronous_and_load_by_tma(built, tile):
 
 
 @pytest.fixture
-def gpu(monkeypatch):
-    """A stand-in GPU of a chosen compute capability (`gpu["cc"]`), with the own-kernel choice forgotten."""
+def gpu(monkeypatch, tmp_path):
+    """A stand-in GPU of a chosen compute capability (`gpu["cc"]`), with the own-kernel choice forgotten
+    and an empty cache of trial outcomes."""
     state = {"cc": 90}
     monkeypatch.setattr(cupy_cuda, "_capability", lambda device: state["cc"])
+    monkeypatch.setenv("SITEBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(cupy_cuda, "devices", lambda: [SimpleNamespace(
+        name="stand-in H100", compute=f"sm_{state['cc']}", driver="CUDA driver 13.0", units=132)] * 2)
+    monkeypatch.setattr(cupy_cuda, "_wmma_module_options", lambda: cupy_cuda.WMMA_OPTIONS)
+    monkeypatch.setattr(cupy_cuda, "_cupy_version", lambda: "14.0.0")
 
     def forget():
         cupy_cuda.own_kernel.cache_clear()
@@ -385,6 +391,61 @@ def test_a_trial_that_hangs_or_crashes_fails_every_kernel_it_held(gpu, monkeypat
     assert cupy_cuda.own_kernel(0, "bf16") == "wmma"
     text = cupy_cuda.own_kernel_text(0, "bf16")
     assert text.count("did not finish in 60 s") == 2 and "wgmma-tma failed" in text and "; wgmma failed" in text
+
+
+def _next_process():
+    """What a new process knows: only what was kept on disk."""
+    cupy_cuda.trial.cache_clear()
+    cupy_cuda.own_kernel.cache_clear()
+    cupy_cuda._passed_over.clear()
+
+
+def test_a_pass_is_kept_so_later_processes_do_not_try_again(gpu, checks):
+    assert cupy_cuda.trial(0, "bf16", "wgmma-tma") is None
+    _next_process()
+    assert cupy_cuda.own_kernel(0, "bf16") == "wgmma-tma" and checks["run"] == ["wgmma-tma"]
+    assert cupy_cuda.trial(0, "fp16", "wgmma-tma") is None and checks["run"] == ["wgmma-tma"] * 2  # per dtype
+
+
+def test_a_hang_is_kept_and_says_where_a_wrong_result_is_tried_again(gpu, checks, monkeypatch):
+    def call(module, function, args, timeout_s):
+        if args[2] == "wgmma-tma":
+            raise cupy_cuda.isolated.IsolatedHang(f"{module}.{function} did not finish in {timeout_s:g} s")
+        return getattr(cupy_cuda, function)(*args)
+
+    monkeypatch.setattr(cupy_cuda.isolated, "call", call)
+    checks["wgmma"] = "max rel error 0.9"
+    assert cupy_cuda.own_kernel(0, "bf16") == "wmma" and checks["run"] == ["wgmma"]
+    _next_process()
+    monkeypatch.setattr(cupy_cuda.isolated, "call", lambda *args: pytest.fail("a kept hang was tried again"))
+    monkeypatch.setattr(cupy_cuda, "_one_process_only", lambda device: True)  # the rest: in this process
+    checks["wgmma"] = None
+    assert cupy_cuda.own_kernel(0, "bf16") == "wgmma" and checks["run"] == ["wgmma", "wgmma"]
+    kept = cupy_cuda.own_kernel_text(0, "bf16")
+    assert "did not finish in 60 s" in kept and "an earlier trial's outcome, kept in " in kept
+    assert re.search(r"kept in \S+/trials/[0-9a-f]{32}\.json: delete it to try again", kept)
+
+
+def test_a_trial_is_kept_per_gpu_driver_source_and_check(gpu, monkeypatch):
+    parts = cupy_cuda._trial_parts(0, "bf16", "wgmma-tma")
+    assert parts["gpu"] == "stand-in H100" and parts["driver"] == "CUDA driver 13.0" and parts["kernel"] == "wgmma-tma"
+    assert len(parts["source"]) == 64 and "-arch=sm_90a" in parts["options"]
+    assert parts["shape"] == cupy_cuda.SELF_CHECK_SHAPE
+    keys = {cupy_cuda.trials.key(**parts)}
+    for change in ({"driver": "CUDA driver 13.1"}, {"source": "0" * 64}, {"dtype": "fp16"}, {"shape": (1, 2, 3)}):
+        keys.add(cupy_cuda.trials.key(**{**parts, **change}))
+    assert len(keys) == 5
+    assert cupy_cuda._trial_parts(0, "bf16", "wgmma-tma-persistent")["shape"] != parts["shape"]
+
+
+def test_a_cache_that_cannot_be_written_only_means_trying_again(gpu, checks, monkeypatch):
+    def unwritable(name):
+        raise OSError("read-only")
+
+    monkeypatch.setattr(cupy_cuda.trials.cache, "cache_dir", unwritable)
+    assert cupy_cuda.trial(0, "bf16", "wgmma") is None
+    _next_process()
+    assert cupy_cuda.trial(0, "bf16", "wgmma") is None and checks["run"] == ["wgmma", "wgmma"]
 
 
 def test_a_gpu_in_exclusive_process_mode_is_tried_in_this_process(gpu, monkeypatch):

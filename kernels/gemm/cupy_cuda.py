@@ -31,6 +31,7 @@ from float32 on the host. Matrices of 16-bit types get rows padded with zeros to
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import re
@@ -44,7 +45,7 @@ import numpy as np
 from kernels.gemm import layout_probe, shapes, tensor_map, verify
 from kernels.runtime import Traits, cublas_capture, parse_device_index
 from kernels.runtime import cuda as runtime
-from kernels.runtime import isolated
+from kernels.runtime import isolated, trials
 from kernels.runtime.events import cupy_event_timer
 
 TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma (gemm_wgmma.cu) on Hopper, "
@@ -133,6 +134,10 @@ def _cupy():
     import cupy
 
     return cupy
+
+
+def _cupy_version() -> str:
+    return str(_cupy().__version__)
 
 
 def reference_kernel_text(dtype: str) -> str:
@@ -341,10 +346,9 @@ def _kernel_args(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, tile: WmmaTile) ->
     return (tensor_map.encode(a_map), tensor_map.encode(b_map)) + shape
 
 
-@lru_cache(maxsize=None)
 def multiprocessors(device: int) -> int:
     """Streaming multiprocessors of the GPU: a persistent kernel's blocks at most."""
-    return int(_cupy().cuda.Device(device).attributes["MultiProcessorCount"])
+    return devices()[device].units
 
 
 def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma") -> None:
@@ -459,13 +463,35 @@ def trial(device: int, dtype: str, kernel: str) -> str | None:
     """`self_check` in a child process (kernels/runtime/isolated.py): a Hopper kernel's first run on this
     GPU, where a hang or a fault would otherwise stop this process or leave its CUDA context unusable.
     None if the kernel is right, else why not. On a GPU in exclusive-process mode no child could open
-    it, so the check runs here, without that protection."""
+    it, so the check runs here, without that protection. A pass or a hang is kept on disk for this GPU,
+    driver, source and check (kernels/runtime/trials.py): later processes do not try it again."""
+    what = _trial_parts(device, dtype, kernel)
+    kept = trials.recall(trials.key(**what))
+    if kept is not None:
+        return kept.problem
     if _one_process_only(device):
-        return self_check(device, dtype, kernel)
-    try:
-        return isolated.call(__name__, "self_check", (device, dtype, kernel), TRIAL_TIMEOUT_S)
-    except isolated.IsolatedError as exc:
-        return str(exc)
+        problem = self_check(device, dtype, kernel)
+        lasting = problem is None
+    else:
+        try:
+            problem = isolated.call(__name__, "self_check", (device, dtype, kernel), TRIAL_TIMEOUT_S)
+            lasting = problem is None
+        except isolated.IsolatedError as exc:
+            problem, lasting = str(exc), isinstance(exc, isolated.IsolatedHang)
+    if lasting:
+        trials.remember(trials.key(**what), problem, what)
+    return problem
+
+
+def _trial_parts(device: int, dtype: str, kernel: str) -> dict:
+    """Everything a trial's outcome depends on: the GPU and driver, the kernel's source and compile
+    options, the kernel, dtype and check shape, and the CuPy that compiles and launches it."""
+    tile = WMMA_TILES[kernel]
+    gpu = devices()[device]
+    source = hashlib.sha256(tile.source.read_bytes()).hexdigest()
+    return {"gpu": gpu.name, "compute": gpu.compute, "driver": gpu.driver, "cupy": _cupy_version(),
+            "source": source, "options": [*tile.arch_options, *_wmma_module_options()], "kernel": kernel,
+            "dtype": dtype, "shape": self_check_shape(device, kernel)}
 
 
 def trial_problem(device: int, dtype: str, kernel: str) -> str | None:

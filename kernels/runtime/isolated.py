@@ -29,6 +29,10 @@ class IsolatedError(RuntimeError):
     """The child did not return a result: it hung, crashed or raised (the message says which)."""
 
 
+class IsolatedHang(IsolatedError):
+    """The child did not finish before the deadline and was stopped."""
+
+
 def call(module: str, function: str, args: tuple, timeout_s: float):
     """`module.function(*args)` in a child process (the same interpreter, environment and package); its
     JSON-able result, or IsolatedError with the reason."""
@@ -38,7 +42,7 @@ def call(module: str, function: str, args: tuple, timeout_s: float):
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
-        raise IsolatedError(f"{module}.{function} did not finish in {timeout_s:g} s in a child process "
+        raise IsolatedHang(f"{module}.{function} did not finish in {timeout_s:g} s in a child process "
                             "(a hang) and was stopped") from exc
     except OSError as exc:
         raise IsolatedError(f"could not start a child process for {module}.{function}: {exc}") from exc
