@@ -10,26 +10,33 @@ from __future__ import annotations
 
 import ctypes
 import re
+import subprocess
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from kernels.gemm import cupy_cuda, tensor_map
-from tests import nvrtc, sass
+from tests import host_cuda, nvrtc, sass
 
 TILE = cupy_cuda.WMMA_TILES["wgmma"]
 TMA_TILE = cupy_cuda.WMMA_TILES["wgmma-tma"]
 PERSISTENT_TILE = cupy_cuda.WMMA_TILES["wgmma-tma-persistent"]
+CLUSTER_TILE = cupy_cuda.WMMA_TILES["wgmma-tma-cluster"]
+TMA_TILES = {"tma": TMA_TILE, "persistent": PERSISTENT_TILE, "cluster": CLUSTER_TILE}  # warp-specialised
 SOURCE = TILE.source.read_text(encoding="utf-8")
 
 
 def _constants() -> dict[str, int]:
-    """The `constexpr int` values of gemm_wgmma.cu that are plain numbers or products of earlier ones."""
+    """The `constexpr int` values of gemm_wgmma.cu that are plain numbers or products of earlier ones (not
+    those of a template's parameters)."""
     found: dict[str, int] = {}
     for line in re.findall(r"constexpr int ([^;]+);", SOURCE):
         for name, expr in re.findall(r"(\w+) = ([^,]+)", line):
-            found[name] = eval(expr.replace("/", "//"), {}, dict(found))  # noqa: S307 - C integer arithmetic
+            try:
+                found[name] = eval(expr.replace("/", "//"), {}, dict(found))  # noqa: S307 - C integer arithmetic
+            except NameError:
+                pass
     return found
 
 
@@ -228,6 +235,48 @@ def test_tma_epilogue_puts_every_element_of_c_in_its_place_through_shared_memory
 
 
 @pytest.fixture(scope="module")
+def tile_places(tmp_path_factory):
+    """gemm_wgmma.cu's own tile_place, built for the CPU: (tiles_m, tiles_n) -> the (row, column) of each
+    tile number, in order."""
+    if host_cuda.compiler() is None:
+        pytest.skip("no host C++ compiler (g++ or clang++)")
+    function = re.search(r"__device__ __forceinline__ void tile_place\(.*?\n}\n", SOURCE, re.S).group(0)
+    constants = re.search(r"constexpr int BM = .*?;\n", SOURCE).group(0)
+    folder = tmp_path_factory.mktemp("tile_place")
+    (folder / "places.cpp").write_text(
+        "#include <algorithm>\nusing std::min;\n#define __device__\n#define __forceinline__ inline\n" + constants
+        + function + "extern \"C\" void places(int tiles_m, int tiles_n, int *rows, int *columns)\n{\n"
+        "    for (int t = 0; t < tiles_m * tiles_n; ++t)\n        tile_place(t, tiles_m, tiles_n, rows[t], columns[t]);\n}\n")
+    build = subprocess.run([host_cuda.compiler(), "-O1", "-shared", "-fPIC", "-o", str(folder / "places.so"),
+                            str(folder / "places.cpp")], capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0, build.stderr
+    library = ctypes.CDLL(str(folder / "places.so"))
+
+    def places(tiles_m: int, tiles_n: int) -> list[tuple[int, int]]:
+        rows, columns = np.zeros(tiles_m * tiles_n, np.int32), np.zeros(tiles_m * tiles_n, np.int32)
+        library.places(tiles_m, tiles_n, np.ctypeslib.as_ctypes(rows), np.ctypeslib.as_ctypes(columns))
+        return list(zip(rows.tolist(), columns.tolist()))
+
+    return places
+
+
+@pytest.mark.parametrize(("tiles_m", "tiles_n"), [(1, 1), (3, 2), (8, 3), (17, 5), (64, 32), (2, 40)])
+def test_tile_numbers_cover_every_tile_once_group_m_rows_at_a_time(tile_places, tiles_m, tiles_n):
+    """What every kernel's tile order rests on; the cluster kernel numbers clusters (pairs of tile rows)
+    the same way, so each pair is one tile of a grid half as tall."""
+    order = tile_places(tiles_m, tiles_n)
+    assert sorted(order) == [(r, c) for r in range(tiles_m) for c in range(tiles_n)]
+    group = C["GROUP_M"]
+    for (r0, c0), (r1, c1) in zip(order, order[1:]):
+        if r0 // group == r1 // group and c0 == c1:  # down a column of one group first...
+            assert r1 == r0 + 1
+        elif r0 // group == r1 // group:  # ...then its next column, from the group's top
+            assert c1 == c0 + 1 and r1 == r0 // group * group
+        else:  # ...then the next group, from column 0
+            assert (r1, c1) == (r0 // group * group + group, 0)
+
+
+@pytest.fixture(scope="module")
 def built():
     if nvrtc.nvrtc() is None:
         pytest.skip("cuda-bindings (NVRTC) not installed; pip install 'numba-cuda[cu13]'")
@@ -239,7 +288,8 @@ def built():
 def test_compiles_for_sm_90a_as_cupy_would_without_spills(built):
     """CuPy appends -arch=sm_90 after the module's options; NVRTC compiles for the first, sm_90a."""
     assert built.options.index("-arch=sm_90a") < built.options.index("-arch=sm_90")
-    names = [*TILE.functions.values(), *TMA_TILE.functions.values(), *PERSISTENT_TILE.functions.values()]
+    tma_names = [name for tile in TMA_TILES.values() for name in tile.functions.values()]
+    names = [*TILE.functions.values(), *tma_names]
     for name in names:
         assert f"Compiling entry function '{name}' for 'sm_90a'" in built.log
     assert not re.search(r"[1-9]\d* bytes spill", built.log) and "bytes spill stores" in built.log
@@ -249,7 +299,7 @@ def test_compiles_for_sm_90a_as_cupy_would_without_spills(built):
     # 384 threads: ptxas allocates 65536 / 384 rounded down to 8, what setmaxnreg then moves between them
     # (where ptxas drops setmaxnreg, it counts fewer, and a block launched with fewer would never get the
     # consumers' 232: their setmaxnreg.inc would wait forever)
-    assert all(int(registers[n]) == 168 for n in [*TMA_TILE.functions.values(), *PERSISTENT_TILE.functions.values()])
+    assert all(int(registers[n]) == 168 for n in tma_names)
     assert "serializ" not in built.log.lower()  # ptxas's warning when it must wait on each wgmma
 
 
@@ -279,7 +329,7 @@ def _consumer_loop(instructions):
 
 
 @pytest.mark.skipif(sass.disassembler() is None, reason="pip install nvidia-cuda-cuobjdump (the test extra)")
-@pytest.mark.parametrize("tile", [TMA_TILE, PERSISTENT_TILE], ids=["tma", "persistent"])
+@pytest.mark.parametrize("tile", TMA_TILES.values(), ids=TMA_TILES.keys())
 def test_tma_kernels_keep_wgmma_asynchronous_and_load_by_tma(built, tile):
     functions = sass.disassemble(built.cubin)
     for dtype, name in tile.functions.items():
@@ -293,13 +343,24 @@ def test_tma_kernels_keep_wgmma_asynchronous_and_load_by_tma(built, tile):
         # one group per slice, waited down to one in flight; none waited to zero inside the loop
         assert sum(op.startswith("WARPGROUP.DEPBAR.LE gsb0, 0x1") for op in body) == len(waits)
         assert not any(op.startswith("WARPGROUP.DEPBAR.LE gsb0, 0x0") for op in body)
-        assert sum(op.startswith("SYNCS.ARRIVE") for op in body) == len(waits)  # each warp frees the stage
-        assert not any(op.startswith(("LDGSTS", "BAR.SYNC", "LDG")) for op in body)
-        assert sum(op.startswith("UTMALDG.2D") for op in everything) >= 5  # the producer: one A and four B boxes
+        # each warp frees the stage, in a cluster in every block of it, without a fence before (a release at
+        # cluster scope would put a MEMBAR.ALL.GPU before every arrival)
+        assert sum(op.startswith("SYNCS.ARRIVE") for op in body) == len(waits) * tile.cluster_m
+        assert not any(op.startswith(("LDGSTS", "BAR.SYNC", "LDG", "MEMBAR")) for op in body)
+        loads = [op for op in everything if op.startswith("UTMALDG.2D")]
+        assert len(loads) >= 5  # the producer: one A and four B boxes
+        if tile.cluster_m > 1:  # its share of B's boxes multicast, its A not
+            assert any(op.startswith("UTMALDG.2D.MULTICAST") for op in loads)
+            assert any(not op.startswith("UTMALDG.2D.MULTICAST") for op in loads)
+            assert "UCGABAR_WAIT" in " ".join(everything)  # the cluster's barriers set up before any arrival
+            entry = built.ptx[built.ptx.index(f".entry {name}("):]
+            assert re.match(r"[^{]*\.explicitcluster\s+\.reqnctapercluster 2, 1, 1", entry, re.S)
+        else:
+            assert not any(op.startswith("UTMALDG.2D.MULTICAST") for op in loads)
         assert any(op.startswith("USETMAXREG.DEALLOC") and "0x28" in op for op in everything)  # 40
         assert any(op.startswith("USETMAXREG.TRY_ALLOC") and "0xe8" in op for op in everything)  # 232
         stores = [op for op in everything if op.startswith("STG")]
-        if not tile.persistent:  # C staged in the freed slots, written in 16-byte chunks only
+        if not tile.persistent:  # C staged in the slots, free at the end, written in 16-byte chunks only
             assert stores and all(op.startswith("STG.E.128") for op in stores)
         else:  # straight from the accumulators, as the slots hold the next tile's slices by then
             assert stores and not any(op.startswith("STS") for op in everything)
@@ -599,6 +660,8 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
     for kernel in ("wgmma", "wmma", "wgmma-tma", "wgmma-tma-persistent"):
         cupy_cuda.wmma_gemm(_matrix(1000, 520), _matrix(520, 600), _matrix(1000, 600), kernel)
     cupy_cuda.wmma_gemm(_matrix(200, 520), _matrix(520, 300), _matrix(200, 300), "wgmma-tma-persistent")
+    cupy_cuda.wmma_gemm(_matrix(1000, 520), _matrix(520, 600), _matrix(1000, 600), "wgmma-tma-cluster")
+    cupy_cuda.wmma_gemm(_matrix(300, 520), _matrix(520, 600), _matrix(300, 600), "wgmma-tma-cluster")
     assert launches[0][:4] == ("wgmma", (8 * 3,), (256,), C["SMEM_BYTES"])  # 8 tile rows x 3 tile columns
     assert launches[1][1] == (5, 8)  # WMMA: (columns, rows) of 128 x 128 tiles
     assert launches[2][:4] == ("wgmma-tma", (8 * 3,), (384,), C["SMEM_BYTES_TMA"])
@@ -608,5 +671,8 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
     # 24 tiles on 20 SMs: one block per SM, each computing tiles in turn; 2 x 2 tiles: one block per tile
     assert launches[3][:4] == ("wgmma-tma-persistent", (20,), (384,), C["SMEM_BYTES_TMA"])
     assert launches[4][1] == (4,)
+    # clusters of two blocks, tiles one above the other: whole clusters, the last one's lower tile past M
+    assert launches[5][:4] == ("wgmma-tma-cluster", (8 * 3,), (384,), C["SMEM_BYTES_TMA"])
+    assert launches[6][1] == (4 * 3,)  # 3 tile rows -> 2 clusters of 2, x 3 tile columns
     assert re.search(r"gemm_wgmma_tma_bf16\(const __grid_constant__ TensorMap a_map, const __grid_constant__ "
                      r"TensorMap b_map,\s+__nv_bfloat16 \*C, int ldc, int M, int N, int K\)", SOURCE)

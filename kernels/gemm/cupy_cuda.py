@@ -19,6 +19,8 @@ The own kernels (fp16, bf16), by `kernel=`:
                  mbarriers (tensor maps: kernels/gemm/tensor_map.py; not yet run on a GPU);
     "wgmma-tma-persistent"  the TMA kernel with one block per SM computing tiles in turn, its pipeline
                  running on across tiles (not yet run on a GPU; measured beside the others, not chosen);
+    "wgmma-tma-cluster"  the TMA kernel in clusters of two blocks, tiles one above the other, that share
+                 B's slices by multicast TMA (a third less L2 traffic; likewise not yet run, not chosen);
     "own"        what the harness runs as this backend's own kernel: on a compute capability 9.0 GPU the
                  first of OWN_HOPPER_ORDER that passes a self-check there (a small GEMM with ragged edges
                  against NumPy, run first in a child process: `trial`), else WMMA; `own_kernel_text` names
@@ -55,7 +57,7 @@ TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
 WGMMA_SOURCE = Path(__file__).with_name("gemm_wgmma.cu")
-KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma", "wgmma-tma", "wgmma-tma-persistent")
+KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma", "wgmma-tma", "wgmma-tma-persistent", "wgmma-tma-cluster")
 WMMA_DTYPES = ("fp16", "bf16")
 
 
@@ -72,6 +74,7 @@ class WmmaTile:
     linear_grid: bool = False  # one block index over all tiles (the kernel orders the tiles itself)
     tma_box_k: int = 0  # > 0: the kernel takes TMA tensor maps of A and B, copying K this many at a time
     persistent: bool = False  # one block per SM at most, each computing tiles in turn (with linear_grid)
+    cluster_m: int = 1  # blocks per cluster (the kernel's __cluster_dims__), tiles one above the other
 
     def runs_on(self, capability: int) -> bool:
         return self.capabilities[0] <= capability <= self.capabilities[1]
@@ -92,6 +95,9 @@ WMMA_TILES = {
                                       "bf16": "gemm_wgmma_tma_persistent_bf16"}, (128, 256, 384),
                                      "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True,
                                      tma_box_k=64, persistent=True),
+    "wgmma-tma-cluster": WmmaTile({"fp16": "gemm_wgmma_tma_cluster_f16", "bf16": "gemm_wgmma_tma_cluster_bf16"},
+                                  (128, 256, 384), "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",),
+                                  True, tma_box_k=64, cluster_m=2),
 }
 TMA_BOX_N = 64  # columns of B per TMA copy: one 128-byte swizzle row (four copies make a 256-column slice)
 WMMA_FUNCTIONS = WMMA_TILES["wmma"].functions
@@ -356,7 +362,8 @@ def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma")
     cp = _cupy()
     tile = WMMA_TILES[kernel]
     rows, cols, threads = tile.block
-    grid = (-(-c.cols // cols), -(-c.rows // rows))
+    grid = (-(-c.cols // cols), -(-c.rows // rows) if tile.cluster_m == 1 else
+            -(-c.rows // (rows * tile.cluster_m)) * tile.cluster_m)  # whole clusters: rows past M stay idle
     if tile.linear_grid:
         grid = (grid[0] * grid[1],)
     if tile.persistent:
@@ -391,8 +398,9 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"
 # --- "own": the best Hopper kernel that has proved itself on this GPU, else WMMA ------------------------
 
 OWN_HOPPER_ORDER = ("wgmma-tma", "wgmma")  # tried in this order on compute capability 9.0
-HOPPER_KERNELS = (*OWN_HOPPER_ORDER, "wgmma-tma-persistent")  # never run on a GPU before: tried first
-SELF_CHECK_SHAPE = (200, 300, 136)  # M, N, K: two tile rows, two tile columns, three K slices, all ragged
+HOPPER_KERNELS = (*OWN_HOPPER_ORDER, "wgmma-tma-persistent", "wgmma-tma-cluster")  # never yet run on a GPU
+SELF_CHECK_SHAPE = (300, 300, 136)  # M, N, K: three tile rows (a cluster of two half past M), two tile
+                                    # columns, three K slices, all ragged
 _passed_over: dict[tuple[int, str], list[tuple[str, str]]] = {}  # (device, dtype) -> [(kernel, why not)]
 
 

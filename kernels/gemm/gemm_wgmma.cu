@@ -26,7 +26,10 @@
 // "empty" mbarrier once its wgmma on it has completed, and only then does the producer refill it. TMA
 // writes the 128-byte swizzle itself (the tensor maps name it; the slots are 1024-byte aligned, so its
 // address-based pattern is the chunk ^ (row % 8) above) and fills what lies past the matrix with zeros.
-// Its consumers write C through shared memory in 16-byte row chunks (store_tile_staged).
+// Its consumers write C through shared memory in 16-byte row chunks (store_tile_staged). Two variants
+// share its producer and consumer loops: gemm_wgmma_tma_persistent_* (one block per SM computing tiles in
+// turn, the pipeline running on across them) and gemm_wgmma_tma_cluster_* (clusters of two blocks, tiles
+// one above the other, whose producers multicast half of B's boxes each into both blocks).
 //
 // Shapes: any M, N, K. Rows of A and B must be 16-byte aligned and zero-padded to lda / ldb (multiples
 // of 8 elements), as kernels/gemm/cupy_cuda.py allocates them; chunks past the edges are zero-filled by
@@ -182,15 +185,24 @@ __device__ __forceinline__ unsigned packed(float x, float y, __half) { return as
 
 __device__ __forceinline__ int tile_count(int M, int N) { return ((M + BM - 1) / BM) * ((N + BN - 1) / BN); }
 
-// The origin (row0, col0) of tile number `tile`: tiles are numbered GROUP_M tile rows at a time, down the
-// rows first, so the B columns that consecutive tiles (a wave of blocks) read stay in L2.
-__device__ __forceinline__ void tile_origin(int tile, int M, int N, int &row0, int &col0)
+// The place (row, column) of tile number `tile` in a tiles_m x tiles_n grid of tiles: tiles are numbered
+// GROUP_M rows at a time, down the rows first, so the B columns that consecutive tiles (a wave of blocks)
+// read stay in L2.
+__device__ __forceinline__ void tile_place(int tile, int tiles_m, int tiles_n, int &row, int &column)
 {
-    const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
     const int per_group = GROUP_M * tiles_n, group = tile / per_group;
     const int first_m = group * GROUP_M, rows_here = min(tiles_m - first_m, GROUP_M);
-    row0 = (first_m + (tile % per_group) % rows_here) * BM;
-    col0 = (tile % per_group) / rows_here * BN;
+    row = first_m + (tile % per_group) % rows_here;
+    column = (tile % per_group) / rows_here;
+}
+
+// The origin (row0, col0) in C of tile number `tile` (tile_place over BM x BN tiles).
+__device__ __forceinline__ void tile_origin(int tile, int M, int N, int &row0, int &col0)
+{
+    int row, column;
+    tile_place(tile, (M + BM - 1) / BM, (N + BN - 1) / BN, row, column);
+    row0 = row * BM;
+    col0 = column * BN;
 }
 
 __device__ __forceinline__ void tile_of_block(int M, int N, int &row0, int &col0)
@@ -331,6 +343,49 @@ __device__ __forceinline__ void tma_load(unsigned dst, const TensorMap &map, int
                  : "memory");
 }
 
+// --- clusters: the blocks of a cluster share B's slices (multicast TMA) and free each other's stages -----
+
+constexpr int CLUSTER_M = 2;  // blocks per cluster: two tiles one above the other, reading the same B columns
+static_assert((BN / 64) % CLUSTER_M == 0, "each block of a cluster multicasts an equal share of B's boxes");
+
+__device__ __forceinline__ unsigned cluster_rank()
+{
+    unsigned rank;
+    asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(rank));
+    return rank;
+}
+
+// Every thread of every block of the cluster: what each did before is visible to all after (the barriers'
+// initialisation, before any block multicasts into or arrives on another's).
+__device__ __forceinline__ void cluster_sync()
+{
+    asm volatile("barrier.cluster.arrive.release.aligned;\n"
+                 "barrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+
+// Arrive on the mbarrier at shared address `bar` of block `rank` of the cluster (this one's included).
+__device__ __forceinline__ void barrier_arrive_in(unsigned bar, unsigned rank)
+{
+    asm volatile("{\n"
+                 ".reg .b32 remote;\n"
+                 "mapa.shared::cluster.u32 remote, %0, %1;\n"
+                 "mbarrier.arrive.shared::cluster.b64 _, [remote];\n"
+                 "}\n" ::"r"(bar),
+                 "r"(rank)
+                 : "memory");
+}
+
+// TMA multicast: the box of `map` at (inner, outer) into shared address `dst` of every block of the cluster
+// in `blocks` (a bit per rank), each completing its bytes on its own mbarrier at address `bar`.
+__device__ __forceinline__ void tma_load_multicast(unsigned dst, const TensorMap &map, int inner, int outer,
+                                                   unsigned bar, unsigned short blocks)
+{
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster "
+                 "[%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+                 "l"(reinterpret_cast<unsigned long long>(&map)), "r"(inner), "r"(outer), "r"(bar), "h"(blocks)
+                 : "memory");
+}
+
 // The TMA kernel's epilogue: each consumer warpgroup stages its 64 x 256 part of C in shared memory (the
 // pipeline's slots, free once both warpgroups' last wgmmas are done), then writes it out in 16-byte row
 // chunks, whole 32-byte sectors, where the accumulator layout would scatter 4-byte pieces over 8 rows.
@@ -375,7 +430,9 @@ struct Pipeline {
     unsigned raw, base, full, empty;
 };
 
-// Align the slots, and (thread 0) initialise the barriers before any thread uses them.
+// Align the slots, and (thread 0) initialise the barriers before any thread (of any block of the cluster)
+// uses them. A stage is free again once every consumer warp of every block of the cluster has arrived.
+template <int CLUSTER = 1>
 __device__ __forceinline__ Pipeline pipeline_setup(unsigned char *smem)
 {
     Pipeline p;
@@ -386,19 +443,26 @@ __device__ __forceinline__ Pipeline pipeline_setup(unsigned char *smem)
     if (threadIdx.x == 0) {
         for (int s = 0; s < STAGES; ++s) {
             barrier_init(p.full + 8 * s, 1);  // the producer's expect_tx arrival, then TMA's bytes
-            barrier_init(p.empty + 8 * s, CONSUMER_WARPS);
+            barrier_init(p.empty + 8 * s, CONSUMER_WARPS * CLUSTER);
         }
         fence_barrier_init();
     }
-    __syncthreads();
+    if constexpr (CLUSTER > 1)
+        cluster_sync();
+    else
+        __syncthreads();
     return p;
 }
 
 // The producer's loads of one tile's `slices` K slices. `step` counts slices across every tile this block
 // computes: slice number `step` goes to stage step % STAGES, in that stage's use number step / STAGES.
+// In a cluster of CLUSTER blocks (rank `rank`), each block loads its own A and its share of B's boxes,
+// which TMA writes into every block of the cluster; a block's full barrier counts all of them.
+template <int CLUSTER = 1>
 __device__ __forceinline__ void produce_tile(const Pipeline &p, const TensorMap &a_map, const TensorMap &b_map,
-                                             int row0, int col0, int slices, unsigned &step)
+                                             int row0, int col0, int slices, unsigned &step, unsigned rank = 0)
 {
+    constexpr int SHARE = BN / 64 / CLUSTER;  // B boxes this block loads per slice
     for (int t = 0; t < slices; ++t, ++step) {
         const unsigned s = step % STAGES;
         if (step >= STAGES)
@@ -407,15 +471,42 @@ __device__ __forceinline__ void produce_tile(const Pipeline &p, const TensorMap 
         barrier_expect_bytes(bar, STAGE);  // whole boxes, zero-filled past the matrix, count in full
         tma_load(slot, a_map, t * BK, row0, bar);
 #pragma unroll
-        for (int j = 0; j < BN / 64; ++j)
-            tma_load(slot + A_STAGE + j * B_ATOM, b_map, col0 + 64 * j, t * BK, bar);
+        for (int i = 0; i < SHARE; ++i) {
+            const int j = rank * SHARE + i;
+            if constexpr (CLUSTER > 1)
+                tma_load_multicast(slot + A_STAGE + j * B_ATOM, b_map, col0 + 64 * j, t * BK, bar,
+                                   (1u << CLUSTER) - 1);
+            else
+                tma_load(slot + A_STAGE + j * B_ATOM, b_map, col0 + 64 * j, t * BK, bar);
+        }
     }
+}
+
+// The producer's last wait: until every stage's last use has been freed by every consumer warp of the
+// cluster, so that this block (whose barriers the others arrive on) outlives their last arrivals.
+__device__ __forceinline__ void producer_tail(const Pipeline &p, unsigned step)
+{
+    for (unsigned last = step - min(step, unsigned(STAGES)); last < step; ++last)
+        barrier_wait(p.empty + 8 * (last % STAGES), (last / STAGES) & 1);
 }
 
 // A consumer warpgroup's MMAs over one tile's slices into d (the first slice overwrites d). Each warp frees
 // a stage once its wgmma on it is done; the tile's last stage is freed only with `free_last` (a block that
 // computes more tiles needs it back; for one that does not, it is where C is staged).
-template <typename T>
+// In a cluster, a warp frees the stage in every block of it (each block's producer writes into all).
+template <int CLUSTER>
+__device__ __forceinline__ void free_stage(const Pipeline &p, unsigned stage)
+{
+    if constexpr (CLUSTER == 1) {
+        barrier_arrive(p.empty + 8 * stage);
+    } else {
+#pragma unroll
+        for (int rank = 0; rank < CLUSTER; ++rank)
+            barrier_arrive_in(p.empty + 8 * stage, rank);
+    }
+}
+
+template <typename T, int CLUSTER = 1>
 __device__ __forceinline__ void consume_tile(float (&d)[128], const Pipeline &p, int consumer, int slices,
                                              unsigned &step, bool free_last)
 {
@@ -425,11 +516,11 @@ __device__ __forceinline__ void consume_tile(float (&d)[128], const Pipeline &p,
         mma_slice<T>(d, p.base + (step % STAGES) * STAGE, consumer, t > 0);
         wgmma_wait<1>(d);  // the previous slice's wgmma is done: this warp is through with its stage
         if (t > 0 && arrives)
-            barrier_arrive(p.empty + 8 * ((step - 1) % STAGES));
+            free_stage<CLUSTER>(p, (step - 1) % STAGES);
     }
     wgmma_wait<0>(d);
     if (free_last && arrives)
-        barrier_arrive(p.empty + 8 * ((step - 1) % STAGES));
+        free_stage<CLUSTER>(p, (step - 1) % STAGES);
 }
 
 // At least one slice (for K = 0, one that TMA fills with zeros): its wgmma is what sets d.
@@ -504,6 +595,41 @@ __device__ void gemm_wgmma_tma_persistent(const TensorMap &a_map, const TensorMa
     }
 }
 
+// The cluster TMA kernel: clusters of CLUSTER_M blocks compute tiles one above the other, which read the
+// same slices of B: each block loads its own A and half of B's boxes, multicast into both blocks, so a
+// slice costs a block 32 KiB of L2 reads instead of 48. A block frees a stage for both producers, and its
+// producer stays until the other block's consumers have freed every stage (their arrivals land in its
+// shared memory). A cluster whose lower tile lies past M still loads its share of B for the upper one.
+template <typename T>
+__device__ void gemm_wgmma_tma_cluster(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M, int N,
+                                       int K)
+{
+    extern __shared__ unsigned char smem[];
+    const Pipeline p = pipeline_setup<CLUSTER_M>(smem);
+    const unsigned rank = cluster_rank();
+    const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
+    int cluster_row, column;
+    tile_place(blockIdx.x / CLUSTER_M, (tiles_m + CLUSTER_M - 1) / CLUSTER_M, tiles_n, cluster_row, column);
+    const int row0 = (cluster_row * CLUSTER_M + rank) * BM, col0 = column * BN;
+    const int slices = slice_count(K), warpgroup = threadIdx.x / 128;
+    unsigned step = 0;
+    if (warpgroup == 0) {
+        producer_registers();
+        if (threadIdx.x == 0) {
+            produce_tile<CLUSTER_M>(p, a_map, b_map, row0, col0, slices, step, rank);
+            producer_tail(p, step);
+        }
+        return;
+    }
+    consumer_registers();
+    const int consumer = warpgroup - 1;
+    float d[128];  // written first by slice 0's wgmma (accumulate = 0), never by other instructions
+    consume_tile<T, CLUSTER_M>(d, p, consumer, slices, step, true);
+    named_barrier(1, 256);  // both consumer warpgroups are done with the slots, and every multicast into
+                            // them has landed (their full barriers counted it): they may hold C now
+    store_tile_staged(d, smem + (p.base - p.raw) + consumer * C_STAGED, C, ldc, M, N, row0, col0, consumer);
+}
+
 }  // namespace
 
 // Shared memory per block, in bytes: STAGES slots of A and B plus ALIGN for aligning them. The host reads
@@ -545,6 +671,20 @@ gemm_wgmma_tma_persistent_f16(const __grid_constant__ TensorMap a_map, const __g
                               __half *C, int ldc, int M, int N, int K)
 {
     gemm_wgmma_tma_persistent(a_map, b_map, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_cluster_bf16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
+                            __nv_bfloat16 *C, int ldc, int M, int N, int K)
+{
+    gemm_wgmma_tma_cluster(a_map, b_map, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_cluster_f16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
+                           __half *C, int ldc, int M, int N, int K)
+{
+    gemm_wgmma_tma_cluster(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
