@@ -405,21 +405,21 @@ _passed_over: dict[tuple[int, str], list[tuple[str, str]]] = {}  # (device, dtyp
 
 
 def self_check_shape(device: int, kernel: str) -> tuple[int, int, int]:
-    """SELF_CHECK_SHAPE; for a persistent kernel as ragged, but with more tiles than the GPU has SMs, so
-    that some blocks compute a second tile (their pipeline running on from the first)."""
+    """SELF_CHECK_SHAPE; for a persistent kernel with as ragged edges, but more tiles than the GPU has SMs,
+    so that some blocks compute a second tile (their pipeline running on from the first)."""
     if not WMMA_TILES[kernel].persistent:
         return SELF_CHECK_SHAPE
     rows, cols, _ = WMMA_TILES[kernel].block
-    side = math.isqrt(multiprocessors(device)) + 1  # side^2 tiles > SMs
+    side = math.isqrt(multiprocessors(device)) + 1  # whole tiles a side: side^2 > SMs
     m, n, k = SELF_CHECK_SHAPE
-    return side * rows - (2 * rows - m), side * cols - (2 * cols - n), k
+    return side * rows + m % rows, side * cols + n % cols, k
 
 
 PROBE_DIR_ENV = "SITEBENCH_PROBE_DIR"  # where a failed self-check leaves its full layout probe, if set
 
 
 def self_check(device: int, dtype: str, kernel: str) -> str | None:
-    """Run `kernel` on SELF_CHECK_SHAPE against NumPy in float64: None if it is right, else what went wrong.
+    """Run `kernel` on its `self_check_shape` against NumPy in float64: None if right, else what went wrong.
     A wrong result is followed by the layout probe, whose verdict says whether the kernel reads its
     operands from the wrong places (its maps go to $SITEBENCH_PROBE_DIR when that is set)."""
     m, n, k = self_check_shape(device, kernel)
