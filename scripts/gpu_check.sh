@@ -21,7 +21,8 @@
 #                             GPU benchmarks (scan GH/s, the generated kernel's tunings side by side
 #                             (tests/benchmarks/test_sha256_tuning_bench.py), hash_batch msg/s, cuBLAS vs
 #                             the own WMMA and (Hopper) wgmma / wgmma-tma[-persistent|-cluster] kernels and numba-cuda at 8192^3, SmolLM2-135M
-#                             prefill/decode tok/s, graph decode on both CUDA GEMM backends); pytest-gpu.json
+#                             prefill/decode tok/s, graph decode on both CUDA GEMM backends); pytest-gpu.json,
+#                             and figures.jsonl, each figure the moment it is measured (kept past a deadline)
 #   5. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline
 #   6. mine-<backend>-<header>.json   `bench mine` over all 2**32 nonces of a real header; the step
 #                             fails unless the block's real nonce is among the nonces found
@@ -43,6 +44,8 @@ export SITEBENCH_CACHE_DIR="$OUT/kernel-cache" CUPY_CACHE_DIR="$OUT/kernel-cache
 # An own GEMM kernel that fails its self-check leaves its layout probe here (kernels/gemm/layout_probe.py:
 # where it read each element of A and B, summary .txt and maps .npz), shown in own-gemm.txt.
 export SITEBENCH_PROBE_DIR="$OUT/layout-probe"
+# Every benchmark figure as it is measured (tests/benchmarks/conftest.py): kept if a step meets the deadline.
+export SITEBENCH_FIGURES_LOG="$OUT/figures.jsonl"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"
 failed=0
@@ -170,7 +173,7 @@ EOF
 }
 export -f own_gemm
 step own-gemm own-gemm.txt own_gemm
-step pytest-gpu pytest-gpu.txt "$PY" -m pytest -m gpu --benchmark-enable -ra -p no:cacheprovider \
+step pytest-gpu pytest-gpu.txt "$PY" -m pytest -m gpu --benchmark-enable -ra -v -p no:cacheprovider \
     --benchmark-json "$OUT/pytest-gpu.json"
 step run-quick run-quick.txt "$PY" -m bench run --quick --backend cupy --backend numba-cuda --backend numpy \
     --out "$OUT/run"

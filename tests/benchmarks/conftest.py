@@ -5,11 +5,15 @@ such as MH/s or GFLOP/s; `figures.record(name, value, unit)` stores any other fi
 Both land in `benchmark.extra_info` (so `--benchmark-json` keeps them) and in a summary printed after
 the run, with the machine's load average at the time, because the development machine is shared.
 `size(small, full)` picks the small input when benchmarks are disabled (the normal test run).
+With $SITEBENCH_FIGURES_LOG set, each figure is also appended to that file as one JSON line the moment it
+is recorded, so that a run stopped before its end (a deadline on a lent GPU) keeps what it measured.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
 import pytest
 
@@ -33,7 +37,13 @@ class Figures:
     def record(self, name: str, value: float, unit: str) -> None:
         self.benchmark.extra_info[name] = value
         self.benchmark.extra_info[f"{name}_unit"] = unit
-        _FIGURES.append((self.nodeid, f"{name} = {_si(value, unit)} (load {os.getloadavg()[0]:.2f})"))
+        load = os.getloadavg()[0]
+        _FIGURES.append((self.nodeid, f"{name} = {_si(value, unit)} (load {load:.2f})"))
+        log = os.environ.get("SITEBENCH_FIGURES_LOG")
+        if log:
+            with open(log, "a", encoding="utf-8") as f:
+                f.write(json.dumps({"test": self.nodeid, "name": name, "value": value, "unit": unit,
+                                    "load_1min": load, "time": time.time()}) + "\n")
 
     def rate(self, name: str, work_per_call: float, unit: str) -> float | None:
         """Work per second at the median and at the best call; None when benchmarks are disabled."""
