@@ -451,7 +451,7 @@ def test_a_trial_that_hangs_or_crashes_fails_every_kernel_it_held(gpu, monkeypat
     monkeypatch.setattr(cupy_cuda.isolated, "call", call)
     assert cupy_cuda.own_kernel(0, "bf16") == "wmma"
     text = cupy_cuda.own_kernel_text(0, "bf16")
-    assert text.count("did not finish in 60 s") == 2 and "wgmma-tma failed" in text and "; wgmma failed" in text
+    assert text.count("did not finish in 30 s") == 2 and "wgmma-tma failed" in text and "; wgmma failed" in text
 
 
 def _next_process():
@@ -483,8 +483,20 @@ def test_a_hang_is_kept_and_says_where_a_wrong_result_is_tried_again(gpu, checks
     checks["wgmma"] = None
     assert cupy_cuda.own_kernel(0, "bf16") == "wgmma" and checks["run"] == ["wgmma", "wgmma"]
     kept = cupy_cuda.own_kernel_text(0, "bf16")
-    assert "did not finish in 60 s" in kept and "an earlier trial's outcome, kept in " in kept
+    assert "did not finish in 30 s" in kept and "an earlier trial's outcome, kept in " in kept
     assert re.search(r"kept in \S+/trials/[0-9a-f]{32}\.json: delete it to try again", kept)
+
+
+def test_a_kernel_that_hung_in_one_dtype_is_not_tried_in_the_other(gpu, checks, monkeypatch):
+    def call(module, function, args, timeout_s):
+        if args[1] == "bf16":
+            raise cupy_cuda.isolated.IsolatedHang("did not finish")
+        return getattr(cupy_cuda, function)(*args)
+
+    monkeypatch.setattr(cupy_cuda.isolated, "call", call)
+    assert cupy_cuda.trial(0, "bf16", "wgmma-tma") == "did not finish"
+    assert cupy_cuda.trial(0, "fp16", "wgmma-tma").startswith("not tried: its bf16 trial hung (did not finish (an")
+    assert cupy_cuda.trial(0, "fp16", "wgmma") is None and checks["run"] == ["wgmma"]  # other kernels: tried
 
 
 def test_a_trial_is_kept_per_gpu_driver_source_and_check(gpu, monkeypatch):

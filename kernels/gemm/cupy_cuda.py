@@ -452,7 +452,7 @@ def probe_layout(device: int, dtype: str, kernel: str) -> str:
     return found.verdict()
 
 
-TRIAL_TIMEOUT_S = 60.0  # CuPy's start, a cold NVRTC compile of gemm_wgmma.cu and a small GEMM take seconds
+TRIAL_TIMEOUT_S = 30.0  # CuPy's start, a cold NVRTC compile of gemm_wgmma.cu (5.8 s on a 2-core Zen 3), a small GEMM
 COMPUTE_MODE_EXCLUSIVE_PROCESS = 3  # cudaComputeModeExclusiveProcess
 
 
@@ -472,11 +472,16 @@ def trial(device: int, dtype: str, kernel: str) -> str | None:
     GPU, where a hang or a fault would otherwise stop this process or leave its CUDA context unusable.
     None if the kernel is right, else why not. On a GPU in exclusive-process mode no child could open
     it, so the check runs here, without that protection. A pass or a hang is kept on disk for this GPU,
-    driver, source and check (kernels/runtime/trials.py): later processes do not try it again."""
+    driver, source and check (kernels/runtime/trials.py): later processes do not try it again, and a
+    kernel that hung in one dtype is not tried in the other."""
     what = _trial_parts(device, dtype, kernel)
     kept = trials.recall(trials.key(**what))
     if kept is not None:
         return kept.problem
+    for other in WMMA_DTYPES:  # the dtypes share every path but the MMA's type: one hang is enough
+        hung = trials.recall(trials.key(**{**what, "dtype": other})) if other != dtype else None
+        if hung is not None and hung.problem is not None:
+            return f"not tried: its {other} trial hung ({hung.problem})"
     if _one_process_only(device):
         problem = self_check(device, dtype, kernel)
         lasting = problem is None
