@@ -156,6 +156,10 @@ own_gemm() {  # each Hopper GEMM kernel's trial (a child process each; the outco
     "$PY" - <<'EOF'
 import os, sys
 from kernels.gemm import cupy_cuda
+ok, why = cupy_cuda.available()
+if not ok:
+    print(f"cupy cannot run here, so there is no own GEMM kernel to try: {why}")
+    sys.exit(0)
 failed = False
 for dtype in cupy_cuda.dtypes(0, "own"):
     for kernel in cupy_cuda.HOPPER_KERNELS:
