@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 
 from bench.errors import UsageError
-from kernels.runtime import DeviceInfo
+from kernels.runtime import DeviceInfo, first_line
 
 BACKENDS = ("numpy", "numba-cpu", "numba-cuda", "cupy", "opencl")
 MODULES = {
@@ -101,16 +101,6 @@ def failure(label: str, exc: BaseException) -> UsageError:
     """A backend's compile, launch or driver error as the one-line UsageError (exit 2) the CLI prints."""
     return UsageError(f"{label} failed: {type(exc).__name__}: {first_line(exc)}; "
                       "`python -m bench backends` shows what runs here, or choose another --backend")
-
-
-def first_line(exc: BaseException) -> str:
-    """An exception's message in one line: driver errors can span pages (a build log after the first line),
-    so the first line is kept with the log's first 'error' line, where there is one."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    detail = next((line for line in lines[1:] if line.lower().startswith("error")), "")
-    return f"{lines[0]} ({detail[:200]})" if detail else lines[0]
 
 
 def reference_module(workload: str, device_kind: str) -> ModuleType | None:

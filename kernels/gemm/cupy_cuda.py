@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from kernels.gemm import layout_probe, shapes, tensor_map, verify
-from kernels.runtime import Traits, cublas_capture, parse_device_index
+from kernels.runtime import Traits, cublas_capture, first_line, parse_device_index
 from kernels.runtime import cuda as runtime
 from kernels.runtime import isolated, trials
 from kernels.runtime.events import cupy_event_timer
@@ -430,7 +430,7 @@ def self_check(device: int, dtype: str, kernel: str) -> str | None:
                              dtype=dtype, device=device, kernel=kernel))
         synchronize(device)
     except Exception as exc:  # noqa: BLE001 - a compile or launch failure is a reason to pass it over
-        return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]}"
+        return f"{type(exc).__name__}: {first_line(exc)}"
     result = verify.check(got, a, b, dtype)
     return None if result.ok else f"{result.what}; {probe_layout(device, dtype, kernel)}"
 
@@ -444,7 +444,7 @@ def probe_layout(device: int, dtype: str, kernel: str) -> str:
     try:
         found = layout_probe.probe(gemm)
     except Exception as exc:  # noqa: BLE001 - the probe is a diagnosis; the check has already failed
-        return f"layout probe failed ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0]})"
+        return f"layout probe failed ({type(exc).__name__}: {first_line(exc)})"
     folder = os.environ.get(PROBE_DIR_ENV)
     if folder:
         found.save(Path(folder) / f"{kernel}-{dtype}.npz")

@@ -58,3 +58,13 @@ def parse_device_index(index, devices: list[DeviceInfo], backend: str) -> int:
         valid = ", ".join(f"{backend}:{d.index}" for d in devices)
         raise ValueError(f"{backend}: no device {index}; devices here: {valid}")
     return index
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message in one line: driver errors can span pages (a build log after the first line),
+    so the first line is kept with the log's first 'error' line, where there is one."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    detail = next((line for line in lines[1:] if line.lower().startswith("error")), "")
+    return f"{lines[0]} ({detail[:200]})" if detail else lines[0]
