@@ -74,17 +74,22 @@ def compiler() -> str | None:
     return shutil.which("g++") or shutil.which("clang++")
 
 
+def shared_library(code: str, folder: Path, name: str = "kernels") -> ctypes.CDLL:
+    """C++ `code` built by the host compiler into `folder`/`name`.so and loaded (RuntimeError: its errors)."""
+    src, lib = folder / f"{name}.cpp", folder / f"{name}.so"
+    src.write_text(code, encoding="utf-8")
+    build = subprocess.run([compiler(), "-O1", "-shared", "-fPIC", "-o", str(lib), str(src)],
+                           capture_output=True, text=True, timeout=300)
+    if build.returncode != 0:
+        raise RuntimeError(build.stderr[-3000:])
+    return ctypes.CDLL(str(lib))
+
+
 class HostKernels:
     """The CUDA C `source` built into a shared library in `folder`, its kernels callable from Python."""
 
     def __init__(self, source: str, folder: Path):
-        src, lib = folder / "kernels.cpp", folder / "kernels.so"
-        src.write_text(PRELUDE + source + DRIVERS, encoding="utf-8")
-        build = subprocess.run([compiler(), "-O1", "-shared", "-fPIC", "-o", str(lib), str(src)],
-                               capture_output=True, text=True, timeout=300)
-        if build.returncode != 0:
-            raise RuntimeError(build.stderr[-3000:])
-        self.lib = ctypes.CDLL(str(lib))
+        self.lib = shared_library(PRELUDE + source + DRIVERS, folder)
 
     def scan(self, job: np.ndarray, start: int, count: int, *, blocks: int = 2, threads: int = 4,
              capacity: int = 64) -> tuple[int, list[int]]:

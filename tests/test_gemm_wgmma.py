@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ctypes
 import re
-import subprocess
 from types import SimpleNamespace
 
 import numpy as np
@@ -242,15 +241,12 @@ def tile_places(tmp_path_factory):
         pytest.skip("no host C++ compiler (g++ or clang++)")
     function = re.search(r"__device__ __forceinline__ void tile_place\(.*?\n}\n", SOURCE, re.S).group(0)
     constants = re.search(r"constexpr int BM = .*?;\n", SOURCE).group(0)
-    folder = tmp_path_factory.mktemp("tile_place")
-    (folder / "places.cpp").write_text(
-        "#include <algorithm>\nusing std::min;\n#define __device__\n#define __forceinline__ inline\n" + constants
-        + function + "extern \"C\" void places(int tiles_m, int tiles_n, int *rows, int *columns)\n{\n"
-        "    for (int t = 0; t < tiles_m * tiles_n; ++t)\n        tile_place(t, tiles_m, tiles_n, rows[t], columns[t]);\n}\n")
-    build = subprocess.run([host_cuda.compiler(), "-O1", "-shared", "-fPIC", "-o", str(folder / "places.so"),
-                            str(folder / "places.cpp")], capture_output=True, text=True, timeout=120)
-    assert build.returncode == 0, build.stderr
-    library = ctypes.CDLL(str(folder / "places.so"))
+    driver = ("extern \"C\" void places(int tiles_m, int tiles_n, int *rows, int *columns)\n{\n"
+              "    for (int t = 0; t < tiles_m * tiles_n; ++t)\n"
+              "        tile_place(t, tiles_m, tiles_n, rows[t], columns[t]);\n}\n")
+    prelude = "#include <algorithm>\nusing std::min;\n#define __device__\n#define __forceinline__ inline\n"
+    library = host_cuda.shared_library(prelude + constants + function + driver, tmp_path_factory.mktemp("tile_place"),
+                                       "places")
 
     def places(tiles_m: int, tiles_n: int) -> list[tuple[int, int]]:
         rows, columns = np.zeros(tiles_m * tiles_n, np.int32), np.zeros(tiles_m * tiles_n, np.int32)
@@ -369,6 +365,14 @@ def test_tma_kernels_keep_wgmma_asynchronous_and_load_by_tma(built, tile):
 # --- the host's choice of own kernel --------------------------------------------------------------------
 
 
+def _next_process():
+    """What a new process knows: only what was kept on disk (the trials and own-kernel choices this
+    process made are forgotten)."""
+    cupy_cuda.trial.cache_clear()
+    cupy_cuda.own_kernel.cache_clear()
+    cupy_cuda._passed_over.clear()
+
+
 @pytest.fixture
 def gpu(monkeypatch, tmp_path):
     """A stand-in GPU of a chosen compute capability (`gpu["cc"]`), with the own-kernel choice forgotten
@@ -381,14 +385,9 @@ def gpu(monkeypatch, tmp_path):
     monkeypatch.setattr(cupy_cuda, "_wmma_module_options", lambda: cupy_cuda.WMMA_OPTIONS)
     monkeypatch.setattr(cupy_cuda, "_cupy_version", lambda: "14.0.0")
 
-    def forget():
-        cupy_cuda.own_kernel.cache_clear()
-        cupy_cuda.trial.cache_clear()
-        cupy_cuda._passed_over.clear()
-
-    forget()
+    _next_process()
     yield state
-    forget()
+    _next_process()
 
 
 @pytest.fixture
@@ -452,13 +451,6 @@ def test_a_trial_that_hangs_or_crashes_fails_every_kernel_it_held(gpu, monkeypat
     assert cupy_cuda.own_kernel(0, "bf16") == "wmma"
     text = cupy_cuda.own_kernel_text(0, "bf16")
     assert text.count("did not finish in 30 s") == 2 and "wgmma-tma failed" in text and "; wgmma failed" in text
-
-
-def _next_process():
-    """What a new process knows: only what was kept on disk."""
-    cupy_cuda.trial.cache_clear()
-    cupy_cuda.own_kernel.cache_clear()
-    cupy_cuda._passed_over.clear()
 
 
 def test_a_pass_is_kept_so_later_processes_do_not_try_again(gpu, checks):

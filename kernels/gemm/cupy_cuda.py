@@ -362,8 +362,8 @@ def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma")
     cp = _cupy()
     tile = WMMA_TILES[kernel]
     rows, cols, threads = tile.block
-    grid = (-(-c.cols // cols), -(-c.rows // rows) if tile.cluster_m == 1 else
-            -(-c.rows // (rows * tile.cluster_m)) * tile.cluster_m)  # whole clusters: rows past M stay idle
+    clusters_m = -(-c.rows // (rows * tile.cluster_m))  # whole clusters: a cluster's rows past M stay idle
+    grid = (-(-c.cols // cols), clusters_m * tile.cluster_m)
     if tile.linear_grid:
         grid = (grid[0] * grid[1],)
     if tile.persistent:
@@ -475,24 +475,22 @@ def trial(device: int, dtype: str, kernel: str) -> str | None:
     driver, source and check (kernels/runtime/trials.py): later processes do not try it again, and a
     kernel that hung in one dtype is not tried in the other."""
     what = _trial_parts(device, dtype, kernel)
-    kept = trials.recall(trials.key(**what))
+    key = trials.key(**what)
+    kept = trials.recall(key)
     if kept is not None:
         return kept.problem
-    for other in WMMA_DTYPES:  # the dtypes share every path but the MMA's type: one hang is enough
-        hung = trials.recall(trials.key(**{**what, "dtype": other})) if other != dtype else None
+    for other in (d for d in WMMA_DTYPES if d != dtype):  # they share every path but the MMA's type
+        hung = trials.recall(trials.key(**{**what, "dtype": other}))  # kept problems are hangs
         if hung is not None and hung.problem is not None:
             return f"not tried: its {other} trial hung ({hung.problem})"
-    if _one_process_only(device):
-        problem = self_check(device, dtype, kernel)
-        lasting = problem is None
-    else:
-        try:
-            problem = isolated.call(__name__, "self_check", (device, dtype, kernel), TRIAL_TIMEOUT_S)
-            lasting = problem is None
-        except isolated.IsolatedError as exc:
-            problem, lasting = str(exc), isinstance(exc, isolated.IsolatedHang)
-    if lasting:
-        trials.remember(trials.key(**what), problem, what)
+    hang = False
+    try:
+        problem = (self_check(device, dtype, kernel) if _one_process_only(device) else
+                   isolated.call(__name__, "self_check", (device, dtype, kernel), TRIAL_TIMEOUT_S))
+    except isolated.IsolatedError as exc:
+        problem, hang = str(exc), isinstance(exc, isolated.IsolatedHang)
+    if problem is None or hang:  # what lasts; a wrong result or a crash may have been the moment's
+        trials.remember(key, problem, what)
     return problem
 
 

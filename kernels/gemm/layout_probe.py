@@ -110,7 +110,10 @@ class Probe:
         """The counts alone, short enough for a reason in a report."""
         if self.exact:
             return "layout probe exact (the operands are read from the right places)"
-        counts = [f"{c.name} wrong at {int(c.wrong().sum())} of {c.wrong().size}" for c in (self.a, self.b)]
+        counts = []
+        for copy in (self.a, self.b):
+            wrong = copy.wrong()
+            counts.append(f"{copy.name} wrong at {int(wrong.sum())} of {wrong.size}")
         return "layout probe: " + ", ".join(counts) + (f", {self.stray} stray" if self.stray else "")
 
     def summary(self) -> str:

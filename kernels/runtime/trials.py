@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from kernels.runtime import cache
 
@@ -30,11 +31,15 @@ def key(**parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def _path(trial_key: str) -> Path:
+    return cache.cache_dir(FOLDER) / f"{trial_key}.json"
+
+
 def recall(trial_key: str) -> Outcome | None:
     """The kept outcome of this trial, or None if there is none (or it cannot be read). A kept problem
     says where it is kept, so that a reader can delete it to have the kernel tried again."""
     try:
-        path = cache.cache_dir(FOLDER) / f"{trial_key}.json"
+        path = _path(trial_key)
         problem = json.loads(path.read_text(encoding="utf-8"))["problem"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
@@ -47,7 +52,6 @@ def remember(trial_key: str, problem: str | None, what: dict) -> None:
     """Keep an outcome (`what`: the key's parts, written beside it for a reader); a cache that cannot be
     written only means the trial runs again next time."""
     try:
-        path = cache.cache_dir(FOLDER) / f"{trial_key}.json"
-        cache.write_if_changed(path, json.dumps({"problem": problem, "trial": what}, indent=1, default=str))
+        cache.write_if_changed(_path(trial_key), json.dumps({"problem": problem, "trial": what}, indent=1, default=str))
     except OSError:
         pass

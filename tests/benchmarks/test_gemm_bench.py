@@ -140,7 +140,7 @@ def test_cublas_vs_own_tensor_core_kernel(figures, size, benchmark, dtype):
     cublas = _gpu_rate(lambda x, y: cupy_cuda.matmul(x, y, dtype=dtype), ad, bd, 2 * n**3)
     figures.benchmark.extra_info["n"] = n
     figures.record(f"cublas_{dtype}_{n}", cublas, "FLOP/s")
-    for kernel in cupy_cuda.WMMA_TILES:  # "wmma" (128 x 128), "wmma-wide" (128 x 256), "wgmma[-tma]" (Hopper)
+    for kernel in cupy_cuda.WMMA_TILES:  # "wmma" (128 x 128), "wmma-wide" (128 x 256), "wgmma*" (Hopper)
         if kernel not in kernels or kernel in wrong:
             continue
         own = _gpu_rate(lambda x, y, k=kernel: cupy_cuda.matmul(x, y, dtype=dtype, kernel=k), ad, bd, 2 * n**3)
