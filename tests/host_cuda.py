@@ -74,11 +74,12 @@ def compiler() -> str | None:
     return shutil.which("g++") or shutil.which("clang++")
 
 
-def shared_library(code: str, folder: Path, name: str = "kernels") -> ctypes.CDLL:
-    """C++ `code` built by the host compiler into `folder`/`name`.so and loaded (RuntimeError: its errors)."""
+def shared_library(code: str, folder: Path, name: str = "kernels", flags: tuple[str, ...] = ()) -> ctypes.CDLL:
+    """C++ `code` built by the host compiler (with `flags`) into `folder`/`name`.so and loaded (RuntimeError:
+    its errors)."""
     src, lib = folder / f"{name}.cpp", folder / f"{name}.so"
     src.write_text(code, encoding="utf-8")
-    build = subprocess.run([compiler(), "-O1", "-shared", "-fPIC", "-o", str(lib), str(src)],
+    build = subprocess.run([compiler(), "-O1", "-shared", "-fPIC", *flags, "-o", str(lib), str(src)],
                            capture_output=True, text=True, timeout=300)
     if build.returncode != 0:
         raise RuntimeError(build.stderr[-3000:])

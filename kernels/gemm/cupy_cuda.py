@@ -357,19 +357,28 @@ def multiprocessors(device: int) -> int:
     return devices()[device].units
 
 
+def launch_grid(kernel: str, m: int, n: int, sms: int) -> tuple[int, ...]:
+    """The grid of own kernel `kernel` for an M x N product of C on a GPU of `sms` SMs: blocks
+    (x: tile columns, y: tile rows), or one linear block index over them; whole clusters of tile rows (a
+    cluster's rows past M stay idle); for a persistent kernel, one block per SM at most."""
+    tile = WMMA_TILES[kernel]
+    rows, cols, _ = tile.block
+    clusters_m = -(-m // (rows * tile.cluster_m))
+    grid = (-(-n // cols), clusters_m * tile.cluster_m)
+    if tile.linear_grid:
+        grid = (grid[0] * grid[1],)
+    if tile.persistent:
+        grid = (min(grid[0], sms),)
+    return grid
+
+
 def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma") -> None:
     """Enqueue an own tensor-core kernel (`kernel`, see WMMA_TILES) for C = A @ B (fp16 or bf16)."""
     cp = _cupy()
     tile = WMMA_TILES[kernel]
-    rows, cols, threads = tile.block
-    clusters_m = -(-c.rows // (rows * tile.cluster_m))  # whole clusters: a cluster's rows past M stay idle
-    grid = (-(-c.cols // cols), clusters_m * tile.cluster_m)
-    if tile.linear_grid:
-        grid = (grid[0] * grid[1],)
-    if tile.persistent:
-        grid = (min(grid[0], multiprocessors(c.device)),)
+    grid = launch_grid(kernel, c.rows, c.cols, multiprocessors(c.device) if tile.persistent else 0)
     with cp.cuda.Device(c.device):
-        _wmma_function(c.device, c.dtype, kernel)(grid, (threads,), _kernel_args(a, b, c, tile),
+        _wmma_function(c.device, c.dtype, kernel)(grid, (tile.block[2],), _kernel_args(a, b, c, tile),
                                                   shared_mem=wmma_shared_bytes(kernel))
 
 

@@ -1,0 +1,85 @@
+"""The TMA kernels' synchronisation, checked without a GPU: their own pipeline code run on the CPU against
+emulated mbarriers, TMA copies and wgmma groups (tests/wgmma_protocol.py says what is emulated and checked).
+
+A hang or a stage overwritten while it is read would cost a lent GPU's minutes (a hang is killed only at
+the trial's timeout) or give wrong products; here it fails in CI. The rules are shown to bite: each of
+PLANTED, a bug put into a copy of the source, must be caught, with the failure its rule names.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import host_cuda
+from tests.wgmma_protocol import KERNELS, SOURCE, Emulator
+
+# name -> (kernel, text of gemm_wgmma.cu, what it becomes, what the emulation must report)
+PLANTED = {
+    "a persistent block keeps each tile's last stage": (
+        "wgmma-tma-persistent", "consume_tile<T>(d, p, consumer, slices, step, true);\n        store_tile(",
+        "consume_tile<T>(d, p, consumer, slices, step, false);\n        store_tile(", "deadlock"),
+    "a cluster's consumers free their own block's stage alone": (
+        "wgmma-tma-cluster", "free_stage<CLUSTER>(p, (step - 1) % STAGES);\n    }",
+        "free_stage<1>(p, (step - 1) % STAGES);\n    }", "deadlock"),
+    "a cluster's producer leaves without waiting for the other block": (
+        "wgmma-tma-cluster", "            producer_tail(p, step);\n", "", "which has exited"),
+    "a cluster's blocks start before each other's barriers exist": (
+        "wgmma-tma-cluster",
+        "    if constexpr (CLUSTER > 1)\n        cluster_sync();\n    else\n        __syncthreads();",
+        "    __syncthreads();", "used before its initialisation"),
+    "consumers stage C while the other warpgroup's wgmmas run": (
+        "wgmma-tma", "    named_barrier(1, 256);  // both consumer warpgroups are done with the slots: they",
+        "    // (removed)", "C staged over a stage that a wgmma in flight reads"),
+    "consumers wait for the wrong phase of a full barrier": (
+        "wgmma-tma", "(step / STAGES) & 1);  // the slice has landed",
+        "(step / STAGES + 1) & 1);  // the slice has landed", "before its boxes landed"),
+    "the producer refills the first stage without waiting": (
+        "wgmma-tma", "if (step >= STAGES)\n", "if (step > STAGES)\n", "more arrivals than its count"),
+    "a warp frees a stage while its wgmma may still read it": (
+        "wgmma-tma", "wgmma_wait<1>(d);  // the previous", "wgmma_wait<2>(d);  // the previous",
+        "on a stage that a wgmma in flight reads"),
+    "the producer expects fewer bytes than it loads": (
+        "wgmma-tma", "barrier_expect_bytes(bar, STAGE);", "barrier_expect_bytes(bar, STAGE - B_ATOM);",
+        "before its boxes landed"),
+    "the empty barriers lie past the shared memory the host gives": (
+        "wgmma-tma", "p.empty = p.full + STAGES * 8;", "p.empty = p.full + STAGES * 16;",
+        "outside the block's dynamic shared memory"),
+    "persistent consumers take the next tile, not the grid's stride": (
+        "wgmma-tma-persistent",
+        "tile < tiles; tile += gridDim.x) {\n        tile_origin(tile, M, N, row0, col0);\n        consume",
+        "tile < tiles; tile += 1) {\n        tile_origin(tile, M, N, row0, col0);\n        consume", "was stored with"),
+}
+# M, N, K: ragged in every direction (a cluster's lower tile past M), many K slices (stage phases wrap
+# several times), K = 0 (one zero-filled slice), one tile of one slice, more tiles than blocks.
+SHAPES = [(300, 300, 136), (1000, 600, 448), (130, 10, 0), (128, 256, 64), (640, 256, 576)]
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory):
+    if host_cuda.compiler() is None:
+        pytest.skip("no host C++ compiler (g++ or clang++)")
+    variants = {}
+    for name, (_, old, new, _) in PLANTED.items():
+        assert SOURCE.count(old) == 1, f"{name}: the text to change is not in gemm_wgmma.cu once"
+        variants[name] = SOURCE.replace(old, new)
+    return Emulator(tmp_path_factory.mktemp("wgmma_protocol"), variants)
+
+
+@pytest.mark.parametrize("kernel", list(KERNELS))
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_kernel_keeps_the_pipeline_rules(emulator, kernel, shape):
+    """Three interleavings each, on 1 and on 3 SMs (a persistent block computes up to every tile) with 2 or
+    4 blocks resident."""
+    for seed, (sms, resident) in enumerate([(1, 2), (3, 4), (3, 2)]):
+        assert emulator.run(kernel, *shape, sms=sms, resident=resident, seed=seed) == ""
+
+
+@pytest.mark.parametrize("name", list(PLANTED))
+def test_planted_bug_is_caught(emulator, name):
+    """A race may slip through one interleaving, never all of eight."""
+    kernel, _, _, report = PLANTED[name]
+    found = [emulator.run(kernel, 1000, 600, 448, sms=3, seed=seed, deadlock_s=0.5, variant=name)
+             for seed in range(8)]
+    caught = [message for message in found if message]
+    assert caught, f"{name}: not caught in {len(found)} interleavings"
+    assert all(report in message for message in caught), caught
