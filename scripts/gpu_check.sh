@@ -44,7 +44,7 @@ export SITEBENCH_CACHE_DIR="$OUT/kernel-cache" CUPY_CACHE_DIR="$OUT/kernel-cache
 # An own GEMM kernel that fails its self-check leaves its layout probe here (kernels/gemm/layout_probe.py:
 # where it read each element of A and B, summary .txt and maps .npz), shown in own-gemm.txt.
 export SITEBENCH_PROBE_DIR="$OUT/layout-probe"
-# Every benchmark figure as it is measured (tests/benchmarks/conftest.py): kept if a step meets the deadline.
+# Every benchmark figure as it is measured (tests/benchmarks/figures.py): kept if a step meets the deadline.
 export SITEBENCH_FIGURES_LOG="$OUT/figures.jsonl"
 SUMMARY="$OUT/summary.txt"
 : >"$SUMMARY"

@@ -81,7 +81,7 @@ def pytest_xdist_make_scheduler(config, log):
     return Scheduling(config, log)
 
 
-_WORKER_FIGURES: list = []  # (nodeid, line) of tests/benchmarks/conftest.py, from the xdist workers
+_WORKER_FIGURES: list = []  # (nodeid, line) of tests/benchmarks/figures.py, from the xdist workers
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -89,11 +89,22 @@ def pytest_testnodedown(node, error):
     _WORKER_FIGURES.extend(getattr(node, "workeroutput", {}).get("benchmark_figures", []))
 
 
+def pytest_sessionfinish(session):
+    """An xdist worker prints no summary: its figures go to the main process, which prints them."""
+    if hasattr(session.config, "workeroutput"):
+        from tests.benchmarks import figures
+
+        session.config.workeroutput["benchmark_figures"] = figures.RECORDED
+
+
 def pytest_terminal_summary(terminalreporter):
-    """The benchmark figures the workers recorded, as one process prints them (tests/benchmarks/conftest.py)."""
-    if _WORKER_FIGURES:
+    """The benchmark figures recorded in this process, or by the workers (by test, in recorded order)."""
+    from tests.benchmarks import figures
+
+    recorded = sorted(_WORKER_FIGURES, key=lambda figure: figure[0]) + figures.RECORDED
+    if recorded:
         terminalreporter.section("benchmark figures")
-        for nodeid, line in sorted(_WORKER_FIGURES, key=lambda figure: figure[0]):  # stable: in recorded order
+        for nodeid, line in recorded:
             terminalreporter.write_line(f"{nodeid}: {line}")
 
 
