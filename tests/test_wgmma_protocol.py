@@ -13,7 +13,8 @@ import pytest
 from tests import host_cuda
 from tests.wgmma_protocol import KERNELS, SOURCE, Emulator
 
-# name -> (kernel, text of gemm_wgmma.cu, what it becomes, what the emulation must report)
+# name -> (kernel, text of gemm_wgmma.cu, what it becomes, what the emulation must report: the one rule
+# it breaks, or those it may break first, depending on the interleaving)
 PLANTED = {
     "a persistent block keeps each tile's last stage": (
         "wgmma-tma-persistent", "consume_tile<T>(d, p, consumer, slices, step, true);\n        store_tile(",
@@ -29,12 +30,14 @@ PLANTED = {
         "    __syncthreads();", "used before its initialisation"),
     "consumers stage C while the other warpgroup's wgmmas run": (
         "wgmma-tma", "    named_barrier(1, 256);  // both consumer warpgroups are done with the slots: they",
-        "    // (removed)", "C staged over a stage that a wgmma in flight reads"),
+        "    // (removed)", ("C staged over a stage that a wgmma in flight reads",  # or the other way round:
+                         "a wgmma read a stage where C is staged")),
     "consumers wait for the wrong phase of a full barrier": (
         "wgmma-tma", "(step / STAGES) & 1);  // the slice has landed",
         "(step / STAGES + 1) & 1);  // the slice has landed", "before its boxes landed"),
     "the producer refills the first stage without waiting": (
-        "wgmma-tma", "if (step >= STAGES)\n", "if (step > STAGES)\n", "more arrivals than its count"),
+        "wgmma-tma", "if (step >= STAGES)\n", "if (step > STAGES)\n",
+        ("more arrivals than its count", "on a stage that a wgmma in flight reads")),
     "a warp frees a stage while its wgmma may still read it": (
         "wgmma-tma", "wgmma_wait<1>(d);  // the previous", "wgmma_wait<2>(d);  // the previous",
         "on a stage that a wgmma in flight reads"),
@@ -76,10 +79,12 @@ def test_kernel_keeps_the_pipeline_rules(emulator, kernel, shape):
 
 @pytest.mark.parametrize("name", list(PLANTED))
 def test_planted_bug_is_caught(emulator, name):
-    """A race may slip through one interleaving, never all of eight."""
-    kernel, _, _, report = PLANTED[name]
-    found = [emulator.run(kernel, 1000, 600, 448, sms=3, seed=seed, deadlock_s=0.5, variant=name)
-             for seed in range(8)]
-    caught = [message for message in found if message]
-    assert caught, f"{name}: not caught in {len(found)} interleavings"
-    assert all(report in message for message in caught), caught
+    """By the rule it breaks, in the first of eight interleavings at most (a race may slip through some)."""
+    kernel, _, _, reports = PLANTED[name]
+    reports = (reports,) if isinstance(reports, str) else reports
+    for seed in range(8):
+        message = emulator.run(kernel, 1000, 600, 448, sms=3, seed=seed, deadlock_s=2.0, variant=name)
+        if message:
+            break
+    assert message, f"{name}: not caught in 8 interleavings"
+    assert any(report in message for report in reports), message
