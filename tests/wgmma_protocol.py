@@ -38,8 +38,8 @@ SOURCE = cupy_cuda.WMMA_TILES["wgmma-tma"].source.read_text(encoding="utf-8")
 KERNELS = {"wgmma-tma": "gemm_wgmma_tma", "wgmma-tma-persistent": "gemm_wgmma_tma_persistent",
            "wgmma-tma-cluster": "gemm_wgmma_tma_cluster"}
 # What runs as written: the pipeline's bookkeeping and the kernels that use it.
-TAKEN = ("tile_count", "tile_place", "tile_origin", "tile_of_block", "Pipeline", "pipeline_setup", "produce_tile",
-         "producer_tail", "free_stage", "consume_tile", "slice_count", *KERNELS.values())
+TAKEN = ("tile_count", "tile_place", "tile_origin", "tile_of_block", "slots_base", "Pipeline", "pipeline_setup",
+         "produce_tile", "producer_tail", "free_stage", "consume_tile", "slice_count", *KERNELS.values())
 
 PRELUDE = r"""
 #include <algorithm>

@@ -246,12 +246,19 @@ __device__ __forceinline__ void store_tile(const float (&d)[128], T *C, int ldc,
     }
 }
 
+// The shared address of the first slot: dynamic shared memory `smem`, rounded up to ALIGN (SMEM_BYTES
+// has the room).
+__device__ __forceinline__ unsigned slots_base(unsigned char *smem)
+{
+    const unsigned raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+    return (raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
+}
+
 template <typename T>
 __device__ void gemm_wgmma(const T *A, int lda, const T *B, int ldb, T *C, int ldc, int M, int N, int K)
 {
     extern __shared__ unsigned char smem[];
-    const unsigned raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-    const unsigned base = (raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
+    const unsigned base = slots_base(smem);
     int row0, col0;
     tile_of_block(M, N, row0, col0);
     const int warpgroup = threadIdx.x / 128;
@@ -437,7 +444,7 @@ __device__ __forceinline__ Pipeline pipeline_setup(unsigned char *smem)
 {
     Pipeline p;
     p.raw = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-    p.base = (p.raw + ALIGN - 1) & ~unsigned(ALIGN - 1);
+    p.base = slots_base(smem);
     p.full = p.base + STAGES * STAGE;
     p.empty = p.full + STAGES * 8;
     if (threadIdx.x == 0) {
