@@ -102,6 +102,8 @@ def _sgemm(a_flat, b_flat, c, k):
     for load in range(LOADS):
         a_row_ok[load] = row0 + ar + load * A_ROWS_PER_LOAD < m
     b_col_ok = col0 + bq < n
+    # Slice 0 straight into buffer 0. (Folding this into the loop's prefetch, as a first step that only
+    # loads, puts the FMAs under a branch: 136 bytes of spills and 17 local loads per slice in the SASS.)
     for load in range(LOADS):
         a_s[0, ap, ar + load * A_ROWS_PER_LOAD] = (a_flat[a_at + uint64(load) * a_step]
                                                    if a_row_ok[load] and ap < k else float32(0.0))
