@@ -20,7 +20,8 @@
 #                             every GPU correctness test (SHA-256d, GEMM, inference, timers, NVML) and the
 #                             GPU benchmarks (scan GH/s, the generated kernel's tunings side by side
 #                             (tests/benchmarks/test_sha256_tuning_bench.py), hash_batch msg/s, cuBLAS vs
-#                             the own WMMA and (Hopper) wgmma / wgmma-tma[-persistent|-cluster] kernels and numba-cuda at 8192^3, SmolLM2-135M
+#                             the own WMMA and (Hopper) wgmma / wgmma-tma[-persistent|-cluster|
+#                             -cluster-persistent] kernels and numba-cuda at 8192^3, SmolLM2-135M
 #                             prefill/decode tok/s, graph decode on both CUDA GEMM backends); pytest-gpu.json,
 #                             and figures.jsonl, each figure the moment it is measured (kept past a deadline)
 #   5. run-quick.txt, run/    `python -m bench run --quick` on cupy, numba-cuda and the numpy baseline

@@ -22,7 +22,9 @@ TILE = cupy_cuda.WMMA_TILES["wgmma"]
 TMA_TILE = cupy_cuda.WMMA_TILES["wgmma-tma"]
 PERSISTENT_TILE = cupy_cuda.WMMA_TILES["wgmma-tma-persistent"]
 CLUSTER_TILE = cupy_cuda.WMMA_TILES["wgmma-tma-cluster"]
-TMA_TILES = {"tma": TMA_TILE, "persistent": PERSISTENT_TILE, "cluster": CLUSTER_TILE}  # warp-specialised
+CLUSTER_PERSISTENT_TILE = cupy_cuda.WMMA_TILES["wgmma-tma-cluster-persistent"]
+TMA_TILES = {"tma": TMA_TILE, "persistent": PERSISTENT_TILE, "cluster": CLUSTER_TILE,  # warp-specialised
+             "cluster-persistent": CLUSTER_PERSISTENT_TILE}
 SOURCE = TILE.source.read_text(encoding="utf-8")
 
 
@@ -611,13 +613,17 @@ def test_self_check_compares_with_numpy(gpu, monkeypatch):
 
 
 @pytest.mark.parametrize("sms", [132, 114, 8])
-def test_a_persistent_kernel_is_checked_on_more_tiles_than_sms(gpu, monkeypatch, sms):
+@pytest.mark.parametrize("kernel", ["wgmma-tma-persistent", "wgmma-tma-cluster-persistent"])
+def test_a_persistent_kernel_is_checked_on_more_tiles_than_it_has_blocks(gpu, monkeypatch, sms, kernel):
     """Its blocks then compute a second tile, on a pipeline that runs on from the first; edges stay ragged."""
     monkeypatch.setattr(cupy_cuda, "multiprocessors", lambda device: sms)
     assert cupy_cuda.self_check_shape(0, "wgmma-tma") == cupy_cuda.SELF_CHECK_SHAPE
-    m, n, k = cupy_cuda.self_check_shape(0, "wgmma-tma-persistent")
+    m, n, k = cupy_cuda.self_check_shape(0, kernel)
     rows, cols, _ = PERSISTENT_TILE.block
-    assert -(-m // rows) * -(-n // cols) > sms and m % rows and n % cols and k == cupy_cuda.SELF_CHECK_SHAPE[2]
+    (blocks,) = cupy_cuda.launch_grid(kernel, m, n, sms)
+    cluster_m = cupy_cuda.WMMA_TILES[kernel].cluster_m
+    tiles = -(-m // (rows * cluster_m)) * -(-n // cols)  # cluster tiles, where the kernel has clusters
+    assert tiles > blocks // cluster_m and m % rows and n % cols and k == cupy_cuda.SELF_CHECK_SHAPE[2]
 
 
 def test_a_failed_self_check_says_whether_the_layout_is_wrong(gpu, monkeypatch, tmp_path):
@@ -666,6 +672,8 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
     cupy_cuda.wmma_gemm(_matrix(200, 520), _matrix(520, 300), _matrix(200, 300), "wgmma-tma-persistent")
     cupy_cuda.wmma_gemm(_matrix(1000, 520), _matrix(520, 600), _matrix(1000, 600), "wgmma-tma-cluster")
     cupy_cuda.wmma_gemm(_matrix(300, 520), _matrix(520, 600), _matrix(300, 600), "wgmma-tma-cluster")
+    cupy_cuda.wmma_gemm(_matrix(1000, 520), _matrix(520, 600), _matrix(1000, 600), "wgmma-tma-cluster-persistent")
+    cupy_cuda.wmma_gemm(_matrix(300, 520), _matrix(520, 600), _matrix(300, 600), "wgmma-tma-cluster-persistent")
     assert launches[0][:4] == ("wgmma", (8 * 3,), (256,), C["SMEM_BYTES"])  # 8 tile rows x 3 tile columns
     assert launches[1][1] == (5, 8)  # WMMA: (columns, rows) of 128 x 128 tiles
     assert launches[2][:4] == ("wgmma-tma", (8 * 3,), (384,), C["SMEM_BYTES_TMA"])
@@ -678,5 +686,8 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
     # clusters of two blocks, tiles one above the other: whole clusters, the last one's lower tile past M
     assert launches[5][:4] == ("wgmma-tma-cluster", (8 * 3,), (384,), C["SMEM_BYTES_TMA"])
     assert launches[6][1] == (4 * 3,)  # 3 tile rows -> 2 clusters of 2, x 3 tile columns
+    # both: 4 x 3 clusters of two on 20 SMs -> 10 clusters; 2 x 3 clusters -> all 6, 12 blocks
+    assert launches[7][:4] == ("wgmma-tma-cluster-persistent", (20,), (384,), C["SMEM_BYTES_TMA"])
+    assert launches[8][1] == (12,)
     assert re.search(r"gemm_wgmma_tma_bf16\(const __grid_constant__ TensorMap a_map, const __grid_constant__ "
                      r"TensorMap b_map,\s+__nv_bfloat16 \*C, int ldc, int M, int N, int K\)", SOURCE)

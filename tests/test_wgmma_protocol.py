@@ -17,13 +17,17 @@ from tests.wgmma_protocol import KERNELS, SOURCE, Emulator
 # it breaks, or those it may break first, depending on the interleaving)
 PLANTED = {
     "a persistent block keeps each tile's last stage": (
-        "wgmma-tma-persistent", "consume_tile<T>(d, p, consumer, slices, step, true);\n        store_tile(",
-        "consume_tile<T>(d, p, consumer, slices, step, false);\n        store_tile(", "deadlock"),
+        "wgmma-tma-persistent", "consume_tile<T, CLUSTER>(d, p, consumer, slices, step, true);\n        store_tile(",
+        "consume_tile<T, CLUSTER>(d, p, consumer, slices, step, false);\n        store_tile(", "deadlock"),
+    "a persistent cluster's producer leaves without waiting for the other block": (
+        "wgmma-tma-cluster-persistent", "            if constexpr (CLUSTER > 1)\n                producer_tail(p, step);\n",
+        "", "which has exited"),
     "a cluster's consumers free their own block's stage alone": (
         "wgmma-tma-cluster", "free_stage<CLUSTER>(p, (step - 1) % STAGES);\n    }",
         "free_stage<1>(p, (step - 1) % STAGES);\n    }", "deadlock"),
     "a cluster's producer leaves without waiting for the other block": (
-        "wgmma-tma-cluster", "            producer_tail(p, step);\n", "", "which has exited"),
+        "wgmma-tma-cluster", "slices, step, rank);\n            producer_tail(p, step);\n", "slices, step, rank);\n",
+        "which has exited"),
     "a cluster's blocks start before each other's barriers exist": (
         "wgmma-tma-cluster",
         "    if constexpr (CLUSTER > 1)\n        cluster_sync();\n    else\n        __syncthreads();",
@@ -49,8 +53,9 @@ PLANTED = {
         "outside the block's dynamic shared memory"),
     "persistent consumers take the next tile, not the grid's stride": (
         "wgmma-tma-persistent",
-        "tile < tiles; tile += gridDim.x) {\n        tile_origin(tile, M, N, row0, col0);\n        consume",
-        "tile < tiles; tile += 1) {\n        tile_origin(tile, M, N, row0, col0);\n        consume", "was stored with"),
+        "tile < tiles; tile += stride) {\n        tile_origin<CLUSTER>(tile, M, N, row0, col0, rank);\n        consume",
+        "tile < tiles; tile += 1) {\n        tile_origin<CLUSTER>(tile, M, N, row0, col0, rank);\n        consume",
+        "was stored with"),
 }
 # M, N, K: ragged in every direction (a cluster's lower tile past M), many K slices (stage phases wrap
 # several times), K = 0 (one zero-filled slice), one tile of one slice, more tiles than blocks.

@@ -3,7 +3,7 @@ TMA copies and wgmma groups, to check their synchronisation without a GPU.
 
 The functions that decide who waits for what are taken verbatim from the source: pipeline_setup,
 produce_tile, producer_tail, free_stage, consume_tile, the tile order, and the three kernel bodies
-(gemm_wgmma_tma, _persistent, _cluster). What they call on the hardware is replaced by an emulation that
+(gemm_wgmma_tma, _persistent with and without clusters, _cluster). What they call on the hardware is replaced by an emulation that
 keeps the hardware's rules and checks every step against them:
 
 - an mbarrier has an arrival count, a transaction-byte count and a phase; a phase completes when both
@@ -35,11 +35,15 @@ from kernels.gemm import cupy_cuda
 from tests import host_cuda
 
 SOURCE = cupy_cuda.WMMA_TILES["wgmma-tma"].source.read_text(encoding="utf-8")
-KERNELS = {"wgmma-tma": "gemm_wgmma_tma", "wgmma-tma-persistent": "gemm_wgmma_tma_persistent",
-           "wgmma-tma-cluster": "gemm_wgmma_tma_cluster"}
+# Each TMA kernel (cupy_cuda's name) as its extern "C" functions call the kernel body.
+KERNELS = {"wgmma-tma": "gemm_wgmma_tma<__nv_bfloat16>",
+           "wgmma-tma-persistent": "gemm_wgmma_tma_persistent<1, __nv_bfloat16>",
+           "wgmma-tma-cluster": "gemm_wgmma_tma_cluster<__nv_bfloat16>",
+           "wgmma-tma-cluster-persistent": "gemm_wgmma_tma_persistent<CLUSTER_M, __nv_bfloat16>"}
 # What runs as written: the pipeline's bookkeeping and the kernels that use it.
 TAKEN = ("tile_count", "tile_place", "tile_origin", "tile_of_block", "slots_base", "Pipeline", "pipeline_setup",
-         "produce_tile", "producer_tail", "free_stage", "consume_tile", "slice_count", *KERNELS.values())
+         "produce_tile", "producer_tail", "free_stage", "consume_tile", "slice_count",
+         *dict.fromkeys(body.split("<")[0] for body in KERNELS.values()))
 
 PRELUDE = r"""
 #include <algorithm>
@@ -515,7 +519,7 @@ static void warp_main(emu::Block *b, int warp, int grid, Kernel kernel, const Te
 extern "C" int run(int variant, int which, int grid, int cluster, int resident, int M, int N, int K, unsigned seed,
                    double deadlock_s, char *message, int size)
 {
-    const Kernel kernels[][3] = {KERNELS};
+    const Kernel kernels[][{COUNT}] = {KERNELS};
     {
         emu::Lock lock(emu::mutex);
         emu::failure.clear();
@@ -602,10 +606,9 @@ class Emulator:
         self.variants = ["", *(variants or {})]
         sources = [SOURCE, *(variants or {}).values()]
         spaces = [f"namespace variant_{i} {{\n{taken(source)}}}\n" for i, source in enumerate(sources)]
-        rows = [", ".join(f"variant_{i}::{name}<__nv_bfloat16>" for name in KERNELS.values())
-                for i in range(len(sources))]
+        rows = [", ".join(f"variant_{i}::{body}" for body in KERNELS.values()) for i in range(len(sources))]
         table = "{" + ", ".join("{" + row + "}" for row in rows) + "}"
-        code = PRELUDE + definitions(SOURCE) + EMULATION + "".join(spaces) + DRIVER.replace("{KERNELS}", table)
+        code = PRELUDE + definitions(SOURCE) + EMULATION + "".join(spaces) + DRIVER.replace("{KERNELS}", table).replace("{COUNT}", str(len(KERNELS)))
         self.lib = host_cuda.shared_library(code, folder, "wgmma_protocol", ("-std=c++17", "-pthread"))
         self.lib.run.restype = ctypes.c_int
 

@@ -21,6 +21,8 @@ The own kernels (fp16, bf16), by `kernel=`:
                  running on across tiles (not yet run on a GPU; measured beside the others, not chosen);
     "wgmma-tma-cluster"  the TMA kernel in clusters of two blocks, tiles one above the other, that share
                  B's slices by multicast TMA (a third less L2 traffic; likewise not yet run, not chosen);
+    "wgmma-tma-cluster-persistent"  both: one cluster per two SMs computing cluster tiles in turn
+                 (likewise);
     "own"        what the harness runs as this backend's own kernel: on a compute capability 9.0 GPU the
                  first of OWN_HOPPER_ORDER that passes a self-check there (a small GEMM with ragged edges
                  against NumPy, run first in a child process: `trial`), else WMMA; `own_kernel_text` names
@@ -57,7 +59,8 @@ TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma
 
 SOURCE = Path(__file__).with_name("gemm_wmma.cu")
 WGMMA_SOURCE = Path(__file__).with_name("gemm_wgmma.cu")
-KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma", "wgmma-tma", "wgmma-tma-persistent", "wgmma-tma-cluster")
+KERNELS = ("cublas", "own", "wmma", "wmma-wide", "wgmma", "wgmma-tma", "wgmma-tma-persistent", "wgmma-tma-cluster",
+           "wgmma-tma-cluster-persistent")
 WMMA_DTYPES = ("fp16", "bf16")
 
 
@@ -98,6 +101,10 @@ WMMA_TILES = {
     "wgmma-tma-cluster": WmmaTile({"fp16": "gemm_wgmma_tma_cluster_f16", "bf16": "gemm_wgmma_tma_cluster_bf16"},
                                   (128, 256, 384), "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",),
                                   True, tma_box_k=64, cluster_m=2),
+    "wgmma-tma-cluster-persistent": WmmaTile({"fp16": "gemm_wgmma_tma_cluster_persistent_f16",
+                                              "bf16": "gemm_wgmma_tma_cluster_persistent_bf16"}, (128, 256, 384),
+                                             "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True,
+                                             tma_box_k=64, persistent=True, cluster_m=2),
 }
 TMA_BOX_N = 64  # columns of B per TMA copy: one 128-byte swizzle row (four copies make a 256-column slice)
 WMMA_FUNCTIONS = WMMA_TILES["wmma"].functions
@@ -360,7 +367,8 @@ def multiprocessors(device: int) -> int:
 def launch_grid(kernel: str, m: int, n: int, sms: int) -> tuple[int, ...]:
     """The grid of own kernel `kernel` for an M x N product of C on a GPU of `sms` SMs: blocks
     (x: tile columns, y: tile rows), or one linear block index over them; whole clusters of tile rows (a
-    cluster's rows past M stay idle); for a persistent kernel, one block per SM at most."""
+    cluster's rows past M stay idle); for a persistent kernel, one block per SM at most, in whole clusters
+    (SMs come in pairs, so every cluster of two can be resident at once)."""
     tile = WMMA_TILES[kernel]
     rows, cols, _ = tile.block
     clusters_m = -(-m // (rows * tile.cluster_m))
@@ -368,7 +376,7 @@ def launch_grid(kernel: str, m: int, n: int, sms: int) -> tuple[int, ...]:
     if tile.linear_grid:
         grid = (grid[0] * grid[1],)
     if tile.persistent:
-        grid = (min(grid[0], sms),)
+        grid = (min(grid[0], max(sms // tile.cluster_m, 1) * tile.cluster_m),)
     return grid
 
 
@@ -407,15 +415,17 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"
 # --- "own": the best Hopper kernel that has proved itself on this GPU, else WMMA ------------------------
 
 OWN_HOPPER_ORDER = ("wgmma-tma", "wgmma")  # tried in this order on compute capability 9.0
-HOPPER_KERNELS = (*OWN_HOPPER_ORDER, "wgmma-tma-persistent", "wgmma-tma-cluster")  # never yet run on a GPU
+HOPPER_KERNELS = (*OWN_HOPPER_ORDER, "wgmma-tma-persistent", "wgmma-tma-cluster",  # never yet run on a GPU
+                  "wgmma-tma-cluster-persistent")
 SELF_CHECK_SHAPE = (300, 300, 136)  # M, N, K: three tile rows (a cluster of two half past M), two tile
                                     # columns, three K slices, all ragged
 _passed_over: dict[tuple[int, str], list[tuple[str, str]]] = {}  # (device, dtype) -> [(kernel, why not)]
 
 
 def self_check_shape(device: int, kernel: str) -> tuple[int, int, int]:
-    """SELF_CHECK_SHAPE; for a persistent kernel with as ragged edges, but more tiles than the GPU has SMs,
-    so that some blocks compute a second tile (their pipeline running on from the first)."""
+    """SELF_CHECK_SHAPE; for a persistent kernel with as ragged edges, but more tiles than the GPU has SMs
+    (and so more cluster tiles than clusters), so that some blocks compute a second tile (their pipeline
+    running on from the first)."""
     if not WMMA_TILES[kernel].persistent:
         return SELF_CHECK_SHAPE
     rows, cols, _ = WMMA_TILES[kernel].block

@@ -28,8 +28,9 @@
 // address-based pattern is the chunk ^ (row % 8) above) and fills what lies past the matrix with zeros.
 // Its consumers write C through shared memory in 16-byte row chunks (store_tile_staged). Two variants
 // share its producer and consumer loops: gemm_wgmma_tma_persistent_* (one block per SM computing tiles in
-// turn, the pipeline running on across them) and gemm_wgmma_tma_cluster_* (clusters of two blocks, tiles
-// one above the other, whose producers multicast half of B's boxes each into both blocks).
+// turn, the pipeline running on across them), gemm_wgmma_tma_cluster_* (clusters of two blocks, tiles
+// one above the other, whose producers multicast half of B's boxes each into both blocks), and
+// gemm_wgmma_tma_cluster_persistent_* (both: one cluster per two SMs computing cluster tiles in turn).
 //
 // Shapes: any M, N, K. Rows of A and B must be 16-byte aligned and zero-padded to lda / ldb (multiples
 // of 8 elements), as kernels/gemm/cupy_cuda.py allocates them; chunks past the edges are zero-filled by
@@ -183,7 +184,13 @@ __device__ __forceinline__ unsigned packed(float x, float y, __nv_bfloat16)
 
 __device__ __forceinline__ unsigned packed(float x, float y, __half) { return as_word(__floats2half2_rn(x, y)); }
 
-__device__ __forceinline__ int tile_count(int M, int N) { return ((M + BM - 1) / BM) * ((N + BN - 1) / BN); }
+// Tiles of C, or with CLUSTER > 1 cluster tiles: CLUSTER tiles one above the other (the last one's lower
+// tiles may lie past M).
+template <int CLUSTER = 1>
+__device__ __forceinline__ int tile_count(int M, int N)
+{
+    return ((M + BM * CLUSTER - 1) / (BM * CLUSTER)) * ((N + BN - 1) / BN);
+}
 
 // The place (row, column) of tile number `tile` in a tiles_m x tiles_n grid of tiles: tiles are numbered
 // GROUP_M rows at a time, down the rows first, so the B columns that consecutive tiles (a wave of blocks)
@@ -196,12 +203,15 @@ __device__ __forceinline__ void tile_place(int tile, int tiles_m, int tiles_n, i
     column = (tile % per_group) / rows_here;
 }
 
-// The origin (row0, col0) in C of tile number `tile` (tile_place over BM x BN tiles).
-__device__ __forceinline__ void tile_origin(int tile, int M, int N, int &row0, int &col0)
+// The origin (row0, col0) in C of tile number `tile` (tile_place over BM x BN tiles); with CLUSTER > 1, of
+// the tile that block `rank` of the cluster computes in cluster tile number `tile` (tile_place over a grid
+// of cluster tiles, CLUSTER times shorter: one cluster's tiles read the same columns of B).
+template <int CLUSTER = 1>
+__device__ __forceinline__ void tile_origin(int tile, int M, int N, int &row0, int &col0, unsigned rank = 0)
 {
     int row, column;
-    tile_place(tile, (M + BM - 1) / BM, (N + BN - 1) / BN, row, column);
-    row0 = row * BM;
+    tile_place(tile, (M + BM * CLUSTER - 1) / (BM * CLUSTER), (N + BN - 1) / BN, row, column);
+    row0 = (row * CLUSTER + rank) * BM;
     col0 = column * BN;
 }
 
@@ -570,34 +580,42 @@ __device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T
     store_tile_staged(d, smem + (p.base - p.raw) + consumer * C_STAGED, C, ldc, M, N, row0, col0, consumer);
 }
 
-// The persistent TMA kernel: one block per SM (the host launches min(tiles, SMs) blocks) computes tiles
+// The persistent TMA kernels: one block per SM (the host launches at most that many) computes tiles
 // blockIdx.x, + gridDim.x, ... in turn, its pipeline running on from one tile to the next: while the
 // consumers write a tile's C (straight from their registers, as the slots are in use), the producer is
-// already loading the next tile's first slices, and no block waits to start with an empty pipeline.
-template <typename T>
+// already loading the next tile's first slices, and no block waits to start with an empty pipeline. With
+// CLUSTER > 1, the same in clusters (as gemm_wgmma_tma_cluster below): cluster blockIdx.x / CLUSTER computes
+// cluster tiles in turn, its blocks sharing B's slices; each producer stays until the other blocks'
+// consumers have freed its stages for the last time.
+template <int CLUSTER, typename T>
 __device__ void gemm_wgmma_tma_persistent(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M,
                                           int N, int K)
 {
     extern __shared__ unsigned char smem[];
-    const Pipeline p = pipeline_setup(smem);
-    const int tiles = tile_count(M, N), slices = slice_count(K), warpgroup = threadIdx.x / 128;
+    const Pipeline p = pipeline_setup<CLUSTER>(smem);
+    const unsigned rank = CLUSTER > 1 ? cluster_rank() : 0;
+    const int tiles = tile_count<CLUSTER>(M, N), slices = slice_count(K), warpgroup = threadIdx.x / 128;
+    const int first = blockIdx.x / CLUSTER, stride = gridDim.x / CLUSTER;
     unsigned step = 0;
     int row0, col0;
     if (warpgroup == 0) {
         producer_registers();
-        if (threadIdx.x == 0)
-            for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-                tile_origin(tile, M, N, row0, col0);
-                produce_tile(p, a_map, b_map, row0, col0, slices, step);
+        if (threadIdx.x == 0) {
+            for (int tile = first; tile < tiles; tile += stride) {
+                tile_origin<CLUSTER>(tile, M, N, row0, col0, rank);
+                produce_tile<CLUSTER>(p, a_map, b_map, row0, col0, slices, step, rank);
             }
+            if constexpr (CLUSTER > 1)
+                producer_tail(p, step);
+        }
         return;
     }
     consumer_registers();
     const int consumer = warpgroup - 1;
     float d[128];  // each tile's first wgmma overwrites it
-    for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
-        tile_origin(tile, M, N, row0, col0);
-        consume_tile<T>(d, p, consumer, slices, step, true);
+    for (int tile = first; tile < tiles; tile += stride) {
+        tile_origin<CLUSTER>(tile, M, N, row0, col0, rank);
+        consume_tile<T, CLUSTER>(d, p, consumer, slices, step, true);
         store_tile(d, C, ldc, M, N, row0, col0, consumer);
     }
 }
@@ -614,10 +632,8 @@ __device__ void gemm_wgmma_tma_cluster(const TensorMap &a_map, const TensorMap &
     extern __shared__ unsigned char smem[];
     const Pipeline p = pipeline_setup<CLUSTER_M>(smem);
     const unsigned rank = cluster_rank();
-    const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
-    int cluster_row, column;
-    tile_place(blockIdx.x / CLUSTER_M, (tiles_m + CLUSTER_M - 1) / CLUSTER_M, tiles_n, cluster_row, column);
-    const int row0 = (cluster_row * CLUSTER_M + rank) * BM, col0 = column * BN;
+    int row0, col0;
+    tile_origin<CLUSTER_M>(blockIdx.x / CLUSTER_M, M, N, row0, col0, rank);
     const int slices = slice_count(K), warpgroup = threadIdx.x / 128;
     unsigned step = 0;
     if (warpgroup == 0) {
@@ -670,14 +686,14 @@ extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
 gemm_wgmma_tma_persistent_bf16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
                                __nv_bfloat16 *C, int ldc, int M, int N, int K)
 {
-    gemm_wgmma_tma_persistent(a_map, b_map, C, ldc, M, N, K);
+    gemm_wgmma_tma_persistent<1>(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
 gemm_wgmma_tma_persistent_f16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
                               __half *C, int ldc, int M, int N, int K)
 {
-    gemm_wgmma_tma_persistent(a_map, b_map, C, ldc, M, N, K);
+    gemm_wgmma_tma_persistent<1>(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(TMA_THREADS, 1)
@@ -692,6 +708,22 @@ gemm_wgmma_tma_cluster_f16(const __grid_constant__ TensorMap a_map, const __grid
                            __half *C, int ldc, int M, int N, int K)
 {
     gemm_wgmma_tma_cluster(a_map, b_map, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_cluster_persistent_bf16(const __grid_constant__ TensorMap a_map,
+                                       const __grid_constant__ TensorMap b_map, __nv_bfloat16 *C, int ldc, int M,
+                                       int N, int K)
+{
+    gemm_wgmma_tma_persistent<CLUSTER_M>(a_map, b_map, C, ldc, M, N, K);
+}
+
+extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(TMA_THREADS, 1)
+gemm_wgmma_tma_cluster_persistent_f16(const __grid_constant__ TensorMap a_map,
+                                      const __grid_constant__ TensorMap b_map, __half *C, int ldc, int M, int N,
+                                      int K)
+{
+    gemm_wgmma_tma_persistent<CLUSTER_M>(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
