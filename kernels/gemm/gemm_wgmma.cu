@@ -26,7 +26,7 @@
 // "empty" mbarrier once its wgmma on it has completed, and only then does the producer refill it. TMA
 // writes the 128-byte swizzle itself (the tensor maps name it; the slots are 1024-byte aligned, so its
 // address-based pattern is the chunk ^ (row % 8) above) and fills what lies past the matrix with zeros.
-// Its consumers write C through shared memory in 16-byte row chunks (store_tile_staged). Two variants
+// Its consumers write C through shared memory in 16-byte row chunks (store_tile_staged). Three variants
 // share its producer and consumer loops: gemm_wgmma_tma_persistent_* (one block per SM computing tiles in
 // turn, the pipeline running on across them), gemm_wgmma_tma_cluster_* (clusters of two blocks, tiles
 // one above the other, whose producers multicast half of B's boxes each into both blocks), and
