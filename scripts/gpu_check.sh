@@ -14,8 +14,10 @@
 #                             twice in new processes, the kernel caches empty before the first (the
 #                             compiled kernels are kept under $OUT/kernel-cache for every later step)
 #   3. own-gemm.txt           each Hopper GEMM kernel's trial (its first run, in a child process; the outcome
-#                             is kept for the later steps), the own kernel chosen per dtype, and for a
-#                             kernel that failed the layout probe's summary (maps in layout-probe/)
+#                             is kept for the later steps), the own kernel chosen per dtype, for a
+#                             persistent one the blocks it launches (and the driver's count of resident
+#                             clusters), and for a kernel that failed the layout probe's summary (maps in
+#                             layout-probe/)
 #   4. pytest-gpu.txt         `pytest -m gpu --benchmark-enable`, one process (Numba CUDA compiles once):
 #                             every GPU correctness test (SHA-256d, GEMM, inference, timers, NVML) and the
 #                             GPU benchmarks (scan GH/s, the generated kernel's tunings side by side
@@ -168,6 +170,12 @@ for dtype in cupy_cuda.dtypes(0, "own"):
             problem = cupy_cuda.trial_problem(0, dtype, kernel)
             failed |= problem is not None
             print(f"{kernel} {dtype}: {'passed its trial' if problem is None else problem}")
+            tile = cupy_cuda.WMMA_TILES[kernel]
+            if problem is None and tile.persistent:
+                said = (f" (the driver's count of resident clusters of {tile.cluster_m}: "
+                        f"{cupy_cuda.resident_clusters(0, dtype, kernel)})" if tile.cluster_m > 1 else "")
+                print(f"  launches {cupy_cuda.resident_blocks(0, dtype, kernel)} blocks on "
+                      f"{cupy_cuda.multiprocessors(0)} SMs{said}")
     print(f"own GEMM kernel {dtype}:", cupy_cuda.own_kernel_text(0, dtype))
 probes = os.environ["SITEBENCH_PROBE_DIR"]
 for found in sorted(os.listdir(probes)) if os.path.isdir(probes) else []:

@@ -667,6 +667,7 @@ def test_wgmma_launches_one_block_per_tile_in_a_linear_grid(gpu, monkeypatch):
 
     monkeypatch.setattr(cupy_cuda, "_cupy", lambda: SimpleNamespace(cuda=SimpleNamespace(Device=Device)))
     monkeypatch.setattr(cupy_cuda, "multiprocessors", lambda device: 20)
+    monkeypatch.setattr(cupy_cuda, "resident_clusters", lambda device, dtype, kernel: None)  # the driver can't say
     for kernel in ("wgmma", "wmma", "wgmma-tma", "wgmma-tma-persistent"):
         cupy_cuda.wmma_gemm(_matrix(1000, 520), _matrix(520, 600), _matrix(1000, 600), kernel)
     cupy_cuda.wmma_gemm(_matrix(200, 520), _matrix(520, 300), _matrix(200, 300), "wgmma-tma-persistent")

@@ -49,7 +49,7 @@ import numpy as np
 from kernels.gemm import layout_probe, shapes, tensor_map, verify
 from kernels.runtime import Traits, cublas_capture, first_line, parse_device_index
 from kernels.runtime import cuda as runtime
-from kernels.runtime import isolated, trials
+from kernels.runtime import isolated, occupancy, trials
 from kernels.runtime.events import cupy_event_timer
 
 TRAITS = Traits("gpu", kernel="own tensor-core RawKernel, fp32 accumulate: wgmma (gemm_wgmma.cu) on Hopper, "
@@ -364,11 +364,32 @@ def multiprocessors(device: int) -> int:
     return devices()[device].units
 
 
-def launch_grid(kernel: str, m: int, n: int, sms: int) -> tuple[int, ...]:
-    """The grid of own kernel `kernel` for an M x N product of C on a GPU of `sms` SMs: blocks
-    (x: tile columns, y: tile rows), or one linear block index over them; whole clusters of tile rows (a
-    cluster's rows past M stay idle); for a persistent kernel, one block per SM at most, in whole clusters
-    (SMs come in pairs, so every cluster of two can be resident at once)."""
+def resident_blocks(device: int, dtype: str, kernel: str) -> int:
+    """Blocks of persistent `kernel` that can run at once on the GPU: one per SM (its shared memory allows
+    no more), in whole clusters, as many as the driver says can be resident; where it cannot say, every SM's
+    (SMs come in pairs, one GPC each, so clusters of two cover them all)."""
+    tile = WMMA_TILES[kernel]
+    sms = multiprocessors(device)
+    if tile.cluster_m == 1:
+        return sms
+    clusters = resident_clusters(device, dtype, kernel) or sms // tile.cluster_m
+    return min(clusters, sms // tile.cluster_m) * tile.cluster_m
+
+
+@lru_cache(maxsize=None)
+def resident_clusters(device: int, dtype: str, kernel: str) -> int | None:
+    """Clusters of `kernel` that the driver says can run at once on the GPU, or None where it cannot say."""
+    tile = WMMA_TILES[kernel]
+    function = _wmma_function(device, dtype, kernel)
+    with _cupy().cuda.Device(device):
+        return occupancy.max_active_clusters(function.kernel.ptr, tile.cluster_m, tile.block[2],
+                                             wmma_shared_bytes(kernel))
+
+
+def launch_grid(kernel: str, m: int, n: int, resident: int) -> tuple[int, ...]:
+    """The grid of own kernel `kernel` for an M x N product of C: blocks (x: tile columns, y: tile rows),
+    or one linear block index over them; whole clusters of tile rows (a cluster's rows past M stay idle);
+    for a persistent kernel, at most the `resident` blocks that can run at once, in whole clusters."""
     tile = WMMA_TILES[kernel]
     rows, cols, _ = tile.block
     clusters_m = -(-m // (rows * tile.cluster_m))
@@ -376,7 +397,7 @@ def launch_grid(kernel: str, m: int, n: int, sms: int) -> tuple[int, ...]:
     if tile.linear_grid:
         grid = (grid[0] * grid[1],)
     if tile.persistent:
-        grid = (min(grid[0], max(sms // tile.cluster_m, 1) * tile.cluster_m),)
+        grid = (min(grid[0], max(resident // tile.cluster_m, 1) * tile.cluster_m),)
     return grid
 
 
@@ -384,7 +405,7 @@ def wmma_gemm(a: CupyMatrix, b: CupyMatrix, c: CupyMatrix, kernel: str = "wmma")
     """Enqueue an own tensor-core kernel (`kernel`, see WMMA_TILES) for C = A @ B (fp16 or bf16)."""
     cp = _cupy()
     tile = WMMA_TILES[kernel]
-    grid = launch_grid(kernel, c.rows, c.cols, multiprocessors(c.device) if tile.persistent else 0)
+    grid = launch_grid(kernel, c.rows, c.cols, resident_blocks(c.device, c.dtype, kernel) if tile.persistent else 0)
     with cp.cuda.Device(c.device):
         _wmma_function(c.device, c.dtype, kernel)(grid, (tile.block[2],), _kernel_args(a, b, c, tile),
                                                   shared_mem=wmma_shared_bytes(kernel))
