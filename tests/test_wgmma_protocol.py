@@ -1,5 +1,6 @@
-"""The TMA kernels' synchronisation, checked without a GPU: their own pipeline code run on the CPU against
-emulated mbarriers, TMA copies and wgmma groups (tests/wgmma_protocol.py says what is emulated and checked).
+"""The Hopper GEMMs' synchronisation, checked without a GPU: their own pipeline code run on the CPU against
+emulated mbarriers, TMA and cp.async copies and wgmma groups (tests/wgmma_protocol.py says what is emulated
+and checked).
 
 A hang or a stage overwritten while it is read would cost a lent GPU's minutes (a hang is killed only at
 the trial's timeout) or give wrong products; here it fails in CI. The rules are shown to bite: each of
@@ -20,8 +21,8 @@ PLANTED = {
         "wgmma-tma-persistent", "consume_tile<T, CLUSTER>(d, p, consumer, slices, step, true);\n        store_tile(",
         "consume_tile<T, CLUSTER>(d, p, consumer, slices, step, false);\n        store_tile(", "deadlock"),
     "a persistent cluster's producer leaves without waiting for the other block": (
-        "wgmma-tma-cluster-persistent", "            if constexpr (CLUSTER > 1)\n                producer_tail(p, step);\n",
-        "", "which has exited"),
+        "wgmma-tma-cluster-persistent",
+        "            if constexpr (CLUSTER > 1)\n                producer_tail(p, step);\n", "", "which has exited"),
     "a cluster's consumers free their own block's stage alone": (
         "wgmma-tma-cluster", "free_stage<CLUSTER>(p, (step - 1) % STAGES);\n    }",
         "free_stage<1>(p, (step - 1) % STAGES);\n    }", "deadlock"),
@@ -51,6 +52,18 @@ PLANTED = {
     "the empty barriers lie past the shared memory the host gives": (
         "wgmma-tma", "p.empty = p.full + STAGES * 8;", "p.empty = p.full + STAGES * 16;",
         "outside the block's dynamic shared memory"),
+    "the cp.async kernel waits for one copy group too few": (
+        "wgmma", "wait_copies<STAGES - 3>();", "wait_copies<STAGES - 2>();",
+        "before every warp's copies landed"),
+    "the cp.async kernel's warps read a stage without the barrier after their waits": (
+        "wgmma", "        __syncthreads();  // everyone's have;", "        // everyone's have;",
+        "before every warp's copies landed"),
+    "the cp.async kernel refills the slot of the slice before": (
+        "wgmma", "const int next = t + STAGES - 2;", "const int next = t + STAGES - 1;",
+        ("on a stage that a wgmma in flight reads", "before every warp's copies landed")),
+    "the cp.async kernel leaves two wgmma groups in flight": (
+        "wgmma", "wgmma_wait<1>(d);  // slice t-1's", "wgmma_wait<2>(d);  // slice t-1's",
+        "on a stage that a wgmma in flight reads"),
     "persistent consumers take the next tile, not the grid's stride": (
         "wgmma-tma-persistent",
         "tile < tiles; tile += stride) {\n        tile_origin<CLUSTER>(tile, M, N, row0, col0, rank);\n        consume",
@@ -58,7 +71,8 @@ PLANTED = {
         "was stored with"),
 }
 # M, N, K: ragged in every direction (a cluster's lower tile past M), many K slices (stage phases wrap
-# several times), K = 0 (one zero-filled slice), one tile of one slice, more tiles than blocks.
+# several times), K = 0 (no slice, or for TMA one it fills with zeros), one tile of one slice, more tiles
+# than blocks.
 SHAPES = [(300, 300, 136), (1000, 600, 448), (130, 10, 0), (128, 256, 64), (640, 256, 576)]
 
 

@@ -1,19 +1,21 @@
-"""Run the TMA kernels' own pipeline code (kernels/gemm/gemm_wgmma.cu) on the CPU against emulated mbarriers,
-TMA copies and wgmma groups, to check their synchronisation without a GPU.
+"""Run the Hopper GEMMs' own pipeline code (kernels/gemm/gemm_wgmma.cu) on the CPU against emulated
+mbarriers, TMA and cp.async copies and wgmma groups, to check their synchronisation without a GPU.
 
 The functions that decide who waits for what are taken verbatim from the source: pipeline_setup,
-produce_tile, producer_tail, free_stage, consume_tile, the tile order, and the three kernel bodies
-(gemm_wgmma_tma, _persistent with and without clusters, _cluster). What they call on the hardware is replaced by an emulation that
-keeps the hardware's rules and checks every step against them:
+produce_tile, producer_tail, free_stage, consume_tile, the tile order, and the kernel bodies (gemm_wgmma,
+gemm_wgmma_tma, _persistent with and without clusters, _cluster). What they call on the hardware is
+replaced by an emulation that keeps the hardware's rules and checks every step against them:
 
 - an mbarrier has an arrival count, a transaction-byte count and a phase; a phase completes when both
   counts reach zero, and `try_wait.parity p` passes once the phase of parity p has completed, as the PTX ISA
   defines it. An arrival beyond the count, on an uninitialised barrier, or on a block that has exited fails;
 - a TMA copy (plain or multicast) lands later, in an order the emulation shuffles, writing a record of its
   box (which operand, which coordinates) into the slot and completing its bytes on the barrier named;
+- a warp's cp.async copies of its share of a stage join its open group (commit closes it) and land at any
+  time, at the latest when the warp's wait_group lets no fewer groups be pending;
 - a wgmma group reads a stage when issued and its products count when waited for (wgmma.wait_group): the
-  stage must hold A's box and B's four boxes of one K slice, the next slice of this tile, and no copy may
-  land in it while the group is in flight;
+  stage must hold A's box and B's four boxes (or every warp's cp.async share) of one K slice, the next
+  slice of this tile, and no copy may land in it while the group is in flight;
 - a tile is stored (from registers, or staged through the slots) only with all its slices, from the right
   rows of A and columns of B; staged C may not overlap a stage in use or a copy still to land; every 16-row
   strip of C is written exactly once;
@@ -35,15 +37,18 @@ from kernels.gemm import cupy_cuda
 from tests import host_cuda
 
 SOURCE = cupy_cuda.WMMA_TILES["wgmma-tma"].source.read_text(encoding="utf-8")
-# Each TMA kernel (cupy_cuda's name) as its extern "C" functions call the kernel body.
-KERNELS = {"wgmma-tma": "gemm_wgmma_tma<__nv_bfloat16>",
-           "wgmma-tma-persistent": "gemm_wgmma_tma_persistent<1, __nv_bfloat16>",
-           "wgmma-tma-cluster": "gemm_wgmma_tma_cluster<__nv_bfloat16>",
-           "wgmma-tma-cluster-persistent": "gemm_wgmma_tma_persistent<CLUSTER_M, __nv_bfloat16>"}
-# What runs as written: the pipeline's bookkeeping and the kernels that use it.
+# Each kernel (cupy_cuda's name) as its extern "C" functions call its body, with the emulated launch's
+# arguments `a` (no matrices: the emulation follows where data would go, not the data).
+_TMA_ARGS = "(a.maps[0], a.maps[1], nullptr, a.N, a.M, a.N, a.K)"
+KERNELS = {"wgmma": "gemm_wgmma<__nv_bfloat16>(nullptr, a.K, nullptr, a.N, nullptr, a.N, a.M, a.N, a.K)",
+           "wgmma-tma": "gemm_wgmma_tma<__nv_bfloat16>" + _TMA_ARGS,
+           "wgmma-tma-persistent": "gemm_wgmma_tma_persistent<1, __nv_bfloat16>" + _TMA_ARGS,
+           "wgmma-tma-cluster": "gemm_wgmma_tma_cluster<__nv_bfloat16>" + _TMA_ARGS,
+           "wgmma-tma-cluster-persistent": "gemm_wgmma_tma_persistent<CLUSTER_M, __nv_bfloat16>" + _TMA_ARGS}
+# What runs as written: the pipelines' bookkeeping and the kernels that use it.
 TAKEN = ("tile_count", "tile_place", "tile_origin", "tile_of_block", "slots_base", "Pipeline", "pipeline_setup",
          "produce_tile", "producer_tail", "free_stage", "consume_tile", "slice_count",
-         *dict.fromkeys(body.split("<")[0] for body in KERNELS.values()))
+         *dict.fromkeys(call.split("<")[0] for call in KERNELS.values()))
 
 PRELUDE = r"""
 #include <algorithm>
@@ -103,6 +108,9 @@ struct Staged {
     unsigned from, to;
     int consumer;
 };
+struct Part {  // what a warp's cp.async copies of a stage last brought: slice k0 of the tile at (row0, col0)
+    int k0, row0, col0;
+};
 struct Block {
     int id = 0;
     unsigned rank = 0;
@@ -114,13 +122,23 @@ struct Block {
     std::vector<Staged> staged;
     std::map<int, Rendezvous> named;
     Rendezvous all, cluster_all;
-    int running = WARPS;
+    int warps = WARPS, running = WARPS;
     bool exited = false;
+    bool cp_async = false;                            // its stages are filled by cp.async, not TMA
+    std::map<unsigned, std::map<int, Part>> parts;    // cp.async: each warp's share of a stage, by address
+    std::map<int, long> open_group;                   // cp.async: each warp's groups committed so far
 };
 struct Copy {
     std::vector<Block *> to;
     unsigned dst, bar;
     Box box;
+};
+struct AsyncCopy {  // one warp's cp.async copies of its share of a stage (the cp.async kernel)
+    Block *block;
+    int warp;
+    long group;  // the warp's cp.async group it belongs to (commit numbers them)
+    unsigned slot;
+    Part part;
 };
 
 std::mutex mutex;
@@ -129,6 +147,7 @@ std::string failure;
 std::chrono::steady_clock::time_point last_change;
 double deadlock_s = 5;
 std::deque<Copy> copies;  // issued, not yet landed
+std::deque<AsyncCopy> async_copies;  // likewise
 bool engine_done = false;
 long serials = 0;
 int M_ = 0, N_ = 0, K_ = 0;
@@ -253,21 +272,39 @@ void land(Copy &c)
     }
 }
 
-// The Tensor Memory Accelerator: lands the copies issued, in a shuffled order, with pauses.
+void land_async(const AsyncCopy &c)
+{
+    for (auto &[warp, groups] : c.block->groups)
+        for (const Group &g : groups)
+            if (overlaps(c.slot, c.slot + STAGE, g.slot, g.slot + STAGE))
+                fail("a cp.async copy landed in block " + std::to_string(c.block->id) +
+                     " on a stage that a wgmma in flight reads");
+    c.block->parts[c.slot][c.warp] = c.part;
+    change();
+}
+
+// The copy engines (TMA's, and cp.async's): land the copies issued, in a shuffled order, with pauses.
 void engine(unsigned seed)
 {
     std::mt19937 r(seed);
     Lock lock(mutex);
     while (!engine_done && failure.empty()) {
-        if (copies.empty()) {
+        const size_t pending = copies.size() + async_copies.size();
+        if (pending == 0) {
             changed.wait_for(lock, std::chrono::milliseconds(1));
             continue;
         }
-        const size_t i = r() % copies.size();
-        Copy c = copies[i];
-        copies.erase(copies.begin() + i);
+        const size_t i = r() % pending;
         try {
-            land(c);
+            if (i < copies.size()) {
+                Copy c = copies[i];
+                copies.erase(copies.begin() + i);
+                land(c);
+            } else {
+                AsyncCopy c = async_copies[i - copies.size()];
+                async_copies.erase(async_copies.begin() + (i - copies.size()));
+                land_async(c);
+            }
         } catch (Failure &) {
             return;
         }
@@ -300,7 +337,7 @@ void apply(Group &g)
 {
     float *d = g.d;
     const Box &a = g.boxes[0];
-    if (!g.accumulate) {  // the tile's first slice: d = its products
+    if (!g.accumulate || d[0] == 0) {  // the tile's first slice: d = its products (or d was zeroed)
         d[0] = 0;           // slices summed
         d[2] = a.outer;     // A's first row
         d[3] = g.boxes[1].inner;  // B's first column
@@ -318,10 +355,11 @@ void apply(Group &g)
 
 void check_tile(const float *d, int row0, int col0)
 {
-    const int slices = max((K_ + BK - 1) / BK, 1);
-    if (d[0] != slices || d[2] != row0 || d[3] != col0)
+    const int slices = (K_ + BK - 1) / BK;  // K = 0: none, or one that TMA fills with zeros
+    const bool none = slices == 0 && d[0] == 0;
+    if (!none && (d[0] != max(slices, 1) || d[2] != row0 || d[3] != col0))
         fail("the tile at (" + std::to_string(row0) + ", " + std::to_string(col0) + ") was stored with " +
-             std::to_string(int(d[0])) + " of its " + std::to_string(slices) + " slices, from A's row " +
+             std::to_string(int(d[0])) + " of its " + std::to_string(max(slices, 1)) + " slices, from A's row " +
              std::to_string(int(d[2])) + " and B's column " + std::to_string(int(d[3])));
 }
 
@@ -331,6 +369,33 @@ void record_store(int row0, int col0, int warpgroup)
     if (row < M_ && col0 < N_)
         ++stored[{row, col0}];
     change();
+}
+
+// What a wgmma on the stage at `slot` reads, TMA's boxes: A's and B's, as they last landed there.
+void read_boxes(Group &g)
+{
+    for (int i = 0; i < BOXES; ++i) {
+        const unsigned at = i == 0 ? g.slot : g.slot + A_STAGE + (i - 1) * B_ATOM;
+        auto box = block->boxes.find(at);
+        if (box == block->boxes.end() || box->second.kind != (i == 0 ? A_BOX : B_BOX))
+            fail("a wgmma read a stage before its boxes landed");
+        g.boxes[i] = box->second;
+    }
+}
+
+// The same from cp.async copies: every warp's share of the stage must hold the same slice.
+void read_parts(Group &g)
+{
+    const auto found = block->parts.find(g.slot);
+    if (found == block->parts.end() || static_cast<int>(found->second.size()) != block->warps)
+        fail("a wgmma read a stage before every warp's copies landed");
+    const Part &part = found->second.begin()->second;
+    for (const auto &[warp, other] : found->second)
+        if (other.k0 != part.k0 || other.row0 != part.row0 || other.col0 != part.col0)
+            fail("a wgmma read a stage of mixed slices: some warps' copies had yet to land");
+    g.boxes[0] = Box{A_BOX, part.k0, part.row0, 0};
+    for (int j = 0; j + 1 < BOXES; ++j)
+        g.boxes[1 + j] = Box{B_BOX, part.col0 + 64 * j, part.k0, 0};
 }
 
 unsigned char *dynamic_smem() { return block->smem.data(); }
@@ -345,13 +410,13 @@ unsigned long long __cvta_generic_to_shared(const void *p)
 
 void __syncthreads()
 {
-    emu::rendezvous([] { return std::ref(emu::block->all); }, emu::WARPS, "waits at __syncthreads");
+    emu::rendezvous([] { return std::ref(emu::block->all); }, emu::block->warps, "waits at __syncthreads");
 }
 
 void cluster_sync()
 {
     const int blocks = static_cast<int>(emu::block->cluster.size());
-    emu::rendezvous([] { return std::ref(emu::block->cluster[0]->cluster_all); }, emu::WARPS * blocks,
+    emu::rendezvous([] { return std::ref(emu::block->cluster[0]->cluster_all); }, emu::block->warps * blocks,
                     "waits at barrier.cluster");
 }
 
@@ -428,17 +493,55 @@ void tma_load_multicast(unsigned dst, const TensorMap &map, int inner, int outer
     emu::issue(to, dst, static_cast<int>(map.opaque[0]), inner, outer, bar);
 }
 
+// cp.async (the cp.async kernel): a warp's copies of its share of a stage join its open group; commit
+// closes the group; wait_group N lands every group of this warp's but the N most recent.
+template <typename T>
+void load_stage(unsigned a_s, const T *, int, const T *, int, int, int, int row0, int col0, int k0)
+{
+    emu::Lock lock = emu::step();
+    if (a_s % ALIGN || a_s < emu::BASE || a_s + STAGE > emu::SLOTS_END)
+        emu::fail("a stage copied outside the pipeline's slots, or misaligned");
+    const int warp = threadIdx.x / 32;
+    emu::async_copies.push_back({emu::block, warp, emu::block->open_group[warp], a_s, {k0, row0, col0}});
+    emu::change();
+}
+
+void commit()
+{
+    emu::Lock lock = emu::step();
+    ++emu::block->open_group[threadIdx.x / 32];
+    emu::change();
+}
+
+template <int N>
+void wait_copies()
+{
+    emu::Lock lock = emu::step();
+    const int warp = threadIdx.x / 32;
+    const long done = emu::block->open_group[warp] - N;  // groups numbered below this have landed
+    for (size_t i = 0; i < emu::async_copies.size();) {
+        const emu::AsyncCopy c = emu::async_copies[i];
+        if (c.block == emu::block && c.warp == warp && c.group < done) {
+            emu::async_copies.erase(emu::async_copies.begin() + i);
+            emu::land_async(c);
+        } else {
+            ++i;
+        }
+    }
+    emu::change();
+}
+
+void fence_to_async_proxy() {}
+
 template <typename T>
 void mma_slice(float (&d)[128], unsigned slot, int, bool accumulate = true)
 {
     emu::Lock lock = emu::step();
     emu::Group g{d, accumulate, slot, {}};
-    for (int i = 0; i < emu::BOXES; ++i) {
-        const unsigned at = i == 0 ? slot : slot + A_STAGE + (i - 1) * B_ATOM;
-        auto box = emu::block->boxes.find(at);
-        if (box == emu::block->boxes.end() || box->second.kind != (i == 0 ? emu::A_BOX : emu::B_BOX))
-            emu::fail("a wgmma read a stage before its boxes landed");
-        g.boxes[i] = box->second;
+    if (emu::block->cp_async) {
+        emu::read_parts(g);
+    } else {
+        emu::read_boxes(g);
     }
     for (const emu::Staged &s : emu::block->staged)
         if (emu::overlaps(slot, slot + STAGE, s.from, s.to))
@@ -492,9 +595,13 @@ void store_tile_staged(const float (&d)[128], unsigned char *staged, T *, int, i
 """
 
 DRIVER = r"""
-using Kernel = void (*)(const TensorMap &, const TensorMap &, __nv_bfloat16 *, int, int, int, int);
+struct Args {  // what the emulated launch passes: TMA's tensor maps, the shape
+    TensorMap maps[2];
+    int M, N, K;
+};
+using Kernel = void (*)(const Args &);
 
-static void warp_main(emu::Block *b, int warp, int grid, Kernel kernel, const TensorMap *maps, unsigned seed)
+static void warp_main(emu::Block *b, int warp, int grid, Kernel kernel, const Args *args, unsigned seed)
 {
     emu::block = b;
     threadIdx.x = 32 * warp;
@@ -502,7 +609,7 @@ static void warp_main(emu::Block *b, int warp, int grid, Kernel kernel, const Te
     gridDim.x = grid;
     emu::rng.seed(seed * 7919u + b->id * 64u + warp);
     try {
-        kernel(maps[0], maps[1], nullptr, emu::N_, emu::M_, emu::N_, emu::K_);
+        kernel(*args);
         emu::Lock lock(emu::mutex);
         if (!b->groups[warp].empty())
             emu::fail("a warp exited with wgmma groups in flight");
@@ -514,25 +621,28 @@ static void warp_main(emu::Block *b, int warp, int grid, Kernel kernel, const Te
     emu::change();
 }
 
-// One launch of kernel `which` (KERNELS' order) of `variant` over `grid` blocks in clusters of `cluster`,
-// `resident` blocks running at a time; returns 0, or 1 with what went wrong in `message`.
-extern "C" int run(int variant, int which, int grid, int cluster, int resident, int M, int N, int K, unsigned seed,
-                   double deadlock_s, char *message, int size)
+// One launch of kernel `which` (KERNELS' order) of `variant` over `grid` blocks of `warps` warps in clusters
+// of `cluster`, `resident` blocks running at a time, its stages filled by cp.async (`cp_async`) or TMA;
+// returns 0, or 1 with what went wrong in `message`.
+extern "C" int run(int variant, int which, int grid, int cluster, int resident, int warps, int cp_async, int M, int N,
+                   int K, unsigned seed, double deadlock_s, char *message, int size)
 {
     const Kernel kernels[][{COUNT}] = {KERNELS};
     {
         emu::Lock lock(emu::mutex);
         emu::failure.clear();
         emu::copies.clear();
+        emu::async_copies.clear();
         emu::stored.clear();
         emu::engine_done = false;
         emu::M_ = M, emu::N_ = N, emu::K_ = K;
         emu::deadlock_s = deadlock_s;
         emu::last_change = std::chrono::steady_clock::now();
     }
-    TensorMap maps[2] = {};
-    maps[0].opaque[0] = emu::A_BOX;
-    maps[1].opaque[0] = emu::B_BOX;
+    Args args = {};
+    args.maps[0].opaque[0] = emu::A_BOX;
+    args.maps[1].opaque[0] = emu::B_BOX;
+    args.M = M, args.N = N, args.K = K;
     std::thread tma(emu::engine, seed);
     const auto failed = [] {
         emu::Lock lock(emu::mutex);
@@ -545,16 +655,18 @@ extern "C" int run(int variant, int which, int grid, int cluster, int resident, 
             blocks.push_back(std::make_unique<emu::Block>());
             blocks.back()->id = first + i;
             blocks.back()->rank = i % cluster;
+            blocks.back()->warps = blocks.back()->running = warps;
+            blocks.back()->cp_async = cp_async != 0;
         }
         for (int i = 0; i < count; ++i)
             for (int r = 0; r < cluster; ++r)
                 blocks[i]->cluster.push_back(blocks[i - i % cluster + r].get());
-        std::vector<std::thread> warps;
+        std::vector<std::thread> threads;
         for (auto &b : blocks)
-            for (int w = 0; w < emu::WARPS; ++w)
-                warps.emplace_back(warp_main, b.get(), w, grid, kernels[variant][which], maps, seed);
-        for (auto &w : warps)
-            w.join();
+            for (int w = 0; w < warps; ++w)
+                threads.emplace_back(warp_main, b.get(), w, grid, kernels[variant][which], &args, seed);
+        for (auto &thread : threads)
+            thread.join();
     }
     {
         emu::Lock lock(emu::mutex);
@@ -562,8 +674,8 @@ extern "C" int run(int variant, int which, int grid, int cluster, int resident, 
     }
     tma.join();
     std::string &failure = emu::failure;
-    if (failure.empty() && !emu::copies.empty())
-        failure = "TMA copies still in flight when the kernel ended";
+    if (failure.empty() && !(emu::copies.empty() && emu::async_copies.empty()))
+        failure = "copies still in flight when the kernel ended";
     for (int row = 0; failure.empty() && row < M; row += 16)
         for (int col = 0; failure.empty() && col < N; col += BN) {
             auto it = emu::stored.find({row, col});
@@ -606,9 +718,11 @@ class Emulator:
         self.variants = ["", *(variants or {})]
         sources = [SOURCE, *(variants or {}).values()]
         spaces = [f"namespace variant_{i} {{\n{taken(source)}}}\n" for i, source in enumerate(sources)]
-        rows = [", ".join(f"variant_{i}::{body}" for body in KERNELS.values()) for i in range(len(sources))]
+        rows = [", ".join(f"[](const Args &a) {{ variant_{i}::{call}; }}" for call in KERNELS.values())
+                for i in range(len(sources))]
         table = "{" + ", ".join("{" + row + "}" for row in rows) + "}"
-        code = PRELUDE + definitions(SOURCE) + EMULATION + "".join(spaces) + DRIVER.replace("{KERNELS}", table).replace("{COUNT}", str(len(KERNELS)))
+        driver = DRIVER.replace("{KERNELS}", table).replace("{COUNT}", str(len(KERNELS)))
+        code = PRELUDE + definitions(SOURCE) + EMULATION + "".join(spaces) + driver
         self.lib = host_cuda.shared_library(code, folder, "wgmma_protocol", ("-std=c++17", "-pthread"))
         self.lib.run.restype = ctypes.c_int
 
@@ -623,6 +737,7 @@ class Emulator:
         message = ctypes.create_string_buffer(1000)
         c_int = ctypes.c_int
         self.lib.run(c_int(self.variants.index(variant)), c_int(list(KERNELS).index(kernel)), c_int(grid),
-                     c_int(tile.cluster_m), c_int(resident), c_int(m), c_int(n), c_int(k), ctypes.c_uint(seed),
-                     ctypes.c_double(deadlock_s), message, c_int(len(message)))
+                     c_int(tile.cluster_m), c_int(resident), c_int(tile.block[2] // 32), c_int(not tile.tma_box_k),
+                     c_int(m), c_int(n), c_int(k), ctypes.c_uint(seed), ctypes.c_double(deadlock_s), message,
+                     c_int(len(message)))
         return message.value.decode()
