@@ -41,6 +41,17 @@ def small_weights():
     return weights.random_weights(SMALL, seed=1)
 
 
+def test_random_weights_are_the_same_on_any_number_of_cores(monkeypatch, small_weights):
+    """Each array has its own stream of the seed: how many threads draw them changes nothing."""
+    monkeypatch.setattr(weights.os, "cpu_count", lambda: 1)
+    one_core = weights.random_weights(SMALL, seed=1)
+    arrays = lambda w: [w.embed, w.final_norm, w.lm_head, *(getattr(layer, name) for layer in w.layers  # noqa: E731
+                                                            for name in weights.LAYER_MATRICES)]
+    assert all(np.array_equal(a, b) for a, b in zip(arrays(one_core), arrays(small_weights), strict=True))
+    assert not np.array_equal(one_core.layers[0].wq, one_core.layers[1].wq)  # a stream each, not one repeated
+    assert not np.array_equal(weights.random_weights(SMALL, seed=2).embed, one_core.embed)
+
+
 def rel_err(got, ref) -> float:
     return float(np.max(np.abs(np.asarray(got, np.float64) - ref)) / np.max(np.abs(ref)))
 
@@ -260,3 +271,12 @@ def test_reference_over_several_sequences_equals_one_at_a_time(small_weights):
     for b in range(3):
         # to BLAS rounding: OpenBLAS may sum a batch's product in another order than one row's (Zen 3: 1e-13)
         np.testing.assert_allclose(many[b], reference.forward(small_weights, tokens[b]), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("last", [1, 2, 7, 9])
+def test_reference_of_the_last_positions_equals_those_of_all(small_weights, last):
+    """Only the LM head is spared: the last positions still attend to every earlier one."""
+    tokens = np.random.default_rng(4).integers(0, SMALL.vocab, size=(2, 7))
+    tail = reference.forward_many(small_weights, tokens, last=last)
+    assert tail.shape == (2, min(last, 7), SMALL.vocab)
+    np.testing.assert_allclose(tail, reference.forward_many(small_weights, tokens)[:, -last:], rtol=1e-11, atol=1e-11)

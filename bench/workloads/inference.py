@@ -176,8 +176,9 @@ class Workbench:
         if (flavour, row) not in self._ref:
             wanted = set(self.verify_rows(batch)) | set(self.verify_rows(len(self.tokens))) | {row}
             todo = sorted(r for r in wanted if (flavour, r) not in self._ref)
-            for r, logits in zip(todo, reference.forward_many(self.weights_for(flavour), self.tokens[todo])):
-                self._ref[(flavour, r)] = logits[-2:]
+            logits = reference.forward_many(self.weights_for(flavour), self.tokens[todo], last=2)
+            for r, last_two in zip(todo, logits):
+                self._ref[(flavour, r)] = last_two
         return self._ref[(flavour, row)]
 
     def error(self, logits_row, row: int, batch: int, phase: str, dtype: str) -> float:

@@ -37,8 +37,11 @@ def forward(weights: Weights, tokens) -> np.ndarray:
     return forward_many(weights, tokens[None, :])[0]
 
 
-def forward_many(weights: Weights, tokens) -> np.ndarray:
-    """Logits (B, T, vocab) for B independent sequences of equal length T (each weight converted once)."""
+def forward_many(weights: Weights, tokens, last: int | None = None) -> np.ndarray:
+    """Logits (B, T, vocab) for B independent sequences of equal length T (each weight converted once);
+    with `last`, of the last `last` positions only (B, last, vocab): every position still feeds the
+    attention, but only those go through the LM head (at Llama-3's vocabulary of 128256 and 512 tokens,
+    the head over every position is a third of the forward's work, and a gigabyte of logits a sequence)."""
     c = weights.config
     tokens = np.asarray(tokens)
     if tokens.ndim != 2 or tokens.size == 0:
@@ -69,7 +72,8 @@ def forward_many(weights: Weights, tokens) -> np.ndarray:
         x = x + attended @ f64(layer.wo).T
         h = rms_norm(x, f64(layer.ffn_norm), c.rms_eps)
         x = x + (silu(h @ f64(layer.w_gate).T) * (h @ f64(layer.w_up).T)) @ f64(layer.w_down).T
-    return (rms_norm(x, f64(weights.final_norm), c.rms_eps) @ f64(weights.head).T).reshape(B, T, -1)
+    x = x.reshape(B, T, -1)[:, T - min(last or T, T):]
+    return rms_norm(x, f64(weights.final_norm), c.rms_eps) @ f64(weights.head).T
 
 
 def greedy_predictions(weights: Weights, prompt, generated) -> np.ndarray:
