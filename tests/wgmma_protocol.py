@@ -19,6 +19,10 @@ replaced by an emulation that keeps the hardware's rules and checks every step a
 - a tile is stored (from registers, or staged through the slots) only with all its slices, from the right
   rows of A and columns of B; staged C may not overlap a stage in use or a copy still to land; every 16-row
   strip of C is written exactly once;
+- a block exits with no copy still to land in it, and with every phase of a barrier that counted TMA
+  bytes seen complete by a wait (no copy that nobody waited for);
+- a trap in the kernel's code (an integer division by zero, where a GPU would compute garbage) fails the
+  run rather than ending the process;
 - a deadlock is every thread waiting with nothing changing for a while.
 
 Each warp is one host thread (lane 0 acting; the kernels' warp-collective steps are emulated per warp),
@@ -53,6 +57,8 @@ TAKEN = ("tile_count", "tile_place", "tile_origin", "tile_of_block", "slots_base
 PRELUDE = r"""
 #include <algorithm>
 #include <chrono>
+#include <csetjmp>
+#include <csignal>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -92,6 +98,8 @@ struct Barrier {
     int expected = 0, pending = 0;
     long tx = 0;
     unsigned phase = 0;
+    bool counts_bytes = false;  // a "full" barrier: TMA's copies complete on it
+    unsigned waited = 0;        // phases a wait has seen completed
 };
 constexpr int BOXES = 1 + BN / 64;  // A's box and B's boxes of one stage
 struct Group {
@@ -398,6 +406,23 @@ void read_parts(Group &g)
         g.boxes[1 + j] = Box{B_BOX, part.col0 + 64 * j, part.k0, 0};
 }
 
+// What is wrong with block `b` exiting now, or "": copies (TMA's or cp.async's) still to land in it, or a
+// TMA copy that nobody waited for (a phase of a full barrier that no wait saw complete).
+std::string unfinished(const Block *b)
+{
+    const std::string block = "block " + std::to_string(b->id);
+    for (const Copy &c : copies)
+        if (std::find(c.to.begin(), c.to.end(), b) != c.to.end())
+            return block + " exited with copies still to land in it";
+    if (std::any_of(async_copies.begin(), async_copies.end(), [b](const AsyncCopy &c) { return c.block == b; }))
+        return block + " exited with copies still to land in it";
+    for (const auto &[address, x] : b->barriers)
+        if (x.counts_bytes && (x.waited != x.phase || x.tx != 0 || x.pending != x.expected))
+            return block + " exited with a TMA copy that nobody waited for (the mbarrier at " +
+                   std::to_string(address) + ")";
+    return "";
+}
+
 unsigned char *dynamic_smem() { return block->smem.data(); }
 }  // namespace emu
 
@@ -447,6 +472,7 @@ void barrier_expect_bytes(unsigned bar, unsigned bytes)
 {
     emu::Lock lock = emu::step();
     emu::Barrier &x = emu::barrier_at(emu::block, bar);
+    x.counts_bytes = true;
     x.tx += bytes;
     --x.pending;
     emu::complete_if_done(x);
@@ -469,9 +495,10 @@ void barrier_arrive_in(unsigned bar, unsigned rank)
 void barrier_wait(unsigned bar, unsigned parity)
 {
     emu::Lock lock = emu::step();
-    const emu::Barrier *x = &emu::barrier_at(emu::block, bar);
+    emu::Barrier *x = &emu::barrier_at(emu::block, bar);
     emu::await(lock, [&] { return (x->phase & 1) != parity; },
                "waits on the mbarrier at " + std::to_string(bar) + " for parity " + std::to_string(parity));
+    x->waited = max(x->waited, x->phase);
 }
 
 void tma_load(unsigned dst, const TensorMap &map, int inner, int outer, unsigned bar)
@@ -595,6 +622,20 @@ void store_tile_staged(const float (&d)[128], unsigned char *staged, T *, int, i
 """
 
 DRIVER = r"""
+// An integer division by zero in the kernel's own code (a tile past the grid, say) traps on the host, where
+// a GPU computes garbage: the trapping warp jumps back to warp_main, which reports it, instead of the
+// signal ending the process. (It happens in the kernel's code, never in the emulation's, which holds the
+// lock: nothing is left held.)
+static thread_local sigjmp_buf *trap_exit = nullptr;
+
+static void on_trap(int signal)
+{
+    if (trap_exit)
+        siglongjmp(*trap_exit, signal);
+    std::signal(signal, SIG_DFL);
+    std::raise(signal);
+}
+
 struct Args {  // what the emulated launch passes: TMA's tensor maps, the shape
     TensorMap maps[2];
     int M, N, K;
@@ -608,16 +649,30 @@ static void warp_main(emu::Block *b, int warp, int grid, Kernel kernel, const Ar
     blockIdx.x = b->id;
     gridDim.x = grid;
     emu::rng.seed(seed * 7919u + b->id * 64u + warp);
-    try {
-        kernel(*args);
+    sigjmp_buf trapped;
+    if (const int signal = sigsetjmp(trapped, 1)) {
+        trap_exit = nullptr;
         emu::Lock lock(emu::mutex);
-        if (!b->groups[warp].empty())
-            emu::fail("a warp exited with wgmma groups in flight");
-    } catch (emu::Failure &) {
+        if (emu::failure.empty())
+            emu::failure = "the kernel's code trapped: signal " + std::to_string(signal) +
+                           (signal == SIGFPE ? " (an integer division by zero)" : "") + emu::where();
+    } else {
+        trap_exit = &trapped;
+        try {
+            kernel(*args);
+            emu::Lock lock(emu::mutex);
+            if (!b->groups[warp].empty())
+                emu::fail("a warp exited with wgmma groups in flight");
+        } catch (emu::Failure &) {
+        }
+        trap_exit = nullptr;
     }
     emu::Lock lock(emu::mutex);
-    if (--b->running == 0)
+    if (--b->running == 0) {
         b->exited = true;
+        if (emu::failure.empty())  // (and nothing may touch the block once it is gone)
+            emu::failure = emu::unfinished(b);
+    }
     emu::change();
 }
 
@@ -643,6 +698,9 @@ extern "C" int run(int variant, int which, int grid, int cluster, int resident, 
     args.maps[0].opaque[0] = emu::A_BOX;
     args.maps[1].opaque[0] = emu::B_BOX;
     args.M = M, args.N = N, args.K = K;
+    struct sigaction trap = {}, before = {};
+    trap.sa_handler = on_trap;
+    sigaction(SIGFPE, &trap, &before);
     std::thread tma(emu::engine, seed);
     const auto failed = [] {
         emu::Lock lock(emu::mutex);
@@ -673,6 +731,7 @@ extern "C" int run(int variant, int which, int grid, int cluster, int resident, 
         emu::engine_done = true;
     }
     tma.join();
+    sigaction(SIGFPE, &before, nullptr);
     std::string &failure = emu::failure;
     if (failure.empty() && !(emu::copies.empty() && emu::async_copies.empty()))
         failure = "copies still in flight when the kernel ended";
