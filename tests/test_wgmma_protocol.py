@@ -36,19 +36,21 @@ PLANTED = {
         "consume_tile<T, CLUSTER>(d, p, consumer, slices, step, false);\n        store_tile(", "deadlock"),
     "a persistent cluster's producer leaves without waiting for the other block": Planted(
         "wgmma-tma-cluster-persistent",
-        "            if constexpr (CLUSTER > 1)\n                producer_tail(p, step);\n", "", "which has exited"),
+        "            }\n            if constexpr (CLUSTER > 1)\n                producer_tail(p, step);\n",
+        "            }\n", "which has exited"),
     "a cluster's consumers free their own block's stage alone": Planted(
         "wgmma-tma-cluster", "free_stage<CLUSTER>(p, (step - 1) % STAGES);\n    }",
         "free_stage<1>(p, (step - 1) % STAGES);\n    }", "deadlock"),
     "a cluster's producer leaves without waiting for the other block": Planted(
-        "wgmma-tma-cluster", "slices, step, rank);\n            producer_tail(p, step);\n", "slices, step, rank);\n",
-        "which has exited"),
+        "wgmma-tma-cluster",
+        "slices, step, rank);\n            if constexpr (CLUSTER > 1)\n                producer_tail(p, step);\n",
+        "slices, step, rank);\n", "which has exited"),
     "a cluster's blocks start before each other's barriers exist": Planted(
         "wgmma-tma-cluster",
         "    if constexpr (CLUSTER > 1)\n        cluster_sync();\n    else\n        __syncthreads();",
         "    __syncthreads();", "used before its initialisation"),
     "consumers stage C while the other warpgroup's wgmmas run": Planted(
-        "wgmma-tma", "    named_barrier(1, 256);  // both consumer warpgroups are done with the slots: they",
+        "wgmma-tma", "    named_barrier(1, 256);  // both consumer warpgroups are done with the slots, and",
         "    // (removed)", ("C staged over a stage that a wgmma in flight reads",  # or the other way round:
                          "a wgmma read a stage where C is staged")),
     "consumers wait for the wrong phase of a full barrier": Planted(

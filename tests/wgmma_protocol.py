@@ -3,7 +3,7 @@ mbarriers, TMA and cp.async copies and wgmma groups, to check their synchronisat
 
 The functions that decide who waits for what are taken verbatim from the source: pipeline_setup,
 produce_tile, producer_tail, free_stage, consume_tile, the tile order, and the kernel bodies (gemm_wgmma,
-gemm_wgmma_tma, _persistent with and without clusters, _cluster). What they call on the hardware is
+gemm_wgmma_tma and gemm_wgmma_tma_persistent, with and without clusters). What they call on the hardware is
 replaced by an emulation that keeps the hardware's rules and checks every step against them:
 
 - an mbarrier has an arrival count, a transaction-byte count and a phase; a phase completes when both
@@ -45,9 +45,9 @@ SOURCE = cupy_cuda.WMMA_TILES["wgmma-tma"].source.read_text(encoding="utf-8")
 # arguments `a` (no matrices: the emulation follows where data would go, not the data).
 _TMA_ARGS = "(a.maps[0], a.maps[1], nullptr, a.N, a.M, a.N, a.K)"
 KERNELS = {"wgmma": "gemm_wgmma<__nv_bfloat16>(nullptr, a.K, nullptr, a.N, nullptr, a.N, a.M, a.N, a.K)",
-           "wgmma-tma": "gemm_wgmma_tma<__nv_bfloat16>" + _TMA_ARGS,
+           "wgmma-tma": "gemm_wgmma_tma<1, __nv_bfloat16>" + _TMA_ARGS,
            "wgmma-tma-persistent": "gemm_wgmma_tma_persistent<1, __nv_bfloat16>" + _TMA_ARGS,
-           "wgmma-tma-cluster": "gemm_wgmma_tma_cluster<__nv_bfloat16>" + _TMA_ARGS,
+           "wgmma-tma-cluster": "gemm_wgmma_tma<CLUSTER_M, __nv_bfloat16>" + _TMA_ARGS,
            "wgmma-tma-cluster-persistent": "gemm_wgmma_tma_persistent<CLUSTER_M, __nv_bfloat16>" + _TMA_ARGS}
 # What runs as written: the pipelines' bookkeeping and the kernels that use it.
 TAKEN = ("tile_count", "tile_place", "tile_origin", "tile_of_block", "slots_base", "Pipeline", "pipeline_setup",

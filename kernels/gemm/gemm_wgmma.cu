@@ -557,26 +557,37 @@ __device__ __forceinline__ void consumer_registers()
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(CONSUMER_REGISTERS));
 }
 
-template <typename T>
+// The TMA kernel: a block per tile; with CLUSTER > 1, clusters of CLUSTER blocks computing tiles one
+// above the other, which read the same slices of B: each block loads its own A and its share of B's boxes,
+// multicast into every block of the cluster, so a slice costs a block of a pair 32 KiB of L2 reads instead
+// of 48. A block then frees a stage for every producer of the cluster, and its producer stays until the
+// other blocks' consumers have freed every stage (their arrivals land in its shared memory). A cluster
+// whose lower tile lies past M still loads its share of B for the upper one.
+template <int CLUSTER, typename T>
 __device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M, int N, int K)
 {
     extern __shared__ unsigned char smem[];
-    const Pipeline p = pipeline_setup(smem);
+    const Pipeline p = pipeline_setup<CLUSTER>(smem);
+    const unsigned rank = CLUSTER > 1 ? cluster_rank() : 0;
     int row0, col0;
-    tile_of_block(M, N, row0, col0);
+    tile_origin<CLUSTER>(blockIdx.x / CLUSTER, M, N, row0, col0, rank);
     const int slices = slice_count(K), warpgroup = threadIdx.x / 128;
     unsigned step = 0;
     if (warpgroup == 0) {
         producer_registers();
-        if (threadIdx.x == 0)
-            produce_tile(p, a_map, b_map, row0, col0, slices, step);
+        if (threadIdx.x == 0) {
+            produce_tile<CLUSTER>(p, a_map, b_map, row0, col0, slices, step, rank);
+            if constexpr (CLUSTER > 1)
+                producer_tail(p, step);
+        }
         return;
     }
     consumer_registers();
     const int consumer = warpgroup - 1;
     float d[128];  // written first by slice 0's wgmma (accumulate = 0), never by other instructions
-    consume_tile<T>(d, p, consumer, slices, step, false);
-    named_barrier(1, 256);  // both consumer warpgroups are done with the slots: they may hold C now
+    consume_tile<T, CLUSTER>(d, p, consumer, slices, step, CLUSTER > 1);  // the producers' tails wait for the last
+    named_barrier(1, 256);  // both consumer warpgroups are done with the slots, and every copy into them (each
+                            // multicast too) has landed, as their full barriers counted: they may hold C now
     store_tile_staged(d, smem + (p.base - p.raw) + consumer * C_STAGED, C, ldc, M, N, row0, col0, consumer);
 }
 
@@ -584,7 +595,7 @@ __device__ void gemm_wgmma_tma(const TensorMap &a_map, const TensorMap &b_map, T
 // blockIdx.x, + gridDim.x, ... in turn, its pipeline running on from one tile to the next: while the
 // consumers write a tile's C (straight from their registers, as the slots are in use), the producer is
 // already loading the next tile's first slices, and no block waits to start with an empty pipeline. With
-// CLUSTER > 1, the same in clusters (as gemm_wgmma_tma_cluster below): cluster blockIdx.x / CLUSTER computes
+// CLUSTER > 1, the same in clusters (as in gemm_wgmma_tma): cluster blockIdx.x / CLUSTER computes
 // cluster tiles in turn, its blocks sharing B's slices; each producer stays until the other blocks'
 // consumers have freed its stages for the last time.
 template <int CLUSTER, typename T>
@@ -620,39 +631,6 @@ __device__ void gemm_wgmma_tma_persistent(const TensorMap &a_map, const TensorMa
     }
 }
 
-// The cluster TMA kernel: clusters of CLUSTER_M blocks compute tiles one above the other, which read the
-// same slices of B: each block loads its own A and half of B's boxes, multicast into both blocks, so a
-// slice costs a block 32 KiB of L2 reads instead of 48. A block frees a stage for both producers, and its
-// producer stays until the other block's consumers have freed every stage (their arrivals land in its
-// shared memory). A cluster whose lower tile lies past M still loads its share of B for the upper one.
-template <typename T>
-__device__ void gemm_wgmma_tma_cluster(const TensorMap &a_map, const TensorMap &b_map, T *C, int ldc, int M, int N,
-                                       int K)
-{
-    extern __shared__ unsigned char smem[];
-    const Pipeline p = pipeline_setup<CLUSTER_M>(smem);
-    const unsigned rank = cluster_rank();
-    int row0, col0;
-    tile_origin<CLUSTER_M>(blockIdx.x / CLUSTER_M, M, N, row0, col0, rank);
-    const int slices = slice_count(K), warpgroup = threadIdx.x / 128;
-    unsigned step = 0;
-    if (warpgroup == 0) {
-        producer_registers();
-        if (threadIdx.x == 0) {
-            produce_tile<CLUSTER_M>(p, a_map, b_map, row0, col0, slices, step, rank);
-            producer_tail(p, step);
-        }
-        return;
-    }
-    consumer_registers();
-    const int consumer = warpgroup - 1;
-    float d[128];  // written first by slice 0's wgmma (accumulate = 0), never by other instructions
-    consume_tile<T, CLUSTER_M>(d, p, consumer, slices, step, true);
-    named_barrier(1, 256);  // both consumer warpgroups are done with the slots, and every multicast into
-                            // them has landed (their full barriers counted it): they may hold C now
-    store_tile_staged(d, smem + (p.base - p.raw) + consumer * C_STAGED, C, ldc, M, N, row0, col0, consumer);
-}
-
 }  // namespace
 
 // Shared memory per block, in bytes: STAGES slots of A and B plus ALIGN for aligning them. The host reads
@@ -679,7 +657,7 @@ extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
 gemm_wgmma_tma_bf16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
                     __nv_bfloat16 *C, int ldc, int M, int N, int K)
 {
-    gemm_wgmma_tma(a_map, b_map, C, ldc, M, N, K);
+    gemm_wgmma_tma<1>(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
@@ -700,14 +678,14 @@ extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(T
 gemm_wgmma_tma_cluster_bf16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
                             __nv_bfloat16 *C, int ldc, int M, int N, int K)
 {
-    gemm_wgmma_tma_cluster(a_map, b_map, C, ldc, M, N, K);
+    gemm_wgmma_tma<CLUSTER_M>(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(TMA_THREADS, 1)
 gemm_wgmma_tma_cluster_f16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map,
                            __half *C, int ldc, int M, int N, int K)
 {
-    gemm_wgmma_tma_cluster(a_map, b_map, C, ldc, M, N, K);
+    gemm_wgmma_tma<CLUSTER_M>(a_map, b_map, C, ldc, M, N, K);
 }
 
 extern "C" __global__ void __cluster_dims__(CLUSTER_M, 1, 1) __launch_bounds__(TMA_THREADS, 1)
@@ -730,5 +708,5 @@ extern "C" __global__ void __launch_bounds__(TMA_THREADS, 1)
 gemm_wgmma_tma_f16(const __grid_constant__ TensorMap a_map, const __grid_constant__ TensorMap b_map, __half *C,
                    int ldc, int M, int N, int K)
 {
-    gemm_wgmma_tma(a_map, b_map, C, ldc, M, N, K);
+    gemm_wgmma_tma<1>(a_map, b_map, C, ldc, M, N, K);
 }
