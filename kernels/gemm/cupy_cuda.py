@@ -86,25 +86,25 @@ class WmmaTile:
 # wgmma and the other sm_90a instructions exist on compute capability 9.0 alone. NVRTC compiles for the
 # first -arch it is given, so "-arch=sm_90a" ahead of CuPy's own "-arch=sm_90" selects the 'a' target
 # (tests/test_gemm_wgmma.py compiles it exactly so and finds HGMMA in the SASS).
+HOPPER = {"source": WGMMA_SOURCE, "capabilities": (90, 90), "arch_options": ("-arch=sm_90a",), "linear_grid": True}
+
+
+def _tma_tile(variant: str = "", **traits) -> WmmaTile:
+    """A TMA kernel of gemm_wgmma.cu, gemm_wgmma_tma<variant>_f16 / _bf16: 128 x 256 tiles, 384 threads."""
+    return WmmaTile({"fp16": f"gemm_wgmma_tma{variant}_f16", "bf16": f"gemm_wgmma_tma{variant}_bf16"},
+                    (128, 256, 384), "SMEM_BYTES_WGMMA_TMA", tma_box_k=64, **HOPPER, **traits)
+
+
 WMMA_TILES = {
     "wmma": WmmaTile({"fp16": "gemm_wmma_f16", "bf16": "gemm_wmma_bf16"}, (128, 128, 256), "SMEM_BYTES"),
     "wmma-wide": WmmaTile({"fp16": "gemm_wmma_wide_f16", "bf16": "gemm_wmma_wide_bf16"}, (128, 256, 256),
                           "SMEM_BYTES_WIDE"),
-    "wgmma": WmmaTile({"fp16": "gemm_wgmma_f16", "bf16": "gemm_wgmma_bf16"}, (128, 256, 256),
-                      "SMEM_BYTES_WGMMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True),
-    "wgmma-tma": WmmaTile({"fp16": "gemm_wgmma_tma_f16", "bf16": "gemm_wgmma_tma_bf16"}, (128, 256, 384),
-                          "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True, tma_box_k=64),
-    "wgmma-tma-persistent": WmmaTile({"fp16": "gemm_wgmma_tma_persistent_f16",
-                                      "bf16": "gemm_wgmma_tma_persistent_bf16"}, (128, 256, 384),
-                                     "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True,
-                                     tma_box_k=64, persistent=True),
-    "wgmma-tma-cluster": WmmaTile({"fp16": "gemm_wgmma_tma_cluster_f16", "bf16": "gemm_wgmma_tma_cluster_bf16"},
-                                  (128, 256, 384), "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",),
-                                  True, tma_box_k=64, cluster_m=2),
-    "wgmma-tma-cluster-persistent": WmmaTile({"fp16": "gemm_wgmma_tma_cluster_persistent_f16",
-                                              "bf16": "gemm_wgmma_tma_cluster_persistent_bf16"}, (128, 256, 384),
-                                             "SMEM_BYTES_WGMMA_TMA", WGMMA_SOURCE, (90, 90), ("-arch=sm_90a",), True,
-                                             tma_box_k=64, persistent=True, cluster_m=2),
+    "wgmma": WmmaTile({"fp16": "gemm_wgmma_f16", "bf16": "gemm_wgmma_bf16"}, (128, 256, 256), "SMEM_BYTES_WGMMA",
+                      **HOPPER),
+    "wgmma-tma": _tma_tile(),
+    "wgmma-tma-persistent": _tma_tile("_persistent", persistent=True),
+    "wgmma-tma-cluster": _tma_tile("_cluster", cluster_m=2),
+    "wgmma-tma-cluster-persistent": _tma_tile("_cluster_persistent", persistent=True, cluster_m=2),
 }
 TMA_BOX_N = 64  # columns of B per TMA copy: one 128-byte swizzle row (four copies make a 256-column slice)
 WMMA_FUNCTIONS = WMMA_TILES["wmma"].functions
