@@ -215,6 +215,23 @@ bool overlaps(unsigned a, unsigned a_end, unsigned b, unsigned b_end) { return a
 
 unsigned box_bytes(int kind) { return kind == A_BOX ? A_STAGE : B_ATOM; }
 
+// Whether a wgmma group still in flight in block `b` reads any of the shared addresses [from, to).
+bool read_in_flight(const Block *b, unsigned from, unsigned to)
+{
+    for (const auto &[warp, groups] : b->groups)
+        for (const Group &g : groups)
+            if (overlaps(from, to, g.slot, g.slot + STAGE))
+                return true;
+    return false;
+}
+
+// Whether C is staged in any of the shared addresses [from, to) of block `b`.
+bool holds_staged_c(const Block *b, unsigned from, unsigned to)
+{
+    return std::any_of(b->staged.begin(), b->staged.end(),
+                       [&](const Staged &s) { return overlaps(from, to, s.from, s.to); });
+}
+
 Barrier &barrier_at(Block *b, unsigned bar)
 {
     auto it = b->barriers.find(bar);
@@ -264,13 +281,10 @@ void land(Copy &c)
         const std::string into = " into block " + std::to_string(b->id);
         if (b->exited)
             fail("a TMA copy landed" + into + ", which has exited");
-        for (const Staged &s : b->staged)
-            if (overlaps(c.dst, c.dst + bytes, s.from, s.to))
-                fail("a TMA copy landed" + into + " on shared memory where C is staged");
-        for (auto &[warp, groups] : b->groups)
-            for (const Group &g : groups)
-                if (overlaps(c.dst, c.dst + bytes, g.slot, g.slot + STAGE))
-                    fail("a TMA copy landed" + into + " on a stage that a wgmma in flight reads");
+        if (holds_staged_c(b, c.dst, c.dst + bytes))
+            fail("a TMA copy landed" + into + " on shared memory where C is staged");
+        if (read_in_flight(b, c.dst, c.dst + bytes))
+            fail("a TMA copy landed" + into + " on a stage that a wgmma in flight reads");
         Box box = c.box;
         box.serial = ++serials;
         b->boxes[c.dst] = box;
@@ -282,11 +296,9 @@ void land(Copy &c)
 
 void land_async(const AsyncCopy &c)
 {
-    for (auto &[warp, groups] : c.block->groups)
-        for (const Group &g : groups)
-            if (overlaps(c.slot, c.slot + STAGE, g.slot, g.slot + STAGE))
-                fail("a cp.async copy landed in block " + std::to_string(c.block->id) +
-                     " on a stage that a wgmma in flight reads");
+    if (read_in_flight(c.block, c.slot, c.slot + STAGE))
+        fail("a cp.async copy landed in block " + std::to_string(c.block->id) +
+             " on a stage that a wgmma in flight reads");
     c.block->parts[c.slot][c.warp] = c.part;
     change();
 }
@@ -570,9 +582,8 @@ void mma_slice(float (&d)[128], unsigned slot, int, bool accumulate = true)
     } else {
         emu::read_boxes(g);
     }
-    for (const emu::Staged &s : emu::block->staged)
-        if (emu::overlaps(slot, slot + STAGE, s.from, s.to))
-            emu::fail("a wgmma read a stage where C is staged");
+    if (emu::holds_staged_c(emu::block, slot, slot + STAGE))
+        emu::fail("a wgmma read a stage where C is staged");
     emu::block->groups[threadIdx.x / 32].push_back(g);
 }
 
@@ -605,10 +616,8 @@ void store_tile_staged(const float (&d)[128], unsigned char *staged, T *, int, i
     const unsigned from = static_cast<unsigned>(__cvta_generic_to_shared(staged)), to = from + C_STAGED;
     if (from < emu::BASE || to > emu::SLOTS_END)
         emu::fail("C staged outside the pipeline's slots");
-    for (auto &[warp, groups] : emu::block->groups)
-        for (const emu::Group &g : groups)
-            if (emu::overlaps(from, to, g.slot, g.slot + STAGE))
-                emu::fail("C staged over a stage that a wgmma in flight reads");
+    if (emu::read_in_flight(emu::block, from, to))
+        emu::fail("C staged over a stage that a wgmma in flight reads");
     for (const emu::Copy &c : emu::copies)
         for (emu::Block *b : c.to)
             if (b == emu::block && emu::overlaps(from, to, c.dst, c.dst + emu::box_bytes(c.box.kind)))
