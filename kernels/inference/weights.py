@@ -32,6 +32,13 @@ class LayerWeights:
     w_down: np.ndarray  # (d, ffn)
 
 
+def layer_shapes(c: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The shape of each array of one layer, in LayerWeights' order (matrices as (out, in) features)."""
+    return {"attn_norm": (c.d_model,), "wq": (c.d_model, c.d_model), "wk": (c.kv_dim, c.d_model),
+            "wv": (c.kv_dim, c.d_model), "wo": (c.d_model, c.d_model), "ffn_norm": (c.d_model,),
+            "w_gate": (c.d_ffn, c.d_model), "w_up": (c.d_ffn, c.d_model), "w_down": (c.d_model, c.d_ffn)}
+
+
 @dataclass
 class Weights:
     config: ModelConfig
@@ -49,9 +56,7 @@ class Weights:
     def check(self) -> "Weights":
         """ValueError when a matrix does not have the shape the config asks for."""
         c = self.config
-        expect = {"wq": (c.d_model, c.d_model), "wk": (c.kv_dim, c.d_model), "wv": (c.kv_dim, c.d_model),
-                  "wo": (c.d_model, c.d_model), "w_gate": (c.d_ffn, c.d_model), "w_up": (c.d_ffn, c.d_model),
-                  "w_down": (c.d_model, c.d_ffn), "attn_norm": (c.d_model,), "ffn_norm": (c.d_model,)}
+        expect = layer_shapes(c)
         if self.embed.shape != (c.vocab, c.d_model):
             raise ValueError(f"embedding is {self.embed.shape}, config {c.name} wants {(c.vocab, c.d_model)}")
         if len(self.layers) != c.n_layers:
@@ -79,6 +84,13 @@ def _norm(rng: np.random.Generator, d: int) -> np.ndarray:
     return (1.0 + 0.1 * rng.standard_normal(d)).astype(np.float32)
 
 
+def _draw(shape: tuple[int, ...]):
+    """rng -> a random array of `shape`: a norm's weights for a vector, a matrix's uniform ones."""
+    if len(shape) == 1:
+        return functools.partial(_norm, d=shape[0])
+    return functools.partial(_uniform, out=shape[0], inp=shape[1])
+
+
 def random_weights(config: ModelConfig, seed: int = 0) -> Weights:
     """Seeded random weights of the config's shapes: always available, offline, reproducible. Each array
     has a stream of its own from the seed (SeedSequence.spawn), so they are drawn in parallel (NumPy fills
@@ -86,22 +98,16 @@ def random_weights(config: ModelConfig, seed: int = 0) -> Weights:
     vocabulary are 1.9 billion numbers: on the 2-core development VM 32-36 s drawn one after another,
     21 s in parallel.)"""
     c = config.validate()
-    norm = functools.partial(_norm, d=c.d_model)
-    layer = {"attn_norm": norm, "wq": functools.partial(_uniform, out=c.d_model, inp=c.d_model),
-             "wk": functools.partial(_uniform, out=c.kv_dim, inp=c.d_model),
-             "wv": functools.partial(_uniform, out=c.kv_dim, inp=c.d_model),
-             "wo": functools.partial(_uniform, out=c.d_model, inp=c.d_model), "ffn_norm": norm,
-             "w_gate": functools.partial(_uniform, out=c.d_ffn, inp=c.d_model),
-             "w_up": functools.partial(_uniform, out=c.d_ffn, inp=c.d_model),
-             "w_down": functools.partial(_uniform, out=c.d_model, inp=c.d_ffn)}
-    draws = [draw for _ in range(c.n_layers) for draw in layer.values()]
-    draws += [lambda rng: rng.standard_normal((c.vocab, c.d_model), dtype=np.float32), norm]  # embed, final norm
+    shapes = layer_shapes(c)
+    draws = [_draw(shape) for _ in range(c.n_layers) for shape in shapes.values()]
+    draws += [lambda rng: rng.standard_normal((c.vocab, c.d_model), dtype=np.float32),  # the embedding
+              _draw((c.d_model,))]  # the final norm
     if not c.tied_embeddings:
-        draws.append(functools.partial(_uniform, out=c.vocab, inp=c.d_model))  # the LM head
+        draws.append(_draw((c.vocab, c.d_model)))  # the LM head
     streams = np.random.SeedSequence(seed).spawn(len(draws))
     with ThreadPoolExecutor(max_workers=min(len(draws), os.cpu_count() or 1)) as pool:
         arrays = iter(pool.map(lambda draw, stream: draw(np.random.default_rng(stream)), draws, streams))
-    layers = [LayerWeights(**{name: next(arrays) for name in layer}) for _ in range(c.n_layers)]
+    layers = [LayerWeights(**{name: next(arrays) for name in shapes}) for _ in range(c.n_layers)]
     embed, final_norm = next(arrays), next(arrays)
     head = None if c.tied_embeddings else next(arrays)
     return Weights(c, embed, layers, final_norm, head, f"random seed {seed}").check()
