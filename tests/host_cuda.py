@@ -11,6 +11,7 @@ SASS tests.
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -68,6 +69,20 @@ extern "C" void run_batch(const unsigned *words, const long long *offsets, const
     }}
 }}
 """
+
+
+def definition(source: str, name: str) -> str:
+    """The text of the definition of function or struct `name` in CUDA C `source` (its template line
+    included; a one-line body or one ending in a "}" at the line's start), to build it on the host."""
+    head = rf"^(?:template <[^\n]*>\n)?(?:__device__[^\n]*\b{name}\(|struct (?:alignas\(\d+\) )?{name} \{{)"
+    found = re.search(head + r"(?:[^\n]*}\n|.*?\n};?\n)", source, re.M | re.S)
+    assert found, f"the source defines no {name}"
+    return found.group(0)
+
+
+def constants(source: str) -> str:
+    """The `constexpr int` lines of `source`, as written there."""
+    return "\n".join(re.findall(r"^constexpr int [^;]+;", source, re.M)) + "\n"
 
 
 def compiler() -> str | None:

@@ -241,14 +241,12 @@ def tile_places(tmp_path_factory):
     tile number, in order."""
     if host_cuda.compiler() is None:
         pytest.skip("no host C++ compiler (g++ or clang++)")
-    function = re.search(r"__device__ __forceinline__ void tile_place\(.*?\n}\n", SOURCE, re.S).group(0)
-    constants = re.search(r"constexpr int BM = .*?;\n", SOURCE).group(0)
     driver = ("extern \"C\" void places(int tiles_m, int tiles_n, int *rows, int *columns)\n{\n"
               "    for (int t = 0; t < tiles_m * tiles_n; ++t)\n"
               "        tile_place(t, tiles_m, tiles_n, rows[t], columns[t]);\n}\n")
     prelude = "#include <algorithm>\nusing std::min;\n#define __device__\n#define __forceinline__ inline\n"
-    library = host_cuda.shared_library(prelude + constants + function + driver, tmp_path_factory.mktemp("tile_place"),
-                                       "places")
+    code = prelude + host_cuda.constants(SOURCE) + host_cuda.definition(SOURCE, "tile_place") + driver
+    library = host_cuda.shared_library(code, tmp_path_factory.mktemp("tile_place"), "places")
 
     def places(tiles_m: int, tiles_n: int) -> list[tuple[int, int]]:
         rows, columns = np.zeros(tiles_m * tiles_n, np.int32), np.zeros(tiles_m * tiles_n, np.int32)

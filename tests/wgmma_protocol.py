@@ -760,22 +760,14 @@ extern "C" int run(int variant, int which, int grid, int cluster, int resident, 
 
 def definitions(source: str) -> str:
     """The constants and the TensorMap type of `source`, as written there."""
-    parts = re.findall(r"^constexpr int [^;]+;", source, re.M)
-    parts.append(re.search(r"^struct alignas\(64\) TensorMap \{.*?\n\};", source, re.M | re.S).group(0))
-    return "\n".join(parts) + "\n"
+    return host_cuda.constants(source) + host_cuda.definition(source, "TensorMap") + "\n"
 
 
 def taken(source: str) -> str:
     """The TAKEN functions of `source`, as written there but for their dynamic shared memory (each emulated
     block holds its own)."""
-    parts = []
-    for name in TAKEN:
-        head = rf"^(?:template <[^\n]*>\n)?(?:__device__[^\n]*\b{name}\(|struct {name} \{{)"
-        found = re.search(head + r"(?:[^\n]*}\n|.*?\n};?\n)", source, re.M | re.S)  # one line, or to its "}"
-        assert found, f"gemm_wgmma.cu defines no {name}"
-        parts.append(found.group(0))
-    return "\n".join(parts).replace("extern __shared__ unsigned char smem[];",
-                                    "unsigned char *smem = emu::dynamic_smem();")
+    return "\n".join(host_cuda.definition(source, name) for name in TAKEN).replace(
+        "extern __shared__ unsigned char smem[];", "unsigned char *smem = emu::dynamic_smem();")
 
 
 class Emulator:
