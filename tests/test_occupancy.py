@@ -4,8 +4,8 @@ ctypes lays it out against cuda.h as the host compiler lays it out, and the call
 from __future__ import annotations
 
 import ctypes
-import subprocess
 
+import numpy as np
 import pytest
 
 from kernels.gemm import cupy_cuda
@@ -23,16 +23,14 @@ def test_launch_config_matches_cuda_h(tmp_path):
     include = _cuda_h_include()
     if host_cuda.compiler() is None or include is None:
         pytest.skip("needs a host C++ compiler and cuda.h (the test extra's CUDA wheels bring it)")
-    lines = [f'printf("{name} %zu\\n", offsetof(CUlaunchConfig, {name}));' for name in FIELDS]
-    (tmp_path / "layout.cpp").write_text("#include <cstddef>\n#include <cstdio>\n#include <cuda.h>\nint main()\n{\n"
-                                         + "\n".join(lines) + '\nprintf("size %zu\\n", sizeof(CUlaunchConfig));\n}\n')
-    subprocess.run([host_cuda.compiler(), f"-I{include}", "-o", str(tmp_path / "layout"), str(tmp_path / "layout.cpp")],
-                   check=True, capture_output=True)
-    found = dict(line.split() for line in subprocess.run([str(tmp_path / "layout")], check=True, capture_output=True,
-                                                         text=True).stdout.splitlines())
-    ours = {name: str(getattr(occupancy.LaunchConfig, name).offset) for name in FIELDS}
-    assert ours == {name: found[name] for name in FIELDS}
-    assert str(ctypes.sizeof(occupancy.LaunchConfig)) == found["size"]
+    offsets = "".join(f"    out[{i}] = offsetof(CUlaunchConfig, {name});\n" for i, name in enumerate(FIELDS))
+    code = ("#include <cstddef>\n#include <cuda.h>\nextern \"C\" void layout(size_t *out)\n{\n" + offsets
+            + f"    out[{len(FIELDS)}] = sizeof(CUlaunchConfig);\n}}\n")
+    library = host_cuda.shared_library(code, tmp_path, "layout", (f"-I{include}",))
+    found = np.zeros(len(FIELDS) + 1, np.uintp)
+    library.layout(np.ctypeslib.as_ctypes(found))
+    assert [getattr(occupancy.LaunchConfig, name).offset for name in FIELDS] == found[:-1].tolist()
+    assert ctypes.sizeof(occupancy.LaunchConfig) == found[-1]
 
 
 class StandInDriver:
