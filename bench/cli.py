@@ -1,7 +1,8 @@
 """`python -m bench VERB` and `sitebench VERB`: one parser built from the verb modules, errors as exit codes.
 
 Each verb is a module in bench/verbs/ with HELP, EPILOG, add_arguments(parser) and main(args) -> exit code;
-adding a verb is adding its module to VERBS. Exit codes: 0 success; 1 a result failed verification; 2 bad
+adding a verb is adding its name to VERBS. Only the verb on the command line is imported (as git and pyperf
+do): `plan` never loads the kernels, and `mine` never loads pydantic's report models; `--help` loads them all. Exit codes: 0 success; 1 a result failed verification; 2 bad
 input or a backend/profile that does not exist or cannot run here (one line on stderr, never a traceback);
 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP (bench.signals; `run` and `mine` save what is done first).
 A reader that closes stdout (`| head`) is not an error: exit 0, every file having been written before stdout.
@@ -10,17 +11,16 @@ A reader that closes stdout (`| head`) is not an error: exit 0, every file havin
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from types import ModuleType
 
 from bench import __version__, console
 from bench.errors import UsageError, VerificationError
 from bench.signals import exit_code
-from bench.verbs import backends, compare, economics, mine, plan, profiles, report, run
-
 PROG = "python -m bench"
-VERBS = {"run": run, "mine": mine, "backends": backends, "profiles": profiles, "economics": economics,
-         "plan": plan, "report": report, "compare": compare}
+VERBS = ("run", "mine", "backends", "profiles", "economics", "plan", "report", "compare")
 ENVIRONMENT = """environment variables read:
   SITEBENCH_PROFILES    extra profile folders (joined with os.pathsep) beside the built-in ones
   SITEBENCH_CACHE_DIR   the suite's cache folder (default ~/.cache/sitebench)
@@ -37,13 +37,31 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see {self.prog} --help)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def verb_module(name: str) -> ModuleType:
+    """The module of verb `name` (bench/verbs/<name>.py), imported on first use."""
+    return importlib.import_module(f"bench.verbs.{name}")
+
+
+def chosen_verb(argv) -> str | None:
+    """The verb an argument list names: the first word that is not an option (the top level takes only
+    flags), or None when there is none or it is not a verb (argparse then says so)."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    return word if word in VERBS else None
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    """The whole CLI's parser; given `verb`, only that verb's module is imported and its arguments added (the
+    others are names argparse can match, never parse with)."""
     parser = _Parser(prog=PROG, description="SHA-256d mining vs GEMM / AI inference: speed, energy, $ per MW",
                      epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"sitebench {__version__}")
     verbs = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     verbs.required = True
-    for name, module in VERBS.items():
+    for name in VERBS:
+        if verb not in (None, name):
+            verbs.add_parser(name)
+            continue
+        module = verb_module(name)
         p = verbs.add_parser(name, help=module.HELP, description=module.HELP, epilog=module.EPILOG,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
@@ -58,7 +76,8 @@ def _fail(message: str, code: int) -> int:
 
 def main(argv=None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        args = build_parser(chosen_verb(argv)).parse_args(argv)
         code = int(args.main(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit flush
         return code
@@ -80,4 +99,4 @@ def main(argv=None) -> int:
                      "to see where, and please report it)", 1)
 
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "verb_module", "VERBS"]

@@ -244,7 +244,7 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch, capsys):
     def boom(args):
         raise np.linalg.LinAlgError("planted bug\nwith a second line")
 
-    monkeypatch.setattr(cli.VERBS["backends"], "main", boom)
+    monkeypatch.setattr(cli.verb_module("backends"), "main", boom)
     monkeypatch.delenv("SITEBENCH_TRACEBACK", raising=False)
     assert cli.main(["backends"]) == 1
     err = capsys.readouterr().err

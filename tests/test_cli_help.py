@@ -3,11 +3,13 @@ and `run --list` saying what a run would do and how long it would take, without 
 
 import argparse
 import re
+import subprocess
+import sys
 
 import pytest
 
 from bench import __version__
-from bench.cli import VERBS, build_parser
+from bench.cli import VERBS, build_parser, verb_module
 from bench.runner import Options
 from bench.runner.listing import SETUP_S, estimate_s
 from tests.cli import run_cli
@@ -26,7 +28,8 @@ def test_version():
 
 @pytest.mark.parametrize("verb", sorted(VERBS))
 def test_every_verb_has_examples(verb):
-    assert VERBS[verb].EPILOG.startswith("examples:\n  python -m bench " + verb) or "mpirun" in VERBS[verb].EPILOG
+    epilog = verb_module(verb).EPILOG
+    assert epilog.startswith("examples:\n  python -m bench " + verb) or "mpirun" in epilog
 
 
 @pytest.mark.parametrize("verb", ["run", "report", "compare"])
@@ -75,3 +78,11 @@ def test_estimate_grows_with_cases_and_budget():
 def test_run_list_bad_input_is_one_line():
     result = run_cli("run", "--list", "--backend", "nosuch")
     assert result.code == 2 and len(result.err.strip().splitlines()) == 1
+
+
+def test_only_the_chosen_verb_is_imported():
+    code = ("import sys; from bench.cli import main; main(['profiles', '--json', '-']); "
+            "print(sorted(m for m in sys.modules if m.startswith('bench.verbs.')), file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "['bench.verbs.profiles']"
