@@ -280,3 +280,13 @@ def test_reference_of_the_last_positions_equals_those_of_all(small_weights, last
     tail = reference.forward_many(small_weights, tokens, last=last)
     assert tail.shape == (2, min(last, 7), SMALL.vocab)
     np.testing.assert_allclose(tail, reference.forward_many(small_weights, tokens)[:, -last:], rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("scratch_rows", [1, 3, 7, 40])
+def test_product_through_a_small_scratch_equals_the_whole_float64_product(scratch_rows):
+    """The reference converts weights a block of rows at a time: any block size (a remainder block included,
+    a scratch larger than the matrix too) gives the product of the whole float64 matrix."""
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal((6, 16)), rng.standard_normal((20, 16)).astype(np.float32)
+    out = reference.times_transposed(x, w, np.empty(scratch_rows * 16 + 5))
+    np.testing.assert_allclose(out, x @ w.astype(np.float64).T, rtol=1e-13, atol=1e-13)

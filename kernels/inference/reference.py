@@ -11,6 +11,8 @@ import numpy as np
 
 from kernels.inference.weights import Weights
 
+SCRATCH_BYTES = 64 << 20  # float64 rows of a weight matrix at a time (see times_transposed)
+
 
 def rms_norm(x: np.ndarray, w: np.ndarray, eps: float) -> np.ndarray:
     return x / np.sqrt(np.mean(x * x, axis=-1, keepdims=True) + eps) * w
@@ -27,6 +29,20 @@ def rotary(x: np.ndarray, positions: np.ndarray, theta: float) -> np.ndarray:
 
 def silu(x: np.ndarray) -> np.ndarray:
     return x / (1.0 + np.exp(-x))
+
+
+def times_transposed(x: np.ndarray, w: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """x @ w.T in float64, for w (out, in) of any float dtype, converted a block of rows at a time into the
+    reused float64 `scratch`: at Llama-3-8B's shapes a float64 copy of each whole matrix was half the
+    forward's time, most of it faulting in fresh pages."""
+    rows = max(1, scratch.size // w.shape[1])
+    out = np.empty((x.shape[0], w.shape[0]))
+    for first in range(0, w.shape[0], rows):
+        part = w[first : first + rows]
+        block = scratch[: part.size].reshape(part.shape)
+        np.copyto(block, part)
+        out[:, first : first + len(part)] = x @ block.T
+    return out
 
 
 def forward(weights: Weights, tokens) -> np.ndarray:
@@ -50,15 +66,17 @@ def forward_many(weights: Weights, tokens, last: int | None = None) -> np.ndarra
     if T > c.max_context:
         raise ValueError(f"sequence of {T} tokens is longer than the context of {c.max_context}")
     f64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+    scratch = np.empty(SCRATCH_BYTES // 8)
+    times = lambda a, w: times_transposed(a, w, scratch)  # noqa: E731 - a @ w.T
     hd = c.head_dim
     pos = np.arange(T)
     causal = np.tril(np.ones((T, T), dtype=bool))
     x = f64(weights.embed[tokens.reshape(-1)])  # rows first: the table itself may be gigabytes
     for layer in weights.layers:
         h = rms_norm(x, f64(layer.attn_norm), c.rms_eps)
-        q = (h @ f64(layer.wq).T).reshape(B, T, c.n_heads, hd)
-        k = (h @ f64(layer.wk).T).reshape(B, T, c.n_kv_heads, hd)
-        v = (h @ f64(layer.wv).T).reshape(B, T, c.n_kv_heads, hd)
+        q = times(h, layer.wq).reshape(B, T, c.n_heads, hd)
+        k = times(h, layer.wk).reshape(B, T, c.n_kv_heads, hd)
+        v = times(h, layer.wv).reshape(B, T, c.n_kv_heads, hd)
         heads = []
         for s in range(B):
             qs, ks = rotary(q[s], pos, c.rope_theta), rotary(k[s], pos, c.rope_theta)
@@ -69,11 +87,12 @@ def forward_many(weights: Weights, tokens, last: int | None = None) -> np.ndarra
                 p = np.exp(scores - scores.max(axis=-1, keepdims=True))
                 heads.append((p / p.sum(axis=-1, keepdims=True)) @ v[s, :, kv, :])
         attended = np.stack(heads).reshape(B, c.n_heads, T, hd).transpose(0, 2, 1, 3).reshape(B * T, -1)
-        x = x + attended @ f64(layer.wo).T
+        x = x + times(attended, layer.wo)
         h = rms_norm(x, f64(layer.ffn_norm), c.rms_eps)
-        x = x + (silu(h @ f64(layer.w_gate).T) * (h @ f64(layer.w_up).T)) @ f64(layer.w_down).T
+        x = x + times(silu(times(h, layer.w_gate)) * times(h, layer.w_up), layer.w_down)
     x = x.reshape(B, T, -1)[:, T - min(last or T, T):]
-    return rms_norm(x, f64(weights.final_norm), c.rms_eps) @ f64(weights.head).T
+    logits = times(rms_norm(x, f64(weights.final_norm), c.rms_eps).reshape(-1, c.d_model), weights.head)
+    return logits.reshape(B, x.shape[1], -1)
 
 
 def greedy_predictions(weights: Weights, prompt, generated) -> np.ndarray:
