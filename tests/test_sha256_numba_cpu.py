@@ -10,6 +10,7 @@ import pytest
 
 from kernels.sha256 import numba_cpu as nc
 from kernels.sha256 import reference as ref
+from kernels.sha256 import sha_ni
 from tests import headers as H
 
 GENESIS = ref.parse_header_hex(H.GENESIS)
@@ -77,23 +78,72 @@ def test_hash_batch_bad_input(messages, words):
 # --- scan ---
 
 
-def test_window_split_across_threads():
+@pytest.fixture(params=nc.SCAN_KERNELS)
+def kernel(request, monkeypatch):
+    """Each scan kernel in turn, whichever this CPU would pick (SHA-NI: every CI CPU seen so far has it)."""
+    if request.param == "sha-ni" and not sha_ni.available():
+        pytest.skip("Numba does not compile for SHA-NI on this CPU")
+    monkeypatch.setenv("SITEBENCH_SHA256_CPU", request.param)
+    assert nc.scan_kernel() == request.param
+    return request.param
+
+
+def test_window_split_across_threads(kernel):
     start, count, target = 3_000_001, (1 << 19) + 37, 2**244 - 1  # about 128 hits, in several parts
     assert nc.scan(GENESIS, start, count, target) == ref.scan(GENESIS, start, count, target)
 
 
-def test_every_nonce_meets_the_largest_target():
+def test_every_nonce_meets_the_largest_target(kernel):
     # More hits than the parts have slots for: the scan resumes the parts that filled up.
     assert nc.scan(GENESIS, 10, 5000, ref.MAX_TARGET) == list(range(10, 5010))
 
 
-def test_target_is_inclusive_to_the_last_bit():
+def test_target_is_inclusive_to_the_last_bit(kernel):
     nonce = 123_457
     value = ref.hash_value(ref.block_hash(GENESIS, nonce))
     for target in (value, value - 1, value + 1, value | 0xFFFFFFFF, value & ~0xFFFFFFFF):
         got = nc.scan(GENESIS, nonce - 40, 80, target)
         assert got == ref.scan(GENESIS, nonce - 40, 80, target)
         assert (nonce in got) == (value <= target)
+
+
+def test_real_headers_and_the_end_of_the_nonce_space(kernel):
+    for header, nonce in HEADERS:
+        assert nc.scan(header, nonce - 3000, 6000, ref.header_target(header)) == [nonce]
+    top = 2**32 - 1500
+    assert nc.scan(GENESIS, top, 1500, 1 << 250) == ref.scan(GENESIS, top, 1500, 1 << 250)
+
+
+def test_random_headers_and_targets(kernel):
+    rng = random.Random(11)
+    for _ in range(4):
+        header, start = rng.randbytes(80), rng.randrange(2**32 - 4000)
+        target = rng.randrange(1 << 248, 1 << 254)
+        assert nc.scan(header, start, 4000, target) == ref.scan(header, start, 4000, target)
+
+
+def test_the_kernel_follows_the_vector_width_and_sha_ni(monkeypatch):
+    monkeypatch.delenv("SITEBENCH_SHA256_CPU", raising=False)
+    for lanes, has_sha, want in [(8, True, "sha-ni"), (4, True, "sha-ni"), (16, True, "lanes"), (8, False, "lanes")]:
+        monkeypatch.setattr(nc, "LANES", lanes)
+        monkeypatch.setattr(sha_ni, "available", lambda has=has_sha: has)
+        assert nc.scan_kernel() == want, (lanes, has_sha)
+
+
+@pytest.mark.parametrize("value,has_sha,words", [("bogus", True, "not one of lanes, sha-ni"),
+                                                 ("sha-ni", False, "does not compile for SHA-NI")])
+def test_a_kernel_that_cannot_run_is_named(monkeypatch, value, has_sha, words):
+    monkeypatch.setenv("SITEBENCH_SHA256_CPU", value)
+    monkeypatch.setattr(sha_ni, "available", lambda: has_sha)
+    with pytest.raises(ValueError, match=words):
+        nc.scan_kernel()
+
+
+def test_sha_ni_is_x86_with_the_sha_feature(monkeypatch):
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
+    assert sha_ni.available({"+sha", "+sse4.1", "+avx2"}) and not sha_ni.available({"-sha", "+sse4.1"})
+    monkeypatch.setattr("platform.machine", lambda: "aarch64")
+    assert not sha_ni.available({"+sha", "+sse4.1"})
 
 
 # --- the sha256d workload declaration, run on numba-cpu ---
@@ -114,3 +164,29 @@ def test_sha256d_workload_case_verifies_on_numba_cpu():
     assert not case.verify(sorted(hits + [H.GENESIS_NONCE + 1]))[0]  # a nonce that does not meet the target
     ok, what = reference.verify(reference.prepare()())
     assert ok, what
+    assert case.extra(1.0) == {"kernel": nc.scan_description()}  # which scan kernel ran, in the run file
+    assert ("SHA-NI" in nc.scan_description()) == (nc.scan_kernel() == "sha-ni")
+
+
+@pytest.mark.skipif(not sha_ni.available(), reason="Numba does not compile for SHA-NI on this CPU")
+def test_sha_ni_compressions_equal_hashlib():
+    """One block through sha_ni.compress is SHA-256 of a short message; last_word is its word H7."""
+    from numba import njit
+
+    @njit
+    def digest_words(state, block):
+        return sha_ni.compress(state, block), sha_ni.last_word(state, block)
+
+    h0 = tuple(np.uint32(x) for x in ref.H0)
+    for message in (b"", b"abc", bytes(range(55))):
+        padded = message + b"\x80" + bytes(55 - len(message)) + (8 * len(message)).to_bytes(8, "big")
+        block = tuple(np.uint32(w) for w in np.frombuffer(padded, ">u4"))
+        words, h7 = digest_words(h0, block)
+        assert b"".join(int(w).to_bytes(4, "big") for w in words) == hashlib.sha256(message).digest()
+        assert h7 == words[7]
+
+
+def test_a_named_compile_target_without_features_gets_no_sha_ni(monkeypatch):
+    monkeypatch.delenv("NUMBA_CPU_FEATURES", raising=False)
+    monkeypatch.setenv("NUMBA_CPU_NAME", "generic")
+    assert not sha_ni.available()

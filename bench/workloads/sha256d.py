@@ -53,6 +53,7 @@ def scan_case(selected, *, quick: bool, reference: str | None = None) -> Case:
     count = WINDOW[kind][quick]
     start, target = window(count), target_for(count, HITS_PER_CALL)
     scan, device = selected.module.scan, selected.device.index
+    describe = getattr(selected.module, "scan_description", lambda: selected.module.TRAITS.describe(kind))
     checked: dict[str, object] = {}
 
     def prepare():
@@ -86,6 +87,7 @@ def scan_case(selected, *, quick: bool, reference: str | None = None) -> Case:
         prepare=prepare,
         verify=verify,
         reference=reference,
+        extra=lambda seconds: {"kernel": describe()},
         label=f"sha256d scan, {count} nonces of the genesis header",
     )
 

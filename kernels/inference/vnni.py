@@ -26,11 +26,11 @@ hosts with neither, and `float_from_bits` a bitcast (bfloat16 weights, a vectori
 
 from __future__ import annotations
 
-import os
-
 from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
+
+from kernels.runtime import cpu
 
 I8, I16, I32, I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 F16, F32 = ir.HalfType(), ir.FloatType()
@@ -45,19 +45,9 @@ ISAS = ("avx512vnni", "avx2")  # instruction sets the intrinsics are built for, 
 PLAIN = "plain"  # neither: the kernels' plain loops
 
 
-def target_features() -> set[str]:
-    """The CPU features Numba compiles for: NUMBA_CPU_FEATURES, else the host's."""
-    features = os.environ.get("NUMBA_CPU_FEATURES")
-    if not features:
-        import llvmlite.binding as llvm
-
-        features = llvm.get_host_cpu_features().flatten()
-    return set(features.split(","))
-
-
 def usable_isas(features: set[str] | None = None) -> tuple[str, ...]:
     """The members of ISAS the target has (AVX-512 VNNI hosts have AVX2 too), best first."""
-    features = target_features() if features is None else features
+    features = cpu.compile_features() if features is None else features
     need = {"avx512vnni": {"+avx512vnni", "+avx512bw", "+f16c"}, "avx2": {"+avx2", "+f16c"}}
     return tuple(isa for isa in ISAS if need[isa] <= features)
 

@@ -45,6 +45,20 @@ def vector_bits(flags: tuple[str, ...] | None = None) -> int:
     return 128
 
 
+def compile_features() -> set[str]:
+    """The CPU features Numba compiles for, as LLVM names them ('+avx2', '+sha', ...): NUMBA_CPU_FEATURES,
+    else the host's. A kernel that uses an instruction set's intrinsics must check it here, not in
+    /proc/cpuinfo: LLVM cannot emit an instruction the target it compiles for lacks."""
+    features = os.environ.get("NUMBA_CPU_FEATURES")
+    if not features and os.environ.get("NUMBA_CPU_NAME"):
+        return set()  # a named CPU's features are LLVM's to infer (`generic` has none): assume none
+    if not features:
+        import llvmlite.binding as llvm
+
+        features = llvm.get_host_cpu_features().flatten()
+    return set(features.split(","))
+
+
 def usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))

@@ -17,6 +17,10 @@ without rounds 61-63. Survivors are re-hashed with hashlib (`reference.verified_
 
 Numba widens uint32 arithmetic to int64, so every generated value is cut back with `u32(...)`; LLVM
 then emits 32-bit lanes, `vprold` for the rotate pattern and `vpternlogd` for Ch, Maj and the sigmas.
+Where the CPU has SHA-NI and its vectors are narrower than 512 bits, the scan runs on the SHA unit
+instead, one nonce at a time per core (`_scan_range_sha_ni`, on kernels/sha256/sha_ni.py; see
+`scan_kernel`): there it is faster than 8 or 4 lanes.
+
 The generated functions are compiled with this module's file name, so Numba's on-disk cache
 (cache=True) keys them on this file like the handwritten ones. The kernels release the GIL and run on
 a small thread pool, one part of the window (or of the batch) per task.
@@ -24,6 +28,7 @@ a small thread pool, one part of the window (or of the batch) per task.
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -32,8 +37,9 @@ from numba import get_num_threads, njit
 
 from kernels.runtime import Traits, cpu, parse_device_index
 from kernels.sha256 import reference as ref
+from kernels.sha256 import sha_ni
 
-TRAITS = Traits("cpu", kernel="Numba: one uint32 lane per vector slot, all cores")
+TRAITS = Traits("cpu", kernel="Numba: one uint32 lane per vector slot, or SHA-NI one nonce at a time; all cores")
 
 LANES = cpu.vector_bits() // 32  # uint32 lanes in one vector register of this CPU
 u32 = np.uint32  # the cast that keeps Numba's widened integer arithmetic at 32 bits
@@ -222,6 +228,7 @@ def _compress_lanes(state, block):
 
 _invariants, _lanes = _generate_scan()
 _compress_lanes = _generate_compress()
+_bswap = _SCOPE["bswap"]
 
 
 # --- running parts of the work on all cores ---
@@ -270,30 +277,80 @@ def _scan_range(inv, start, end, top, hits):
     return n, end
 
 
+_H0 = tuple(u32(x) for x in ref.H0)
+_ZERO = u32(0)
+
+
+@njit(cache=True, nogil=True)
+def _scan_range_sha_ni(mid, tail, start, end, top, hits):
+    """_scan_range on the SHA extensions, one nonce at a time: both blocks' padding is literal, and the
+    second hash stops at H7 (sha_ni.last_word)."""
+    state = (mid[0], mid[1], mid[2], mid[3], mid[4], mid[5], mid[6], mid[7])
+    t0, t1, t2 = tail[0], tail[1], tail[2]
+    n = 0
+    for nonce in range(start, end):
+        block = (t0, t1, t2, _bswap(u32(nonce & 0xFFFFFFFF)), u32(0x80000000), _ZERO, _ZERO, _ZERO,
+                 _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, _ZERO, u32(80 * 8))
+        d = sha_ni.compress(state, block)
+        digest = (d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], u32(0x80000000), _ZERO, _ZERO, _ZERO,
+                  _ZERO, _ZERO, _ZERO, u32(256))
+        if _bswap(sha_ni.last_word(_H0, digest)) <= top:
+            if n == hits.shape[0]:
+                return n, nonce
+            hits[n] = nonce
+            n += 1
+    return n, end
+
+
+SCAN_KERNELS = ("lanes", "sha-ni")
+
+
+def scan_kernel() -> str:
+    """Which scan runs here: 'sha-ni' where Numba compiles for SHA-NI and the vectors are narrower than
+    512 bits (there one nonce per core on the SHA unit beats 8 or 4 lanes), else 'lanes'.
+    SITEBENCH_SHA256_CPU=lanes|sha-ni chooses instead (sha-ni only where the CPU has it)."""
+    chosen = os.environ.get("SITEBENCH_SHA256_CPU", "").strip().lower()
+    if chosen and chosen not in SCAN_KERNELS:
+        raise ValueError(f"SITEBENCH_SHA256_CPU={chosen!r} is not one of {', '.join(SCAN_KERNELS)}; unset it or "
+                         "pick one")
+    if chosen == "sha-ni" and not sha_ni.available():
+        raise ValueError("SITEBENCH_SHA256_CPU=sha-ni, but Numba does not compile for SHA-NI on this CPU; unset it")
+    return chosen or ("sha-ni" if LANES < 16 and sha_ni.available() else "lanes")
+
+
+def scan_description() -> str:
+    """The scan that runs here, for the run file."""
+    if scan_kernel() == "sha-ni":
+        return "Numba on the SHA extensions (SHA-NI): one nonce at a time per core, all cores"
+    return f"Numba: {LANES} uint32 lanes per vector, one nonce per lane, all cores"
+
+
 def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0) -> list[int]:
     """Every nonce in [start, start+count) whose sha256d(header with that nonce) <= target, sorted."""
     parse_device_index(device, devices(), "numba-cpu")
     header = ref.validate_header(header)
     ref.validate_range(start, count)
     target = ref.validate_target(target)
-    inv = _invariants(ref.midstate(header), ref.tail_words(header))
+    mid, tail = ref.midstate(header), ref.tail_words(header)
     top = u32(target >> 224)
+    if scan_kernel() == "sha-ni":
+        scan_part, quantum = lambda lo, hi, hits: _scan_range_sha_ni(mid, tail, lo, hi, top, hits), 1
+    else:
+        inv = _invariants(mid, tail)
+        scan_part, quantum = lambda lo, hi, hits: _scan_range(inv, lo, hi, top, hits), LANES
 
     def part(lo: int, hi: int) -> list[int]:
         hits, found = np.empty(_HIT_SLOTS, np.int64), []
         while lo < hi:
-            n, lo = _scan_range(inv, lo, hi, top, hits)
+            n, lo = scan_part(lo, hi, hits)
             found += hits[:n].tolist()
         return found
 
-    candidates = [n for found in _in_parts(part, start, start + count, LANES, 1 << 16) for n in found]
+    candidates = [n for found in _in_parts(part, start, start + count, quantum, 1 << 16) for n in found]
     return ref.verified_hits(header, candidates, target, start, count)
 
 
 # --- hash_batch: 16 messages per lane group, padded on the fly ---
-
-
-_bswap = _SCOPE["bswap"]
 
 
 @njit(cache=True, nogil=True)
