@@ -122,6 +122,16 @@ def test_random_headers_and_targets(kernel):
         assert nc.scan(header, start, 4000, target) == ref.scan(header, start, 4000, target)
 
 
+def test_hash_batch_every_length_and_alignment():
+    """Lengths 0..199 (one to four blocks, every padding case) at every offset mod 4 in the joined buffer."""
+    rng = random.Random(5)
+    messages = [rng.randbytes(n) for n in range(200)]
+    rng.shuffle(messages)
+    assert nc.hash_batch(messages) == sha(messages)
+    rows = np.frombuffer(rng.randbytes(3000 * 64), np.uint8).reshape(3000, 64)  # several parts
+    assert nc.hash_batch(rows) == sha(rows)
+
+
 def test_the_kernel_follows_the_vector_width_and_sha_ni(monkeypatch):
     monkeypatch.delenv("SITEBENCH_SHA256_CPU", raising=False)
     for lanes, has_sha, want in [(8, True, "sha-ni"), (4, True, "sha-ni"), (16, True, "lanes"), (8, False, "lanes")]:

@@ -307,7 +307,9 @@ SCAN_KERNELS = ("lanes", "sha-ni")
 
 def scan_kernel() -> str:
     """Which scan runs here: 'sha-ni' where Numba compiles for SHA-NI and the vectors are narrower than
-    512 bits (there one nonce per core on the SHA unit beats 8 or 4 lanes), else 'lanes'.
+    512 bits (there one nonce per core on the SHA unit beats 8 or 4 lanes), else 'lanes'. hash_batch
+    stays in the lanes: storing all eight state words let LLVM's SLP pass put 256-bit AVX code beside
+    the legacy-SSE SHA instructions, 5 us a message on Zen 3 (docs/performance.md).
     SITEBENCH_SHA256_CPU=lanes|sha-ni chooses instead (sha-ni only where the CPU has it)."""
     chosen = os.environ.get("SITEBENCH_SHA256_CPU", "").strip().lower()
     if chosen and chosen not in SCAN_KERNELS:
