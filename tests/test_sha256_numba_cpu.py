@@ -122,7 +122,7 @@ def test_random_headers_and_targets(kernel):
         assert nc.scan(header, start, 4000, target) == ref.scan(header, start, 4000, target)
 
 
-def test_hash_batch_every_length_and_alignment():
+def test_hash_batch_every_length_and_alignment(kernel):
     """Lengths 0..199 (one to four blocks, every padding case) at every offset mod 4 in the joined buffer."""
     rng = random.Random(5)
     messages = [rng.randbytes(n) for n in range(200)]
@@ -180,20 +180,22 @@ def test_sha256d_workload_case_verifies_on_numba_cpu():
 
 @pytest.mark.skipif(not sha_ni.available(), reason="Numba does not compile for SHA-NI on this CPU")
 def test_sha_ni_compressions_equal_hashlib():
-    """One block through sha_ni.compress is SHA-256 of a short message; last_word is its word H7."""
+    """One block through sha_ni.compress (or compress_into) is SHA-256 of a short message; last_word is H7."""
     from numba import njit
 
     @njit
     def digest_words(state, block):
-        return sha_ni.compress(state, block), sha_ni.last_word(state, block)
+        in_memory = np.array(state)
+        sha_ni.compress_into(in_memory, block)
+        return sha_ni.compress(state, block), sha_ni.last_word(state, block), in_memory
 
     h0 = tuple(np.uint32(x) for x in ref.H0)
     for message in (b"", b"abc", bytes(range(55))):
         padded = message + b"\x80" + bytes(55 - len(message)) + (8 * len(message)).to_bytes(8, "big")
         block = tuple(np.uint32(w) for w in np.frombuffer(padded, ">u4"))
-        words, h7 = digest_words(h0, block)
+        words, h7, in_memory = digest_words(h0, block)
         assert b"".join(int(w).to_bytes(4, "big") for w in words) == hashlib.sha256(message).digest()
-        assert h7 == words[7]
+        assert h7 == words[7] and list(in_memory) == list(words)
 
 
 def test_a_named_compile_target_without_features_gets_no_sha_ni(monkeypatch):

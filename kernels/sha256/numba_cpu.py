@@ -18,8 +18,8 @@ without rounds 61-63. Survivors are re-hashed with hashlib (`reference.verified_
 Numba widens uint32 arithmetic to int64, so every generated value is cut back with `u32(...)`; LLVM
 then emits 32-bit lanes, `vprold` for the rotate pattern and `vpternlogd` for Ch, Maj and the sigmas.
 Where the CPU has SHA-NI and its vectors are narrower than 512 bits, the scan runs on the SHA unit
-instead, one nonce at a time per core (`_scan_range_sha_ni`, on kernels/sha256/sha_ni.py; see
-`scan_kernel`): there it is faster than 8 or 4 lanes.
+instead, one nonce (or message) at a time per core (`_scan_range_sha_ni`, `_hash_messages_sha_ni`, on
+kernels/sha256/sha_ni.py; see `scan_kernel`): there it is faster than 8 or 4 lanes.
 
 The generated functions are compiled with this module's file name, so Numba's on-disk cache
 (cache=True) keys them on this file like the handwritten ones. The kernels release the GIL and run on
@@ -307,9 +307,8 @@ SCAN_KERNELS = ("lanes", "sha-ni")
 
 def scan_kernel() -> str:
     """Which scan runs here: 'sha-ni' where Numba compiles for SHA-NI and the vectors are narrower than
-    512 bits (there one nonce per core on the SHA unit beats 8 or 4 lanes), else 'lanes'. hash_batch
-    stays in the lanes: storing all eight state words let LLVM's SLP pass put 256-bit AVX code beside
-    the legacy-SSE SHA instructions, 5 us a message on Zen 3 (docs/performance.md).
+    512 bits (there one nonce per core on the SHA unit beats 8 or 4 lanes), else 'lanes'; hash_batch
+    follows it.
     SITEBENCH_SHA256_CPU=lanes|sha-ni chooses instead (sha-ni only where the CPU has it)."""
     chosen = os.environ.get("SITEBENCH_SHA256_CPU", "").strip().lower()
     if chosen and chosen not in SCAN_KERNELS:
@@ -416,6 +415,21 @@ def _hash_groups(data, words, offsets, lengths, order, h0, out, first, last):
                         out[members[lane], i] = state[i * LANES + lane]
 
 
+@njit(cache=True, nogil=True)
+def _hash_messages_sha_ni(data, words, offsets, lengths, h0, out, first, last):
+    """SHA-256 of messages [first, last) into out[i, :], one at a time on SHA-NI; each block comes through
+    _load_block's lane 0, and the chaining value stays in out[i] (sha_ni.compress_into)."""
+    block = np.zeros(16 * LANES, np.uint32)
+    b = block[::LANES]
+    for m in range(first, last):
+        state = out[m]
+        state[:] = h0
+        for j in range((lengths[m] + 72) // 64):
+            _load_block(data, words, offsets[m], lengths[m], j, block, 0)
+            sha_ni.compress_into(state, (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
+                                         b[12], b[13], b[14], b[15]))
+
+
 def _join(messages) -> tuple[bytes | np.ndarray, np.ndarray]:
     """All messages back to back and their lengths in bytes; ValueError names a message that is not bytes."""
     if isinstance(messages, (bytes, bytearray, memoryview, str)):
@@ -457,8 +471,12 @@ def hash_batch(messages, *, device: int = 0) -> list[bytes]:
     words = np.frombuffer(joined, np.uint32, count=len(joined) // 4)
     offsets = np.zeros(len(lengths), np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
-    order = np.argsort((lengths + 72) // 64, kind="stable")
     out = np.empty((len(lengths), 8), np.uint32)
+    if scan_kernel() == "sha-ni":
+        _in_parts(lambda lo, hi: _hash_messages_sha_ni(data, words, offsets, lengths, ref.H0, out, lo, hi),
+                  0, len(lengths), 1, 1024)
+        return ref.digests_from_states(out)
+    order = np.argsort((lengths + 72) // 64, kind="stable")
 
     def part(lo: int, hi: int) -> None:
         _hash_groups(data, words, offsets, lengths, order, ref.H0, out, lo // LANES, -(-hi // LANES))
