@@ -180,22 +180,46 @@ def test_sha256d_workload_case_verifies_on_numba_cpu():
 
 @pytest.mark.skipif(not sha_ni.available(), reason="Numba does not compile for SHA-NI on this CPU")
 def test_sha_ni_compressions_equal_hashlib():
-    """One block through sha_ni.compress (or compress_into) is SHA-256 of a short message; last_word is H7."""
+    """Short messages, one block each, through compress_each (one stream, and two and three interleaved),
+    last_word_each and compress_into: SHA-256 as hashlib computes it."""
     from numba import njit
 
     @njit
-    def digest_words(state, block):
-        in_memory = np.array(state)
-        sha_ni.compress_into(in_memory, block)
-        return sha_ni.compress(state, block), sha_ni.last_word(state, block), in_memory
+    def one(state, a):
+        return sha_ni.compress_each(state, (a,)), sha_ni.last_word_each(state, (a,))
+
+    @njit
+    def two(state, a, b):
+        return sha_ni.compress_each(state, (a, b)), sha_ni.last_word_each(state, (a, b))
+
+    @njit
+    def three(state, a, b, c):
+        return sha_ni.compress_each(state, (a, b, c)), sha_ni.last_word_each(state, (a, b, c))
+
+    @njit
+    def in_memory(state, a):
+        out = np.array(state)
+        sha_ni.compress_into(out, a)
+        return out
+
+    def block(message):
+        padded = message + b"\x80" + bytes(55 - len(message)) + (8 * len(message)).to_bytes(8, "big")
+        return tuple(np.uint32(w) for w in np.frombuffer(padded, ">u4"))
+
+    def digest(words):
+        return b"".join(int(w).to_bytes(4, "big") for w in words)
 
     h0 = tuple(np.uint32(x) for x in ref.H0)
-    for message in (b"", b"abc", bytes(range(55))):
-        padded = message + b"\x80" + bytes(55 - len(message)) + (8 * len(message)).to_bytes(8, "big")
-        block = tuple(np.uint32(w) for w in np.frombuffer(padded, ">u4"))
-        words, h7, in_memory = digest_words(h0, block)
-        assert b"".join(int(w).to_bytes(4, "big") for w in words) == hashlib.sha256(message).digest()
-        assert h7 == words[7] and list(in_memory) == list(words)
+    messages = [b"", b"abc", bytes(range(55))]
+    want = [hashlib.sha256(m).digest() for m in messages]
+    for run, count in ((one, 1), (two, 2), (three, 3)):
+        for first in range(len(messages) - count + 1):
+            chosen = range(first, first + count)
+            states, h7s = run(h0, *(block(messages[i]) for i in chosen))
+            assert [digest(s) for s in states] == [want[i] for i in chosen], (run.__name__, first)
+            assert list(h7s) == [s[7] for s in states]
+    for m, w in zip(messages, want):
+        assert digest(in_memory(h0, block(m))) == w
 
 
 def test_a_named_compile_target_without_features_gets_no_sha_ni(monkeypatch):
