@@ -21,6 +21,7 @@ on one Zen 3 thread, two interleaved 23.2-24.0 (three or four: slower than two).
 from __future__ import annotations
 
 import platform
+from functools import lru_cache
 
 from llvmlite import ir
 from numba import types
@@ -68,11 +69,17 @@ def _sha(builder, name: str, *args):
 _RNDS2 = ir.InlineAsm(ir.FunctionType(V4, [V4] * 3), "sha256rnds2 $3, $2, $0", "=x,0,x,{xmm0}", side_effect=True)
 
 
-def _rnds2_in_order(builder, cdgh, abef, wk):
-    """sha256rnds2 as volatile inline assembly (kept in the order written, see the module docstring)."""
+@lru_cache(maxsize=1)
+def _asm_parser() -> None:
+    """Numba's LLVM reads no inline assembly until its parser is set up (once per process)."""
     import llvmlite.binding as llvm
 
-    llvm.initialize_native_asmparser()  # Numba's LLVM reads no inline assembly without it; done once
+    llvm.initialize_native_asmparser()
+
+
+def _rnds2_in_order(builder, cdgh, abef, wk):
+    """sha256rnds2 as volatile inline assembly (kept in the order written, see the module docstring)."""
+    _asm_parser()
     return builder.call(_RNDS2, [cdgh, abef, wk])
 
 
