@@ -123,11 +123,13 @@ def test_random_headers_and_targets(kernel):
 
 
 def test_hash_batch_every_length_and_alignment(kernel):
-    """Lengths 0..199 (one to four blocks, every padding case) at every offset mod 4 in the joined buffer."""
+    """Lengths 0..199 (one to four blocks, every padding case) at every offset mod 4 in the joined buffer,
+    neighbours of unequal block counts, an odd count, and one message alone."""
     rng = random.Random(5)
     messages = [rng.randbytes(n) for n in range(200)]
     rng.shuffle(messages)
     assert nc.hash_batch(messages) == sha(messages)
+    assert nc.hash_batch(messages[:7]) == sha(messages[:7]) and nc.hash_batch(messages[:1]) == sha(messages[:1])
     rows = np.frombuffer(rng.randbytes(3000 * 64), np.uint8).reshape(3000, 64)  # several parts
     assert nc.hash_batch(rows) == sha(rows)
 
@@ -197,10 +199,12 @@ def test_sha_ni_compressions_equal_hashlib():
         return sha_ni.compress_each(state, (a, b, c)), sha_ni.last_word_each(state, (a, b, c))
 
     @njit
-    def in_memory(state, a):
-        out = np.array(state)
-        sha_ni.compress_into(out, a)
-        return out
+    def in_memory(state, a, b):
+        x, y = np.array(state), np.array(state)
+        sha_ni.compress_into((x, y), (a, b))
+        z = np.array(state)
+        sha_ni.compress_into((z,), (a,))
+        return x, y, z
 
     def block(message):
         padded = message + b"\x80" + bytes(55 - len(message)) + (8 * len(message)).to_bytes(8, "big")
@@ -218,8 +222,9 @@ def test_sha_ni_compressions_equal_hashlib():
             states, h7s = run(h0, *(block(messages[i]) for i in chosen))
             assert [digest(s) for s in states] == [want[i] for i in chosen], (run.__name__, first)
             assert list(h7s) == [s[7] for s in states]
-    for m, w in zip(messages, want):
-        assert digest(in_memory(h0, block(m))) == w
+    for i in range(len(messages) - 1):
+        x, y, z = in_memory(h0, block(messages[i]), block(messages[i + 1]))
+        assert [digest(x), digest(y), digest(z)] == [want[i], want[i + 1], want[i]]
 
 
 def test_a_named_compile_target_without_features_gets_no_sha_ni(monkeypatch):

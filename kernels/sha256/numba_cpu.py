@@ -18,7 +18,7 @@ without rounds 61-63. Survivors are re-hashed with hashlib (`reference.verified_
 Numba widens uint32 arithmetic to int64, so every generated value is cut back with `u32(...)`; LLVM
 then emits 32-bit lanes, `vprold` for the rotate pattern and `vpternlogd` for Ch, Maj and the sigmas.
 Where the CPU has SHA-NI and its vectors are narrower than 512 bits, the scan runs on the SHA unit
-instead, two nonces (or one message) at a time per core (`_scan_range_sha_ni`, `_hash_messages_sha_ni`, on
+instead, two nonces (or messages) at a time per core (`_scan_range_sha_ni`, `_hash_messages_sha_ni`, on
 kernels/sha256/sha_ni.py; see `scan_kernel`): there it is faster than 8 or 4 lanes.
 
 The generated functions are compiled with this module's file name, so Numba's on-disk cache
@@ -417,19 +417,35 @@ def _hash_groups(data, words, offsets, lengths, order, h0, out, first, last):
                         out[members[lane], i] = state[i * LANES + lane]
 
 
+@njit(inline="always")
+def _as_block(v):
+    """The 16 words of a (strided) block view as the tuple sha_ni takes."""
+    return (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15])
+
+
 @njit(cache=True, nogil=True)
 def _hash_messages_sha_ni(data, words, offsets, lengths, h0, out, first, last):
-    """SHA-256 of messages [first, last) into out[i, :], one at a time on SHA-NI; each block comes through
-    _load_block's lane 0, and the chaining value stays in out[i] (sha_ni.compress_into)."""
+    """SHA-256 of messages [first, last) into out[i, :] on SHA-NI, two at a time with their rounds
+    interleaved while both have blocks left; each block comes through _load_block (lanes 0 and 1), and the
+    chaining values stay in out (sha_ni.compress_into)."""
     block = np.zeros(16 * LANES, np.uint32)
-    b = block[::LANES]
-    for m in range(first, last):
-        state = out[m]
-        state[:] = h0
-        for j in range((lengths[m] + 72) // 64):
+    x, y = block[0::LANES], block[1::LANES]
+    for m in range(first, last, 2):
+        k = min(m + 1, last - 1)  # an odd last message is paired with itself
+        state_m, state_k = out[m], out[k]
+        state_m[:] = h0
+        state_k[:] = h0
+        done = min((lengths[m] + 72) // 64, (lengths[k] + 72) // 64) if k != m else 0  # blocks hashed in pairs
+        for j in range(done):
             _load_block(data, words, offsets[m], lengths[m], j, block, 0)
-            sha_ni.compress_into(state, (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11],
-                                         b[12], b[13], b[14], b[15]))
+            _load_block(data, words, offsets[k], lengths[k], j, block, 1)
+            sha_ni.compress_into((state_m, state_k), (_as_block(x), _as_block(y)))
+        for which in range(1 if k == m else 2):  # the longer message's blocks, alone
+            i = m if which == 0 else k
+            state = out[i]
+            for j in range(done, (lengths[i] + 72) // 64):
+                _load_block(data, words, offsets[i], lengths[i], j, block, 0)
+                sha_ni.compress_into((state,), (_as_block(x),))
 
 
 def _join(messages) -> tuple[bytes | np.ndarray, np.ndarray]:

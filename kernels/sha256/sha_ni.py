@@ -186,27 +186,32 @@ def last_word_each(typingctx, state, blocks):
 
 
 @intrinsic
-def compress_into(typingctx, state, block):
-    """The chaining value of a state kept in memory: state (a uint32 array of 8, a..h) becomes the value
-    after `block`, read and written as two 128-bit vectors. Returning all eight words as scalars instead
-    let LLVM's SLP pass put 256-bit AVX code beside the legacy-SSE SHA instructions: 5 us a block, not
-    40 ns, on Zen 3."""
-    if not (isinstance(state, types.Array) and state.dtype == types.uint32 and state.ndim == 1
-            and state.layout == "C" and block == BLOCK):
-        raise TypingError(f"compress_into takes (a C-contiguous uint32 array of 8, UniTuple(uint32, 16)), got "
-                          f"({state}, {block})")
+def compress_into(typingctx, states, blocks):
+    """compress_each on states kept in memory: each of the n uint32 arrays of 8 (a..h) in `states` becomes
+    its chaining value after its block, read and written as two 128-bit vectors. Returning all eight words
+    as scalars instead let LLVM's SLP pass put 256-bit AVX code beside the legacy-SSE SHA instructions:
+    5 us a block, not 40 ns, on Zen 3."""
+    count = _blocks(blocks)
+    if not (isinstance(states, types.UniTuple) and states.count == count and isinstance(states.dtype, types.Array)
+            and states.dtype.dtype == types.uint32 and states.dtype.ndim == 1 and states.dtype.layout == "C"):
+        raise TypingError(f"compress_into takes a tuple of {count} C-contiguous uint32 arrays of 8 and as many "
+                          f"blocks, got ({states}, {blocks})")
 
     def codegen(context, builder, sig, args):
-        array = context.make_array(sig.args[0])(context, builder, args[0])
-        base = builder.bitcast(array.data, V4.as_pointer())
-        low_ptr, high_ptr = base, builder.gep(base, [ir.Constant(I32, 1)])
-        low, high = builder.load(low_ptr, align=4), builder.load(high_ptr, align=4)  # a b c d, e f g h
-        start_abef, start_cdgh = _shuffle(builder, low, high, [5, 4, 1, 0]), _shuffle(builder, low, high, [7, 6, 3, 2])
-        words = [builder.extract_value(args[1], i) for i in range(16)]
-        [(abef, cdgh)] = _rounds(builder, [(start_abef, start_cdgh, words)], 64)
-        abef, cdgh = builder.add(abef, start_abef), builder.add(cdgh, start_cdgh)
-        builder.store(_shuffle(builder, abef, cdgh, [3, 2, 7, 6]), low_ptr, align=4)
-        builder.store(_shuffle(builder, abef, cdgh, [1, 0, 5, 4]), high_ptr, align=4)
+        pointers, streams = [], []
+        for j in range(count):
+            array = context.make_array(sig.args[0].dtype)(context, builder, builder.extract_value(args[0], j))
+            base = builder.bitcast(array.data, V4.as_pointer())
+            low_ptr, high_ptr = base, builder.gep(base, [ir.Constant(I32, 1)])
+            low, high = builder.load(low_ptr, align=4), builder.load(high_ptr, align=4)  # a b c d, e f g h
+            abef, cdgh = _shuffle(builder, low, high, [5, 4, 1, 0]), _shuffle(builder, low, high, [7, 6, 3, 2])
+            block = builder.extract_value(args[1], j)
+            pointers.append((low_ptr, high_ptr, abef, cdgh))
+            streams.append((abef, cdgh, [builder.extract_value(block, i) for i in range(16)]))
+        for (low_ptr, high_ptr, abef0, cdgh0), (abef, cdgh) in zip(pointers, _rounds(builder, streams, 64)):
+            abef, cdgh = builder.add(abef, abef0), builder.add(cdgh, cdgh0)
+            builder.store(_shuffle(builder, abef, cdgh, [3, 2, 7, 6]), low_ptr, align=4)
+            builder.store(_shuffle(builder, abef, cdgh, [1, 0, 5, 4]), high_ptr, align=4)
         return context.get_dummy_value()
 
-    return types.none(state, block), codegen
+    return types.none(states, blocks), codegen
