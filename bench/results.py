@@ -235,6 +235,8 @@ class TimingModel(_Part):
     window_s: Number = None
     verify_s: Number = None
     overhead: Number = None
+    quiet_wait_s: Number = None  # waited before timing for other threads of the process to stop running
+    threads_still_running: Count = None  # set when they had not stopped after bench.runner.quiet.MAX_WAIT_S
 
 
 class ResultModel(_Part):

@@ -48,6 +48,7 @@ def test_a_run_writes_every_file_with_ratios_energy_and_metadata(tmp_path, capsy
     assert mine["ratio_to_reference"] == pytest.approx(mine["value"] / ref["value"])
     assert mine["verified"] and mine["verification"].startswith("sum of 20000")
     assert mine["timing"]["calls_per_sample"] >= 1 and mine["compile_s"] is not None
+    assert mine["timing"]["quiet_wait_s"] >= 0  # waited for other threads before timing (bench.runner.quiet)
     assert len(mine["samples"]) == mine["stats"]["n"] >= 3
     assert mine["extra"]["seconds_per_call"] > 0
     if mine["energy"] is not None:  # bench.power has landed: every figure names its source

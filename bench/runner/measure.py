@@ -1,5 +1,6 @@
-"""The measuring engine: prepare -> time (with the energy meter around exactly the timed window) -> verify
--> `Result`, one case after another; a case that raises is recorded as an error and the others go on."""
+"""The measuring engine: prepare -> wait for other threads to go quiet -> time (with the energy meter around
+exactly the timed window) -> verify -> `Result`, one case after another; a case that raises is recorded as
+an error and the others go on."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bench import power
 from bench.errors import UsageError
 from bench.results import Energy, Result, energy_dict, from_timing
 from bench.runner.options import Budget
+from bench.runner.quiet import wait_until_quiet
 from bench.timing import HostTimer, measure
 from bench.workloads import Case
 
@@ -49,6 +51,7 @@ def measure_case(case: Case, budget: Budget, ratio_to: dict[str, Result]) -> Res
     step = case.prepare()
     prepare_s = time.perf_counter() - t0
     timer = case.timer() if case.timer else HostTimer(case.sync)
+    settled = wait_until_quiet()  # the last case's check may have left BLAS threads spinning
     timing = measure(step, timer=timer, meter=meter_for(case), **budget.kwargs())
     t0 = time.perf_counter()
     ok, what = case.verify(timing.output)
@@ -72,7 +75,7 @@ def measure_case(case: Case, budget: Budget, ratio_to: dict[str, Result]) -> Res
         is_reference=case.is_reference,
         extra=extra,
     )
-    result.timing.update(prepare_s=prepare_s, verify_s=checks_s)
+    result.timing.update(prepare_s=prepare_s, verify_s=checks_s, **settled)
     link_reference(result, ratio_to.get(case.reference) if case.reference else None)
     return result
 
