@@ -11,7 +11,7 @@ two message words plus K in the low lanes of its third operand; `sha256msg1` / `
 schedule four words at a time. The state goes in and out as tuples of uint32, so LLVM keeps it in
 registers and folds the constant padding words of a block header's last block and of the second hash.
 
-One block's 32 `sha256rnds2` form a chain, each waiting for the last (4 cycles on Zen 3), so
+One block's 32 `sha256rnds2` form a chain, each waiting for the result of the last, so
 `compress_each` and `last_word_each` hash several blocks with their rounds interleaved. LLVM's scheduler
 undid that interleaving for the intrinsic (one stream after the other), so there the instruction is
 written as volatile inline assembly, which keeps the order written: one nonce at a time did 15.7-16.1 MH/s
