@@ -279,6 +279,19 @@ def _scan_range(inv, start, end, top, hits):
 
 _H0 = tuple(u32(x) for x in ref.H0)
 _Z = u32(0)  # a zero message word
+_PAD = u32(0x80000000)  # the padding bit after a message that ends on a word
+
+
+@njit(inline="always")
+def _header_tail(t0, t1, t2, nonce):
+    """The header's second block with `nonce`: its last 16 bytes, then the padding of an 80-byte message."""
+    return (t0, t1, t2, _bswap(u32(nonce & 0xFFFFFFFF)), _PAD, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, u32(640))
+
+
+@njit(inline="always")
+def _digest_block(d):
+    """The one block of the second hash: the 32-byte digest `d` (eight words), then its padding."""
+    return (d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], _PAD, _Z, _Z, _Z, _Z, _Z, _Z, u32(256))
 
 
 @njit(cache=True, nogil=True)
@@ -286,15 +299,11 @@ def _scan_range_sha_ni(mid, tail, start, end, top, hits):
     """_scan_range on the SHA extensions, two nonces at a time with their rounds interleaved (three or four
     ran slower on Zen 3): both blocks' padding is literal, and the second hash stops at H7."""
     state = (mid[0], mid[1], mid[2], mid[3], mid[4], mid[5], mid[6], mid[7])
-    t0, t1, t2, pad = tail[0], tail[1], tail[2], u32(0x80000000)
+    t0, t1, t2 = tail[0], tail[1], tail[2]
     n = 0
     for nonce in range(start, end, 2):
-        a, b = sha_ni.compress_each(state, (
-            (t0, t1, t2, _bswap(u32(nonce & 0xFFFFFFFF)), pad, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, u32(640)),
-            (t0, t1, t2, _bswap(u32((nonce + 1) & 0xFFFFFFFF)), pad, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, _Z, u32(640))))
-        words = sha_ni.last_word_each(_H0, (
-            (a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], pad, _Z, _Z, _Z, _Z, _Z, _Z, u32(256)),
-            (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], pad, _Z, _Z, _Z, _Z, _Z, _Z, u32(256))))
+        a, b = sha_ni.compress_each(state, (_header_tail(t0, t1, t2, nonce), _header_tail(t0, t1, t2, nonce + 1)))
+        words = sha_ni.last_word_each(_H0, (_digest_block(a), _digest_block(b)))
         for i in range(2):
             if nonce + i < end and _bswap(words[i]) <= top:
                 if n == hits.shape[0]:
@@ -309,7 +318,7 @@ SCAN_KERNELS = ("lanes", "sha-ni")
 
 def scan_kernel() -> str:
     """Which scan runs here: 'sha-ni' where Numba compiles for SHA-NI and the vectors are narrower than
-    512 bits (there one nonce per core on the SHA unit beats 8 or 4 lanes), else 'lanes'; hash_batch
+    512 bits (there two nonces per core on the SHA unit beat 8 or 4 lanes), else 'lanes'; hash_batch
     follows it.
     SITEBENCH_SHA256_CPU=lanes|sha-ni chooses instead (sha-ni only where the CPU has it)."""
     chosen = os.environ.get("SITEBENCH_SHA256_CPU", "").strip().lower()
@@ -354,6 +363,12 @@ def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0)
 
 
 # --- hash_batch: 16 messages per lane group, padded on the fly ---
+
+
+@njit(inline="always")
+def _block_count(length):
+    """64-byte blocks of a padded message of `length` bytes (its 0x80 byte and 8-byte length included)."""
+    return (length + 72) // 64
 
 
 @njit(cache=True, nogil=True)
@@ -402,7 +417,7 @@ def _hash_groups(data, words, offsets, lengths, order, h0, out, first, last):
         for lane in range(LANES):
             m = order[min(g * LANES + lane, n - 1)]
             members[lane] = m
-            blocks[lane] = (lengths[m] + 72) // 64
+            blocks[lane] = _block_count(lengths[m])
             most = max(most, blocks[lane])
             for i in range(8):
                 state[i * LANES + lane] = h0[i]
@@ -435,15 +450,15 @@ def _hash_messages_sha_ni(data, words, offsets, lengths, h0, out, first, last):
         state_m, state_k = out[m], out[k]
         state_m[:] = h0
         state_k[:] = h0
-        done = min((lengths[m] + 72) // 64, (lengths[k] + 72) // 64) if k != m else 0  # blocks hashed in pairs
-        for j in range(done):
+        paired = min(_block_count(lengths[m]), _block_count(lengths[k])) if k != m else 0
+        for j in range(paired):
             _load_block(data, words, offsets[m], lengths[m], j, block, 0)
             _load_block(data, words, offsets[k], lengths[k], j, block, 1)
             sha_ni.compress_into((state_m, state_k), (_as_block(x), _as_block(y)))
         for which in range(1 if k == m else 2):  # the longer message's blocks, alone
             i = m if which == 0 else k
             state = out[i]
-            for j in range(done, (lengths[i] + 72) // 64):
+            for j in range(paired, _block_count(lengths[i])):
                 _load_block(data, words, offsets[i], lengths[i], j, block, 0)
                 sha_ni.compress_into((state,), (_as_block(x),))
 
@@ -494,7 +509,7 @@ def hash_batch(messages, *, device: int = 0) -> list[bytes]:
         _in_parts(lambda lo, hi: _hash_messages_sha_ni(data, words, offsets, lengths, ref.H0, out, lo, hi),
                   0, len(lengths), 1, 1024)
         return ref.digests_from_states(out)
-    order = np.argsort((lengths + 72) // 64, kind="stable")
+    order = np.argsort(_block_count.py_func(lengths), kind="stable")
 
     def part(lo: int, hi: int) -> None:
         _hash_groups(data, words, offsets, lengths, order, ref.H0, out, lo // LANES, -(-hi // LANES))
