@@ -12,6 +12,7 @@ from kernels.sha256 import numba_cpu as nc
 from kernels.sha256 import reference as ref
 from kernels.sha256 import sha_ni
 from tests import headers as H
+from tests.sha256_cpu import use_scan_kernel
 
 GENESIS = ref.parse_header_hex(H.GENESIS)
 HEADERS = [(ref.parse_header_hex(h), nonce) for h, nonce, _ in H.REAL_HEADERS]
@@ -80,11 +81,8 @@ def test_hash_batch_bad_input(messages, words):
 
 @pytest.fixture(params=nc.SCAN_KERNELS)
 def kernel(request, monkeypatch):
-    """Each scan kernel in turn, whichever this CPU would pick (SHA-NI: every CI CPU seen so far has it)."""
-    if request.param == "sha-ni" and not sha_ni.available():
-        pytest.skip("Numba does not compile for SHA-NI on this CPU")
-    monkeypatch.setenv("SITEBENCH_SHA256_CPU", request.param)
-    assert nc.scan_kernel() == request.param
+    """Each scan kernel in turn, whichever this CPU would pick."""
+    use_scan_kernel(request.param, monkeypatch)
     return request.param
 
 
