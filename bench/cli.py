@@ -2,8 +2,9 @@
 
 Each verb is a module in bench/verbs/ with HELP, EPILOG, add_arguments(parser) and main(args) -> exit code;
 adding a verb is adding its name to VERBS. Only the verb on the command line is imported (as git and pyperf
-do): `plan` never loads the kernels, and `mine` never loads pydantic's report models; `--help` loads them all. Exit codes: 0 success; 1 a result failed verification; 2 bad
-input or a backend/profile that does not exist or cannot run here (one line on stderr, never a traceback);
+do): `plan` never loads the runner or the reports, and `mine` never loads pydantic or the report models;
+`--help` loads them all. Exit codes: 0 success; 1 a result failed verification; 2 bad input or a
+backend/profile that does not exist or cannot run here (one line on stderr, never a traceback);
 130 interrupted (Ctrl-C), 143 SIGTERM, 129 SIGHUP (bench.signals; `run` and `mine` save what is done first).
 A reader that closes stdout (`| head`) is not an error: exit 0, every file having been written before stdout.
 """
@@ -19,6 +20,7 @@ from types import ModuleType
 from bench import __version__, console
 from bench.errors import UsageError, VerificationError
 from bench.signals import exit_code
+
 PROG = "python -m bench"
 VERBS = ("run", "mine", "backends", "profiles", "economics", "plan", "report", "compare")
 ENVIRONMENT = """environment variables read:
