@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import sys
 
-from kernels.runtime import numba_cache
+from kernels.runtime import cpu, numba_cache
 
 SETTINGS = ("NUMBA_SLP_VECTORIZE", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "NUMBA_CPU_FEATURES")  # what configure() sets
 SPIN_COUNT = "10000"  # GNU OpenMP spins before a worker sleeps between regions (about 0.1 ms)
@@ -37,9 +37,7 @@ SPIN_COUNT = "10000"  # GNU OpenMP spins before a worker sleeps between regions 
 
 def host_features_512() -> str:
     """The host's LLVM feature string with 512-bit vectors preferred where AVX-512 exists."""
-    import llvmlite.binding as llvm
-
-    features = llvm.get_host_cpu_features().flatten()
+    features = cpu.host_features()
     if "+avx512f" in features.split(","):
         features += ",-prefer-256-bit"
     return features

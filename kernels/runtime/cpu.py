@@ -45,18 +45,28 @@ def vector_bits(flags: tuple[str, ...] | None = None) -> int:
     return 128
 
 
-def compile_features() -> set[str]:
+def compile_features() -> frozenset[str]:
     """The CPU features Numba compiles for, as LLVM names them ('+avx2', '+sha', ...): NUMBA_CPU_FEATURES,
     else the host's. A kernel that uses an instruction set's intrinsics must check it here, not in
     /proc/cpuinfo: LLVM cannot emit an instruction the target it compiles for lacks."""
     features = os.environ.get("NUMBA_CPU_FEATURES")
     if not features and os.environ.get("NUMBA_CPU_NAME"):
-        return set()  # a named CPU's features are LLVM's to infer (`generic` has none): assume none
-    if not features:
-        import llvmlite.binding as llvm
+        return frozenset()  # a named CPU's features are LLVM's to infer (`generic` has none): assume none
+    return _feature_set(features or host_features())
 
-        features = llvm.get_host_cpu_features().flatten()
-    return set(features.split(","))
+
+@lru_cache(maxsize=1)
+def host_features() -> str:
+    """LLVM's feature string of this CPU ('+avx2,-avx512f,...'), asked once."""
+    import llvmlite.binding as llvm
+
+    return llvm.get_host_cpu_features().flatten()
+
+
+@lru_cache(maxsize=4)
+def _feature_set(features: str) -> frozenset[str]:
+    """A feature string as a set, parsed once per string (the SHA-256 kernels ask per call; 8 us a parse)."""
+    return frozenset(features.split(","))
 
 
 def usable_cores() -> int:
