@@ -27,7 +27,8 @@ ENVIRONMENT = """environment variables read:
   SITEBENCH_PROFILES    extra profile folders (joined with os.pathsep) beside the built-in ones
   SITEBENCH_CACHE_DIR   the suite's cache folder (default ~/.cache/sitebench)
   SITEBENCH_TRACEBACK   set to 1 to see the traceback of an internal error
-  SITEBENCH_SHA256_CPU  lanes or sha-ni: the numba-cpu SHA-256d scan (default: sha-ni on CPUs without AVX-512)
+  SITEBENCH_SHA256_CPU  lanes, sha-ni or arm-sha2: the numba-cpu SHA-256d scan (default: the CPU's SHA-256
+                        unit, SHA-NI or Arm SHA2, where it has no AVX-512)
   NUMBA_NUM_THREADS, OMP_NUM_THREADS   threads of the CPU kernels; OPENBLAS_CORETYPE is reported if set
   OCL_ICD_VENDORS, OCL_ICD_FILENAMES   OpenCL drivers to load (the suite registers pip-installed ones if unset)
   NUMBA_ENABLE_CUDASIM  1 runs the Numba CUDA kernels in the (slow) simulator"""

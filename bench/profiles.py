@@ -689,11 +689,18 @@ def for_device(device) -> GpuProfile | CpuProfile | None:
 WATTS_PER_CORE_ESTIMATE = 6.0  # a server core's share of package power (360 W / 96 cores = 3.75; 350 W / 56 = 6.25)
 
 
+def fma_pipes(model: str, flags: set[str]) -> int:
+    """Vector FMA pipes per core: the Arm core's own count where its part is known (4 x 128 bits on Grace's
+    Neoverse V2), else two."""
+    return (cpu.arm_fma_pipes(model) if "asimd" in flags else None) or 2
+
+
 def flops_per_cycle(model: str, flags: set[str]) -> dict[str, float]:
-    """Peak FLOP (int8: ops) per cycle per core from the vector flags, assuming two FMA pipes.
+    """Peak FLOP (int8: ops) per cycle per core from the vector flags and `fma_pipes`.
 
     AMD Zen 4 executes AVX-512 on 256-bit pipes (no avx512_vp2intersect, which Zen 5 has), so its
-    vector width counts as 256 bits. AMX tiles: 1024 bf16 FLOP and 2048 int8 ops per cycle.
+    vector width counts as 256 bits. AMX tiles: 1024 bf16 FLOP and 2048 int8 ops per cycle. On Arm, NEON
+    is 128 bits; SDOT (asimddp) does 4 int8 multiply-adds per fp32 lane, BFDOT (bf16) 2.
     """
     if "avx512f" in flags:
         bits = 256 if "AMD" in model.upper() and "avx512_vp2intersect" not in flags else 512
@@ -701,15 +708,15 @@ def flops_per_cycle(model: str, flags: set[str]) -> dict[str, float]:
         bits = 256
     else:
         bits = 128
-    fp32 = bits / 32 * 2 * 2  # lanes x FMA (2 FLOP) x 2 pipes
+    fp32 = bits / 32 * 2 * fma_pipes(model, flags)  # lanes x FMA (2 FLOP) x pipes
     result = {"fp64": fp32 / 2, "fp32": fp32}
     if "amx_bf16" in flags:
         result["bf16"] = 1024.0
-    elif "avx512_bf16" in flags:
+    elif "avx512_bf16" in flags or "bf16" in flags:
         result["bf16"] = fp32 * 2
     if "amx_int8" in flags:
         result["int8"] = 2048.0
-    elif "avx512_vnni" in flags or "avx_vnni" in flags:
+    elif "avx512_vnni" in flags or "avx_vnni" in flags or "asimddp" in flags:
         result["int8"] = fp32 * 4
     return result
 
@@ -742,7 +749,8 @@ def host_cpu(model: str | None = None, flags=None, cores: int | None = None, ghz
         derived=True,
         sources=[
             f"detected here: {model}, {cores} usable cores, {clock} (kernels.runtime.cpu, /proc/cpuinfo)",
-            "derived: peak_gflops = cores x clock x FLOP/cycle from the vector flags, assuming 2 FMA pipes "
+            "derived: peak_gflops = cores x clock x FLOP/cycle from the vector flags, assuming "
+            f"{fma_pipes(model, flags)} FMA pipes "
             f"({', '.join(f'{k} {v:g}' for k, v in per_cycle.items())} per cycle); not measured",
             f"estimate: tdp_w = {WATTS_PER_CORE_ESTIMATE:g} W per usable core (a server core's share of package power)",
         ],

@@ -249,3 +249,12 @@ def test_unexpected_errors_are_one_line_exit_1(monkeypatch, capsys):
     assert cli.main(["backends"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error LinAlgError: planted bug" in err
+
+
+def test_the_opencl_install_hint_fits_the_platform():
+    """PyPI's OpenCL CPU runtimes are x86-64 Linux wheels: on Grace (aarch64 Linux) the hint is the system's
+    PoCL, not a pip extra that installs no runtime there."""
+    assert runtime.install_hint("x86_64", "Linux") == runtime.INSTALL_HINT
+    arm = runtime.install_hint("aarch64", "Linux")
+    assert "pocl-opencl-icd" in arm and "sitebench[opencl]" not in arm
+    assert runtime.install_hint("arm64", "Darwin") == runtime.INSTALL_HINT

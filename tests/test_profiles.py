@@ -107,6 +107,11 @@ def test_host_cpu_peaks_are_derived_and_labelled():
     zen4 = P.host_cpu("AMD EPYC 9654", {"avx512f", "avx2", "fma", "avx512_vnni"}, 2, 2.0)
     assert zen4.peak_gflops["fp32"] == 2 * 2.0 * 32  # AVX-512 on 256-bit pipes
     assert zen4.peak_gflops["int8"] == 4 * zen4.peak_gflops["fp32"]
+    grace = P.host_cpu("Arm Neoverse-V2", {"asimd", "asimddp", "bf16", "sha2"}, 72, 3.0)
+    assert grace.peak_gflops["fp32"] == 72 * 3.0 * 32  # 4 lanes x FMA x 4 pipes of 128 bits
+    assert grace.peak_gflops["int8"] == 4 * grace.peak_gflops["fp32"] and "4 FMA pipes" in grace.sources[1]
+    other_arm = P.host_cpu("Arm CPU (implementer 0xc0, part 0xac3)", {"asimd"}, 2, 3.0)
+    assert other_arm.peak_gflops["fp32"] == 2 * 3.0 * 16 and "int8" not in other_arm.peak_gflops
     unknown = P.host_cpu("Mystery", set(), 4, 0.0)  # 0: clock unknown
     assert unknown.peak_gflops == {} and "unknown clock" in unknown.sources[0]
 

@@ -10,7 +10,7 @@ import pytest
 
 from kernels.sha256 import numba_cpu as nc
 from kernels.sha256 import reference as ref
-from kernels.sha256 import sha_ni
+from kernels.sha256 import arm_sha2, sha_ni
 from tests import headers as H
 from tests.sha256_cpu import use_scan_kernel
 
@@ -134,26 +134,52 @@ def test_hash_batch_every_length_and_alignment(kernel):
 
 def test_the_kernel_follows_the_vector_width_and_sha_ni(monkeypatch):
     monkeypatch.delenv("SITEBENCH_SHA256_CPU", raising=False)
+    monkeypatch.setattr(nc, "_unit", sha_ni)
     for lanes, has_sha, want in [(8, True, "sha-ni"), (4, True, "sha-ni"), (16, True, "lanes"), (8, False, "lanes")]:
         monkeypatch.setattr(nc, "LANES", lanes)
         monkeypatch.setattr(sha_ni, "available", lambda has=has_sha: has)
         assert nc.scan_kernel() == want, (lanes, has_sha)
 
 
-@pytest.mark.parametrize("value,has_sha,words", [("bogus", True, "not one of lanes, sha-ni"),
-                                                 ("sha-ni", False, "does not compile for SHA-NI")])
+def test_an_arm_cpu_with_sha2_scans_on_it(monkeypatch):
+    """Grace / Apple M: 4 lanes of NEON, and the SHA2 instructions: the unit is chosen, and named."""
+    monkeypatch.delenv("SITEBENCH_SHA256_CPU", raising=False)
+    monkeypatch.setattr(nc, "_unit", arm_sha2)
+    monkeypatch.setattr(nc, "LANES", 4)
+    monkeypatch.setattr(arm_sha2, "available", lambda: True)
+    assert nc.scan_kernel() == "arm-sha2" and "Arm SHA2" in nc.scan_description()
+    assert nc.kernel_available("arm-sha2") and not nc.kernel_available("sha-ni")
+    monkeypatch.setattr(arm_sha2, "available", lambda: False)  # an Arm core without FEAT_SHA256
+    assert nc.scan_kernel() == "lanes"
+
+
+@pytest.mark.parametrize("value,has_sha,words", [("bogus", True, "not one of lanes, sha-ni, arm-sha2"),
+                                                 ("sha-ni", False, "does not compile for the SHA extensions")])
 def test_a_kernel_that_cannot_run_is_named(monkeypatch, value, has_sha, words):
     monkeypatch.setenv("SITEBENCH_SHA256_CPU", value)
+    monkeypatch.setattr(nc, "_unit", sha_ni)
     monkeypatch.setattr(sha_ni, "available", lambda: has_sha)
     with pytest.raises(ValueError, match=words):
+        nc.scan_kernel()
+
+
+def test_the_other_architectures_unit_is_refused(monkeypatch):
+    monkeypatch.setattr(nc, "_unit", sha_ni)
+    monkeypatch.setattr(sha_ni, "available", lambda: True)
+    monkeypatch.setenv("SITEBENCH_SHA256_CPU", "arm-sha2")
+    with pytest.raises(ValueError, match="does not compile for the Arm SHA2 instructions on this CPU; unset it"):
         nc.scan_kernel()
 
 
 def test_sha_ni_is_x86_with_the_sha_feature(monkeypatch):
     monkeypatch.setattr("platform.machine", lambda: "x86_64")
     assert sha_ni.available({"+sha", "+sse4.1", "+avx2"}) and not sha_ni.available({"-sha", "+sse4.1"})
+    assert not arm_sha2.available({"+sha2", "+neon"})
     monkeypatch.setattr("platform.machine", lambda: "aarch64")
     assert not sha_ni.available({"+sha", "+sse4.1"})
+    assert arm_sha2.available({"+sha2", "+neon"}) and not arm_sha2.available({"-sha2", "+neon"})
+    monkeypatch.setattr("platform.machine", lambda: "arm64")  # macOS
+    assert arm_sha2.available({"+sha2", "+neon"})
 
 
 # --- the sha256d workload declaration, run on numba-cpu ---

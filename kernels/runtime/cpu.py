@@ -8,17 +8,55 @@ from functools import lru_cache
 
 from kernels.runtime import DeviceInfo
 
+# Arm Ltd's server cores (implementer 0x41) by /proc/cpuinfo's "CPU part" (Linux's asm/cputype.h): name, and
+# 128-bit FMA pipes per core (the Neoverse software optimisation guides). NVIDIA Grace is 72 Neoverse V2.
+ARM_CORES = {
+    0xD0C: ("Neoverse-N1", 2),
+    0xD40: ("Neoverse-V1", 4),  # 2 x 256-bit SVE, 4 x 128-bit NEON
+    0xD49: ("Neoverse-N2", 2),
+    0xD4F: ("Neoverse-V2", 4),
+    0xD84: ("Neoverse-V3", 4),
+    0xD8E: ("Neoverse-N3", 2),
+}
+
 
 @lru_cache(maxsize=1)
 def cpu_model() -> str:
+    """The CPU's name: /proc/cpuinfo's model name on x86; on Arm Linux, which lists none, the core named
+    from its implementer and part ("Arm Neoverse-V2" on Grace)."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+            return model_from_cpuinfo(f.read())
     except OSError:
-        pass
+        return model_from_cpuinfo("")
+
+
+def model_from_cpuinfo(text: str) -> str:
+    """cpu_model from the text of a /proc/cpuinfo (the first processor's fields)."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    if fields.get("model name"):
+        return fields["model name"]
+    if fields.get("CPU implementer"):
+        return _arm_core_name(fields["CPU implementer"], fields.get("CPU part", ""))
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def _arm_core_name(implementer: str, part: str) -> str:
+    try:
+        implementer_id, part_id = int(implementer, 16), int(part, 16)
+    except ValueError:
+        return f"Arm CPU (implementer {implementer}, part {part})"
+    if implementer_id == 0x41 and part_id in ARM_CORES:
+        return f"Arm {ARM_CORES[part_id][0]}"
+    return f"Arm CPU (implementer {implementer_id:#x}, part {part_id:#x})"
+
+
+def arm_fma_pipes(model: str) -> int | None:
+    """128-bit FMA pipes per core of an Arm core named by cpu_model, None where it is not in ARM_CORES."""
+    return next((pipes for name, pipes in ARM_CORES.values() if model == f"Arm {name}"), None)
 
 
 @lru_cache(maxsize=1)

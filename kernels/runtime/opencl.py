@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import os
+import platform
 import threading
 import warnings
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from kernels.runtime import DeviceInfo, cache
 INSTALL_HINT = 'pip install "sitebench[opencl]" (an OpenCL CPU runtime: Intel\'s on x86-64 Linux, PoCL); GPU vendors ship their own ICD'
 FIX_HINT = ("install Intel's CPU runtime for OpenCL (pip install intel-opencl-rt intel-cmplr-lib-rt, x86-64 Linux) "
             "or a driver whose compiler knows this CPU")
+
 PROBE_SOURCE = "__kernel void probe(__global uint *x) { const uint i = get_global_id(0); x[i] = 3u * i + 1u; }"
 PROBE_ITEMS = 64
 SYSTEM_VENDORS = Path("/etc/OpenCL/vendors")
@@ -37,6 +39,17 @@ _lock = threading.Lock()
 _register_lock = threading.Lock()
 _programs: dict[tuple[int, str, str], object] = {}
 _registered: list[str] = []  # what register_runtimes() did, once per process
+
+
+def install_hint(machine: str | None = None, system: str | None = None) -> str:
+    """How to get an OpenCL CPU runtime here: PyPI has them for x86-64 Linux only (Grace, other Arm Linux:
+    the system's PoCL)."""
+    machine = (machine or platform.machine()).lower()
+    system = system or platform.system()
+    if system != "Linux" or machine in ("x86_64", "amd64"):
+        return INSTALL_HINT
+    return (f"PyPI has no OpenCL CPU runtime for {machine} Linux: install PoCL from the system's packages "
+            "(apt install pocl-opencl-icd, dnf install pocl) and pip install pyopencl; GPU vendors ship their own ICD")
 
 
 # --- registration -------------------------------------------------------------------------------
@@ -166,9 +179,9 @@ def survey() -> tuple[Probe, ...]:
     """Every device of every platform, probed once per process (indices are stable: the platform order)."""
     cl = pyopencl()
     handles = []
-    for platform in cl.get_platforms():
+    for cl_platform in cl.get_platforms():
         try:
-            handles.extend(platform.get_devices())
+            handles.extend(cl_platform.get_devices())
         except cl.Error:  # a platform with no devices raises instead of returning []
             continue
     found = []
@@ -185,13 +198,13 @@ def available() -> tuple[bool, str]:
     try:
         pyopencl()
     except ImportError as exc:
-        return False, f"pyopencl is not installed ({exc}); {INSTALL_HINT}"
+        return False, f"pyopencl is not installed ({exc}); {install_hint()}"
     try:
         probes = survey()
     except Exception as exc:  # noqa: BLE001 - ICD loader errors come in many types
-        return False, f"no OpenCL platform found ({build_log_line(exc)}); {INSTALL_HINT}"
+        return False, f"no OpenCL platform found ({build_log_line(exc)}); {install_hint()}"
     if not probes:
-        return False, f"no OpenCL device found; {INSTALL_HINT}"
+        return False, f"no OpenCL device found; {install_hint()}"
     if all(p.problem for p in probes):
         return False, "no OpenCL device can build a kernel here: " + " | ".join(
             f"opencl:{p.info.index} {p.info.name}: {p.problem}" for p in probes) + f"; {FIX_HINT}"

@@ -2,7 +2,8 @@
 
 The hot code is straight-line SHA-256 for one lane inside a LANES-iteration lane loop, which LLVM's loop
 vectoriser turns into full-width vector code (one uint32 lane per nonce or message). LANES follows the
-CPU's vector width (`kernels.runtime.cpu.vector_bits`): 16 on AVX-512 (zmm), 8 on AVX2, 4 on NEON/SSE. Writing 125 rounds out
+CPU's vector width (`kernels.runtime.cpu.vector_bits`): 16 on AVX-512 (zmm), 8 on AVX2, 4 on NEON/SSE (on
+AArch64 LLVM leaves the 4-lane loop scalar; there the SHA2 unit runs instead). Writing 125 rounds out
 by hand would be unreadable, so a small generator below emits them from the FIPS 180-4 round function
 and folds as it goes:
 - values known when the code is generated (padding words, K, the second hash's initial state) become
@@ -17,9 +18,10 @@ without rounds 61-63. Survivors are re-hashed with hashlib (`reference.verified_
 
 Numba widens uint32 arithmetic to int64, so every generated value is cut back with `u32(...)`; LLVM
 then emits 32-bit lanes, `vprold` for the rotate pattern and `vpternlogd` for Ch, Maj and the sigmas.
-Where the CPU has SHA-NI and its vectors are narrower than 512 bits, the scan runs on the SHA unit
-instead, two nonces (or messages) at a time per core (`_scan_range_sha_ni`, `_hash_messages_sha_ni`, on
-kernels/sha256/sha_ni.py; see `scan_kernel`): there it is faster than 8 or 4 lanes.
+Where the CPU has a SHA-256 unit (x86 SHA-NI, Arm SHA2) and its vectors are narrower than 512 bits, the
+scan runs on the unit instead, two nonces (or messages) at a time per core (`_scan_range_sha_unit`,
+`_hash_messages_sha_unit`, on kernels/sha256/sha_ni.py or arm_sha2.py; see `scan_kernel`): on x86 it is
+faster than 8 or 4 lanes; on Arm (4 lanes of NEON) that is the count of instructions, not yet a timing.
 
 The generated functions are compiled with this module's file name, so Numba's on-disk cache
 (cache=True) keys them on this file like the handwritten ones. The kernels release the GIL and run on
@@ -29,6 +31,7 @@ a small thread pool, one part of the window (or of the batch) per task.
 from __future__ import annotations
 
 import os
+import platform
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -36,10 +39,11 @@ import numpy as np
 from numba import get_num_threads, njit
 
 from kernels.runtime import Traits, cpu, parse_device_index
+from kernels.sha256 import arm_sha2, sha_ni
 from kernels.sha256 import reference as ref
-from kernels.sha256 import sha_ni
 
-TRAITS = Traits("cpu", kernel="Numba: one uint32 lane per vector slot, or SHA-NI two nonces at a time; all cores")
+TRAITS = Traits("cpu", kernel="Numba: one uint32 lane per vector slot, or the SHA-256 unit (SHA-NI, Arm SHA2) two "
+                "nonces at a time; all cores")
 
 LANES = cpu.vector_bits() // 32  # uint32 lanes in one vector register of this CPU
 u32 = np.uint32  # the cast that keeps Numba's widened integer arithmetic at 32 bits
@@ -294,46 +298,65 @@ def _digest_block(d):
     return (d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], _PAD, _Z, _Z, _Z, _Z, _Z, _Z, u32(256))
 
 
+# the SHA-256 unit this CPU's architecture has (the scan and hash_batch below call it by this name)
+_unit = arm_sha2 if platform.machine().lower() in arm_sha2.ARM_MACHINES else sha_ni
+
+
 @njit(cache=True, nogil=True)
-def _scan_range_sha_ni(mid, tail, start, end, top, hits):
-    """_scan_range on the SHA extensions, two nonces at a time with their rounds interleaved (three or four
-    ran slower on Zen 3): both blocks' padding is literal, and the second hash stops at H7."""
+def _scan_range_sha_unit(mid, tail, start, end, top, hits):
+    """_scan_range on the SHA-256 unit, two nonces at a time with their rounds interleaved (three or four
+    ran slower on Zen 3's SHA-NI): both blocks' padding is literal, and the second hash stops at H7."""
     state = (mid[0], mid[1], mid[2], mid[3], mid[4], mid[5], mid[6], mid[7])
     t0, t1, t2 = tail[0], tail[1], tail[2]
     n = 0
     for nonce in range(start, end, 2):
-        a, b = sha_ni.compress_each(state, (_header_tail(t0, t1, t2, nonce), _header_tail(t0, t1, t2, nonce + 1)))
-        words = sha_ni.last_word_each(_H0, (_digest_block(a), _digest_block(b)))
-        for i in range(2):
-            if nonce + i < end and _bswap(words[i]) <= top:
-                if n == hits.shape[0]:
-                    return n, nonce + i
-                hits[n] = nonce + i
-                n += 1
+        a, b = _unit.compress_each(state, (_header_tail(t0, t1, t2, nonce), _header_tail(t0, t1, t2, nonce + 1)))
+        words = _unit.last_word_each(_H0, (_digest_block(a), _digest_block(b)))
+        # one branch on both words: a test per nonce let LLVM sink the second nonce's rounds into its own
+        # branch, one stream after the other (seen in the AArch64 assembly)
+        if min(_bswap(words[0]), _bswap(words[1])) <= top:
+            for i in range(2):
+                if nonce + i < end and _bswap(words[i]) <= top:
+                    if n == hits.shape[0]:
+                        return n, nonce + i
+                    hits[n] = nonce + i
+                    n += 1
     return n, end
 
 
-SCAN_KERNELS = ("lanes", "sha-ni")
+# the SHA-256 unit kernels: name -> (module, what the instructions are called)
+_UNIT_KERNELS = {"sha-ni": (sha_ni, "the SHA extensions (SHA-NI)"), "arm-sha2": (arm_sha2, "the Arm SHA2 instructions")}
+SCAN_KERNELS = ("lanes", *_UNIT_KERNELS)
+
+
+def kernel_available(kernel: str) -> bool:
+    """Whether Numba can build scan kernel `kernel` (one of SCAN_KERNELS) here."""
+    return kernel == "lanes" or (kernel in _UNIT_KERNELS and _UNIT_KERNELS[kernel][0] is _unit and _unit.available())
 
 
 def scan_kernel() -> str:
-    """Which scan runs here: 'sha-ni' where Numba compiles for SHA-NI and the vectors are narrower than
-    512 bits (there two nonces per core on the SHA unit beat 8 or 4 lanes), else 'lanes'; hash_batch
-    follows it.
-    SITEBENCH_SHA256_CPU=lanes|sha-ni chooses instead (sha-ni only where the CPU has it)."""
+    """Which scan runs here: the SHA-256 unit ('sha-ni' on x86, 'arm-sha2' on AArch64) where Numba compiles
+    for it and the vectors are narrower than 512 bits (there two nonces per core on the unit beat 8 or 4
+    lanes), else 'lanes'; hash_batch follows it.
+    SITEBENCH_SHA256_CPU=lanes|sha-ni|arm-sha2 chooses instead (a unit only where the CPU has it)."""
     chosen = os.environ.get("SITEBENCH_SHA256_CPU", "").strip().lower()
     if chosen and chosen not in SCAN_KERNELS:
         raise ValueError(f"SITEBENCH_SHA256_CPU={chosen!r} is not one of {', '.join(SCAN_KERNELS)}; unset it or "
                          "pick one")
-    if chosen == "sha-ni" and not sha_ni.available():
-        raise ValueError("SITEBENCH_SHA256_CPU=sha-ni, but Numba does not compile for SHA-NI on this CPU; unset it")
-    return chosen or ("sha-ni" if LANES < 16 and sha_ni.available() else "lanes")
+    if chosen and not kernel_available(chosen):
+        raise ValueError(f"SITEBENCH_SHA256_CPU={chosen}, but Numba does not compile for {_UNIT_KERNELS[chosen][1]} "
+                         "on this CPU; unset it")
+    if chosen:
+        return chosen
+    unit = next(name for name, (module, _) in _UNIT_KERNELS.items() if module is _unit)
+    return unit if LANES < 16 and kernel_available(unit) else "lanes"
 
 
 def scan_description() -> str:
     """The scan that runs here, for the run file."""
-    if scan_kernel() == "sha-ni":
-        return "Numba on the SHA extensions (SHA-NI): two nonces interleaved per core, all cores"
+    kernel = scan_kernel()
+    if kernel in _UNIT_KERNELS:
+        return f"Numba on {_UNIT_KERNELS[kernel][1]}: two nonces interleaved per core, all cores"
     return f"Numba: {LANES} uint32 lanes per vector, one nonce per lane, all cores"
 
 
@@ -345,8 +368,8 @@ def scan(header: bytes, start: int, count: int, target: int, *, device: int = 0)
     target = ref.validate_target(target)
     mid, tail = ref.midstate(header), ref.tail_words(header)
     top = u32(target >> 224)
-    if scan_kernel() == "sha-ni":
-        scan_part, quantum = lambda lo, hi, hits: _scan_range_sha_ni(mid, tail, lo, hi, top, hits), 1
+    if scan_kernel() != "lanes":
+        scan_part, quantum = lambda lo, hi, hits: _scan_range_sha_unit(mid, tail, lo, hi, top, hits), 1
     else:
         inv = _invariants(mid, tail)
         scan_part, quantum = lambda lo, hi, hits: _scan_range(inv, lo, hi, top, hits), LANES
@@ -434,15 +457,15 @@ def _hash_groups(data, words, offsets, lengths, order, h0, out, first, last):
 
 @njit(inline="always")
 def _as_block(v):
-    """The 16 words of a (strided) block view as the tuple sha_ni takes."""
+    """The 16 words of a (strided) block view as the tuple the SHA-256 unit takes."""
     return (v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15])
 
 
 @njit(cache=True, nogil=True)
-def _hash_messages_sha_ni(data, words, offsets, lengths, h0, out, first, last):
-    """SHA-256 of messages [first, last) into out[i, :] on SHA-NI, two at a time with their rounds
+def _hash_messages_sha_unit(data, words, offsets, lengths, h0, out, first, last):
+    """SHA-256 of messages [first, last) into out[i, :] on the SHA-256 unit, two at a time with their rounds
     interleaved while both have blocks left; each block comes through _load_block (lanes 0 and 1), and the
-    chaining values stay in out (sha_ni.compress_into)."""
+    chaining values stay in out (compress_into)."""
     block = np.zeros(16 * LANES, np.uint32)
     x, y = block[0::LANES], block[1::LANES]
     for m in range(first, last, 2):
@@ -454,13 +477,13 @@ def _hash_messages_sha_ni(data, words, offsets, lengths, h0, out, first, last):
         for j in range(paired):
             _load_block(data, words, offsets[m], lengths[m], j, block, 0)
             _load_block(data, words, offsets[k], lengths[k], j, block, 1)
-            sha_ni.compress_into((state_m, state_k), (_as_block(x), _as_block(y)))
+            _unit.compress_into((state_m, state_k), (_as_block(x), _as_block(y)))
         for which in range(1 if k == m else 2):  # the longer message's blocks, alone
             i = m if which == 0 else k
             state = out[i]
             for j in range(paired, _block_count(lengths[i])):
                 _load_block(data, words, offsets[i], lengths[i], j, block, 0)
-                sha_ni.compress_into((state,), (_as_block(x),))
+                _unit.compress_into((state,), (_as_block(x),))
 
 
 def _join(messages) -> tuple[bytes | np.ndarray, np.ndarray]:
@@ -505,8 +528,8 @@ def hash_batch(messages, *, device: int = 0) -> list[bytes]:
     offsets = np.zeros(len(lengths), np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
     out = np.empty((len(lengths), 8), np.uint32)
-    if scan_kernel() == "sha-ni":
-        _in_parts(lambda lo, hi: _hash_messages_sha_ni(data, words, offsets, lengths, ref.H0, out, lo, hi),
+    if scan_kernel() != "lanes":
+        _in_parts(lambda lo, hi: _hash_messages_sha_unit(data, words, offsets, lengths, ref.H0, out, lo, hi),
                   0, len(lengths), 1, 1024)
         return ref.digests_from_states(out)
     order = np.argsort(_block_count.py_func(lengths), kind="stable")

@@ -16,6 +16,10 @@ One block's 32 `sha256rnds2` form a chain, each waiting for the result of the la
 undid that interleaving for the intrinsic (one stream after the other), so there the instruction is
 written as volatile inline assembly, which keeps the order written: one nonce at a time did 15.7-16.1 MH/s
 on one Zen 3 thread, two interleaved 23.2-24.0 (three or four: slower than two).
+
+compress_into reads and writes the state as two 128-bit vectors: returning all eight words as scalars
+instead let LLVM's SLP pass put 256-bit AVX code beside the legacy-SSE SHA instructions, 5 us a block, not
+40 ns, on Zen 3. The three functions numba_cpu calls come from kernels/sha256/sha_unit.py.
 """
 
 from __future__ import annotations
@@ -24,17 +28,10 @@ import platform
 from functools import lru_cache
 
 from llvmlite import ir
-from numba import types
-from numba.core.errors import TypingError
-from numba.extending import intrinsic
 
 from kernels.runtime import cpu
 from kernels.sha256 import reference as ref
-
-I32 = ir.IntType(32)
-V4 = ir.VectorType(I32, 4)
-STATE = types.UniTuple(types.uint32, 8)
-BLOCK = types.UniTuple(types.uint32, 16)
+from kernels.sha256.sha_unit import V4, Unit, intrinsics, lane, shuffle, vector
 
 
 def available(features: set[str] | None = None) -> bool:
@@ -43,22 +40,6 @@ def available(features: set[str] | None = None) -> bool:
         return False
     features = cpu.compile_features() if features is None else features
     return {"+sha", "+sse4.1"} <= features
-
-
-def _vector(builder, words):
-    """<4 x i32> with words[0] in lane 0."""
-    v = ir.Constant(V4, ir.Undefined)
-    for lane, word in enumerate(words):
-        v = builder.insert_element(v, word, ir.Constant(I32, lane))
-    return v
-
-
-def _lane(builder, v, lane: int):
-    return builder.extract_element(v, ir.Constant(I32, lane))
-
-
-def _shuffle(builder, a, b, lanes):
-    return builder.shuffle_vector(a, b, ir.Constant(V4, lanes))
 
 
 def _sha(builder, name: str, *args):
@@ -86,13 +67,13 @@ def _rnds2_in_order(builder, cdgh, abef, wk):
 def _packed(builder, state):
     """ABEF and CDGH from the scalars a..h."""
     a, b, c, d, e, f, g, h = state
-    return _vector(builder, [f, e, b, a]), _vector(builder, [h, g, d, c])
+    return vector(builder, [f, e, b, a]), vector(builder, [h, g, d, c])
 
 
 def _unpacked(builder, abef, cdgh):
     """a..h from ABEF = [F, E, B, A] and CDGH = [H, G, D, C]."""
-    return [_lane(builder, abef, 3), _lane(builder, abef, 2), _lane(builder, cdgh, 3), _lane(builder, cdgh, 2),
-            _lane(builder, abef, 1), _lane(builder, abef, 0), _lane(builder, cdgh, 1), _lane(builder, cdgh, 0)]
+    return [lane(builder, abef, 3), lane(builder, abef, 2), lane(builder, cdgh, 3), lane(builder, cdgh, 2),
+            lane(builder, abef, 1), lane(builder, abef, 0), lane(builder, cdgh, 1), lane(builder, cdgh, 0)]
 
 
 def _rounds(builder, streams, rounds: int):
@@ -100,7 +81,7 @@ def _rounds(builder, streams, rounds: int):
     each step written for every stream before the next."""
     abef = [s[0] for s in streams]
     cdgh = [s[1] for s in streams]
-    schedule = [[_vector(builder, s[2][4 * i : 4 * i + 4]) for i in range(4)] for s in streams]
+    schedule = [[vector(builder, s[2][4 * i : 4 * i + 4]) for i in range(4)] for s in streams]
     if len(streams) == 1:
         rnds2 = lambda *a: _sha(builder, "sha256rnds2", *a)  # noqa: E731 - nothing to interleave
     else:
@@ -111,107 +92,31 @@ def _rounds(builder, streams, rounds: int):
         for w in schedule:
             if group >= 4:  # W[t..t+3] from W[t-16..t-13], W[t-12..t-9], W[t-7..t-4], W[t-4..t-1]
                 older, old, prev, last = (w[(group + j) % 4] for j in range(4))
-                mixed = builder.add(_sha(builder, "sha256msg1", older, old), _shuffle(builder, prev, last, [1, 2, 3, 4]))
+                mixed = builder.add(_sha(builder, "sha256msg1", older, old), shuffle(builder, prev, last, [1, 2, 3, 4]))
                 w[group % 4] = _sha(builder, "sha256msg2", mixed, last)
             wk.append(builder.add(w[group % 4], k))
         for half in (0, 1):
             if 4 * group + 2 * half >= rounds:
                 break
             for i, x in enumerate(wk):
-                x = _shuffle(builder, x, x, [2, 3, 0, 1]) if half else x
+                x = shuffle(builder, x, x, [2, 3, 0, 1]) if half else x
                 cdgh[i], abef[i] = abef[i], rnds2(cdgh[i], abef[i], x)
     return list(zip(abef, cdgh))
 
 
-def _blocks(blocks) -> int:
-    """How many blocks a UniTuple(BLOCK, n) holds; TypingError for anything else."""
-    if not (isinstance(blocks, types.UniTuple) and blocks.dtype == BLOCK):
-        raise TypingError(f"sha_ni takes a tuple of blocks, each UniTuple(uint32, 16), got {blocks}")
-    return blocks.count
+SHA_NI = Unit(
+    name="sha_ni",
+    rounds=_rounds,
+    pack=_packed,
+    unpack=_unpacked,
+    # memory holds a b c d | e f g h; ABEF = [F, E, B, A], CDGH = [H, G, D, C]
+    from_halves=lambda builder, low, high: (shuffle(builder, low, high, [5, 4, 1, 0]),
+                                            shuffle(builder, low, high, [7, 6, 3, 2])),
+    to_halves=lambda builder, abef, cdgh: (shuffle(builder, abef, cdgh, [3, 2, 7, 6]),
+                                           shuffle(builder, abef, cdgh, [1, 0, 5, 4])),
+    # the final h is round 60's e, which round 61 moves to f (lane 0 of ABEF): rounds 62 and 63 are skipped
+    last_word_rounds=62,
+    final_h=lambda builder, abef, cdgh: lane(builder, abef, 0),
+)
 
-
-def _check_state(state):
-    if state != STATE:
-        raise TypingError(f"sha_ni takes a state of UniTuple(uint32, 8), got {state}")
-
-
-def _streams(builder, args, count: int):
-    """The state's scalars, and (abef, cdgh, words) for each of `count` blocks."""
-    start = [builder.extract_value(args[0], i) for i in range(8)]
-    packed = _packed(builder, start)
-    blocks = [builder.extract_value(args[1], j) for j in range(count)]
-    return start, [(*packed, [builder.extract_value(b, i) for i in range(16)]) for b in blocks]
-
-
-def _tuple(context, builder, type_, values):
-    out = ir.Constant(context.get_value_type(type_), ir.Undefined)
-    for i, v in enumerate(values):
-        out = builder.insert_value(out, v, i)
-    return out
-
-
-@intrinsic
-def compress_each(typingctx, state, blocks):
-    """The SHA-256 chaining value after each of n 64-byte blocks from one state (a..h): a tuple of n
-    states, their rounds interleaved."""
-    _check_state(state)
-    count = _blocks(blocks)
-    result = types.UniTuple(STATE, count)
-
-    def codegen(context, builder, sig, args):
-        start, streams = _streams(builder, args, count)
-        states = []
-        for abef, cdgh in _rounds(builder, streams, 64):
-            after = [builder.add(x, y) for x, y in zip(start, _unpacked(builder, abef, cdgh))]
-            states.append(_tuple(context, builder, STATE, after))
-        return _tuple(context, builder, result, states)
-
-    return result(state, blocks), codegen
-
-
-@intrinsic
-def last_word_each(typingctx, state, blocks):
-    """Word H7 of the chaining value after each of n blocks, from 62 rounds: the final h is round 60's e,
-    which round 61 moves to f (lane 0 of ABEF), so rounds 62 and 63 are not computed."""
-    _check_state(state)
-    count = _blocks(blocks)
-    result = types.UniTuple(types.uint32, count)
-
-    def codegen(context, builder, sig, args):
-        start, streams = _streams(builder, args, count)
-        words = [builder.add(start[7], _lane(builder, abef, 0)) for abef, _ in _rounds(builder, streams, 62)]
-        return _tuple(context, builder, result, words)
-
-    return result(state, blocks), codegen
-
-
-@intrinsic
-def compress_into(typingctx, states, blocks):
-    """compress_each on states kept in memory: each of the n uint32 arrays of 8 (a..h) in `states` becomes
-    its chaining value after its block, read and written as two 128-bit vectors. Returning all eight words
-    as scalars instead let LLVM's SLP pass put 256-bit AVX code beside the legacy-SSE SHA instructions:
-    5 us a block, not 40 ns, on Zen 3."""
-    count = _blocks(blocks)
-    if not (isinstance(states, types.UniTuple) and states.count == count and isinstance(states.dtype, types.Array)
-            and states.dtype.dtype == types.uint32 and states.dtype.ndim == 1 and states.dtype.layout == "C"):
-        raise TypingError(f"compress_into takes a tuple of {count} C-contiguous uint32 arrays of 8 and as many "
-                          f"blocks, got ({states}, {blocks})")
-
-    def codegen(context, builder, sig, args):
-        pointers, streams = [], []
-        for j in range(count):
-            array = context.make_array(sig.args[0].dtype)(context, builder, builder.extract_value(args[0], j))
-            base = builder.bitcast(array.data, V4.as_pointer())
-            low_ptr, high_ptr = base, builder.gep(base, [ir.Constant(I32, 1)])
-            low, high = builder.load(low_ptr, align=4), builder.load(high_ptr, align=4)  # a b c d, e f g h
-            abef, cdgh = _shuffle(builder, low, high, [5, 4, 1, 0]), _shuffle(builder, low, high, [7, 6, 3, 2])
-            block = builder.extract_value(args[1], j)
-            pointers.append((low_ptr, high_ptr, abef, cdgh))
-            streams.append((abef, cdgh, [builder.extract_value(block, i) for i in range(16)]))
-        for (low_ptr, high_ptr, abef0, cdgh0), (abef, cdgh) in zip(pointers, _rounds(builder, streams, 64)):
-            abef, cdgh = builder.add(abef, abef0), builder.add(cdgh, cdgh0)
-            builder.store(_shuffle(builder, abef, cdgh, [3, 2, 7, 6]), low_ptr, align=4)
-            builder.store(_shuffle(builder, abef, cdgh, [1, 0, 5, 4]), high_ptr, align=4)
-        return context.get_dummy_value()
-
-    return types.none(states, blocks), codegen
+compress_each, last_word_each, compress_into = intrinsics(SHA_NI)

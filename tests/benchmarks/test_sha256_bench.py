@@ -25,7 +25,8 @@ GENESIS = ref.parse_header_hex(H.GENESIS)
 
 @pytest.mark.parametrize("kernel", nc.SCAN_KERNELS)
 def test_scan_rate(benchmark, figures, size, kernel, monkeypatch):
-    """Both scan kernels side by side: 8 (AVX2) or 16 (AVX-512) lanes, and SHA-NI two nonces at a time."""
+    """The scan kernels side by side: 8 (AVX2), 16 (AVX-512) or 4 (NEON) lanes, and the SHA-256 unit (SHA-NI,
+    Arm SHA2) two nonces at a time."""
     use_scan_kernel(kernel, monkeypatch)
     count = size(1 << 16, 1 << 24)
     start = H.GENESIS_NONCE - count // 2
