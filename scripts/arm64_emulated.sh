@@ -3,7 +3,7 @@
 # machine with no Arm CPU: qemu-user runs an aarch64 CPython from Debian bookworm with aarch64 wheels from
 # PyPI, and LLVM inside it compiles the numba-cpu kernels for Neoverse V2 with the SHA2 instructions.
 #
-#   sudo scripts/arm64_emulated.sh                      # the numba-cpu SHA-256 tests
+#   sudo scripts/arm64_emulated.sh                      # the numba-cpu SHA-256 and int8 dot tests
 #   sudo scripts/arm64_emulated.sh tests/test_cli.py    # any pytest arguments instead
 #
 # Needs root once (apt: qemu-user-static, debootstrap), Debian's and PyPI's servers, and about 1 GB in
@@ -38,15 +38,20 @@ for cpu in 0 1; do
     printf 'CPU variant\t: 0x0\nCPU part\t: 0xd4f\nCPU revision\t: 0\n\n'
 done >"$SYSROOT/proc/cpuinfo"
 
-if [ ! -d "$SITE/numba" ]; then
-    # the project's dependencies and the test tools, as aarch64 wheels for the sysroot's CPython 3.11
+# the project's dependencies and the test tools, as aarch64 wheels for the sysroot's CPython 3.11 (installed
+# again when this list changes)
+REQUIREMENTS=("numpy>=1.26" "numba>=0.60" "rich>=13" "pydantic>=2.6" "matplotlib>=3.8" "scipy>=1.11"
+    "threadpoolctl>=3.2" "nvidia-ml-py>=12" "pyopencl>=2024.1" "gguf>=0.10" "tokenizers>=0.19" packaging pytest
+    pytest-benchmark pytest-xdist hypothesis)
+if [ "$(cat "$SITE/.requirements" 2>/dev/null)" != "${REQUIREMENTS[*]}" ]; then
+    rm -rf "$SITE"
     python3 -m pip install -q --target "$SITE" --only-binary=:all: --python-version 3.11 --implementation cp \
         --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 \
-        --platform manylinux_2_34_aarch64 \
-        "numpy>=1.26" "numba>=0.60" "rich>=13" "pydantic>=2.6" "matplotlib>=3.8" "scipy>=1.11" "threadpoolctl>=3.2" \
-        "nvidia-ml-py>=12" "pyopencl>=2024.1" packaging pytest pytest-benchmark pytest-xdist hypothesis
+        --platform manylinux_2_34_aarch64 "${REQUIREMENTS[@]}"
+    echo "${REQUIREMENTS[*]}" >"$SITE/.requirements"
 fi
 
-[ $# -gt 0 ] || set -- tests/test_sha256_numba_cpu.py tests/test_sha256_arm.py
+[ $# -gt 0 ] || set -- tests/test_sha256_numba_cpu.py tests/test_sha256_arm.py tests/test_int8_dot_arm.py \
+    tests/test_inference_quant.py::test_every_int8_dot_path_gives_the_exact_products
 exec env PYTHONPATH="$SITE:$PWD" QEMU_CPU=max NUMBA_CACHE_DIR="$ROOT/numba-cache" \
     qemu-aarch64-static -L "$SYSROOT" "$SYSROOT/usr/bin/python3" -m pytest -n 0 -p no:cacheprovider "$@"

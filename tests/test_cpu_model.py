@@ -25,3 +25,18 @@ def test_x86_keeps_its_model_name():
     text = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9654 96-Core Processor\nflags\t\t: fpu avx2\n"
     assert cpu.model_from_cpuinfo(text) == "AMD EPYC 9654 96-Core Processor"
     assert cpu.model_from_cpuinfo("") == cpu.model_from_cpuinfo("garbage without fields") != ""
+
+
+def test_an_arm_core_llvm_knows_brings_its_dot_product(monkeypatch):
+    """LLVM's AArch64 host detection omits asimddp; the named core (neoverse-v2) implies it, generic not."""
+    import llvmlite.binding as llvm
+
+    monkeypatch.setattr(cpu, "cpu_flags", lambda: ("fp", "asimd", "sha2", "asimddp"))
+    monkeypatch.setattr(llvm, "get_host_cpu_features", lambda: type("F", (), {"flatten": lambda self: "+neon,+sha2"})())
+    for name, want in (("neoverse-v2", True), ("generic", False)):
+        monkeypatch.setattr(llvm, "get_host_cpu_name", lambda name=name: name)
+        cpu.host_features.cache_clear()
+        try:
+            assert ("+dotprod" in cpu.host_features().split(",")) == want, name
+        finally:
+            cpu.host_features.cache_clear()

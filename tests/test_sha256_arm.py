@@ -9,17 +9,15 @@ under qemu-user on an emulated Neoverse V2 (scripts/arm64_emulated.sh).
 from __future__ import annotations
 
 import re
-from collections import Counter
 
-import llvmlite.binding as llvm
 import pytest
 from llvmlite import ir
 
 from kernels.sha256 import arm_sha2
 from kernels.sha256 import reference as ref
 from kernels.sha256.sha_unit import I32, chaining_values, last_words
+from tests.arm_codegen import mnemonics, neoverse_v2_assembly, new_module
 
-TRIPLE = "aarch64-unknown-linux-gnu"
 # In numba_cpu's compiled scan (emulated Neoverse V2, 2026-12-08): 62 sha256h + 64 sha256h2 and 90 schedule
 # instructions for two nonces; llvm-mca's Neoverse V2 model puts them all on pipe V0, 216 cycles.
 HASH_INSTRUCTIONS = 2 * (32 + 31)  # the second hash's last sha256h (ABCD) is dead code
@@ -28,8 +26,7 @@ SCHEDULE_CEILING = 2 * 2 * 24  # sha256su0 + sha256su1: 12 + 12 per hash and non
 
 def _scan_step() -> ir.Module:
     """void step(i32* mid, i32* tail, i32 nonce, i32* out): out[i] = H7 of sha256d(header with nonce + i), i < 2."""
-    module = ir.Module(name="scan_step")
-    module.triple = TRIPLE
+    module = new_module("scan_step")
     ptr = I32.as_pointer()
     fn = ir.Function(module, ir.FunctionType(ir.VoidType(), [ptr, ptr, I32, ptr]), name="step")
     mid, tail, nonce, out = fn.args
@@ -50,33 +47,22 @@ def _scan_step() -> ir.Module:
 
 
 @pytest.fixture(scope="module")
-def neoverse_v2_assembly() -> str:
-    llvm.initialize_all_targets()
-    llvm.initialize_all_asmprinters()
-    machine = llvm.Target.from_triple(TRIPLE).create_target_machine(cpu="neoverse-v2", features="+neon,+sha2", opt=3)
-    module = llvm.parse_assembly(str(_scan_step()))
-    module.verify()
-    builder = llvm.create_pass_builder(machine, llvm.create_pipeline_tuning_options(speed_level=3))
-    builder.getModulePassManager().run(module, builder)
-    return machine.emit_assembly(module)
+def scan_assembly() -> str:
+    return neoverse_v2_assembly(_scan_step())
 
 
-def _mnemonics(assembly: str) -> Counter:
-    return Counter(m.group(1) for m in re.finditer(r"^\s+([a-z][a-z0-9.]*)\s", assembly, re.MULTILINE))
-
-
-def test_two_nonces_run_on_the_sha2_unit(neoverse_v2_assembly):
-    ops = _mnemonics(neoverse_v2_assembly)
+def test_two_nonces_run_on_the_sha2_unit(scan_assembly):
+    ops = mnemonics(scan_assembly)
     assert ops["sha256h"] + ops["sha256h2"] == HASH_INSTRUCTIONS, ops
     assert ops["sha256su0"] + ops["sha256su1"] <= SCHEDULE_CEILING, ops
     assert not ops["ror"] and not ops["eor"], ops  # no round or schedule arithmetic left outside the unit
 
 
-def test_the_two_nonces_are_interleaved(neoverse_v2_assembly):
+def test_the_two_nonces_are_interleaved(scan_assembly):
     """Each sha256h waits for the state the last one wrote, so the two nonces' chains should alternate.
     `sha256h2` rewrites EFGH in place, so a chain keeps its EFGH register: in the first hash the
     destinations alternate between two registers, not 16 of one and then 16 of the other."""
-    destinations = re.findall(r"^\s+sha256h2\s+q(\d+),", neoverse_v2_assembly, re.MULTILINE)[:32]
+    destinations = re.findall(r"^\s+sha256h2\s+q(\d+),", scan_assembly, re.MULTILINE)[:32]
     assert len(set(destinations)) == 2, destinations
     assert sum(a != b for a, b in zip(destinations, destinations[1:])) >= 16, destinations
 

@@ -244,7 +244,7 @@ def group_dot_asm(kind: str, isa: str | None = None) -> str:
     return kernel.inspect_asm(signature)
 
 
-ISA = vnni.host_isa()  # the int8 dot products the kernels use here: avx512vnni, avx2 or plain
+ISA = vnni.host_isa()  # the int8 dot products the kernels use here: avx512vnni, avx2, neon_dotprod or plain
 ACTIVATION_DTYPE = {"q8_0": np.int8, "q4_1": np.int8, "bf16w": np.float32}
 _GROUP = {k: _make_group(k, ISA) for k in quant.KINDS}
 

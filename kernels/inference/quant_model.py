@@ -63,7 +63,7 @@ class QuantModel(Model):
     @property
     def dot_instructions(self) -> str:
         """What the weight products run on here: the int8 dot instruction set of Q8_0 / Q4_1 (avx512vnni,
-        avx2, or plain loops: kernels/inference/vnni.py), or float FMAs for bfloat16 weights."""
+        avx2, neon_dotprod, or plain loops: kernels/inference/vnni.py), or float FMAs for bfloat16 weights."""
         return quant_cpu.ISA if self.dtype in quant.INT8_KINDS else "fp32 FMA on widened bf16"
 
     @property

@@ -1,5 +1,6 @@
 """Int8 block dot products as Numba intrinsics, written into the LLVM IR directly: AVX-512 VNNI
-(`vpdpbusd`) or, on AVX2 hosts without it, the same sums from `vpmaddubsw` and `vpmaddwd`.
+(`vpdpbusd`) or, on AVX2 hosts without it, the same sums from `vpmaddubsw` and `vpmaddwd`; on Arm
+(Grace's Neoverse V2, Apple M) from SDOT.
 
 Why by hand: from plain integer loops LLVM (llvmlite 0.50) emits `vpmaddwd` for Q4_1 and `vpmulld` for
 Q8_0, never `vpdpbusd`, and ran 2.6x slower on SmolLM2's gate/up matrix. `vpdpbusd` multiplies 64
@@ -15,6 +16,9 @@ ones (pairs of those into the int32 lane), on each 32-byte half of a chunk, as l
 int16 pair saturates past 32767, so Q8_0 takes its weights back to signed (xor 0x80) and multiplies
 |w| by x carrying w's sign (`vpsignb`): |w|, |x| <= 127 keep a pair within 32258, and no offset is
 needed. Q4_1's nibbles (<= 15) never come near it.
+Arm (`neon_dotprod`): SDOT does vpdpbusd's job on a 16-byte quarter of a chunk (4 rows), signed by signed,
+so Q8_0's quants go back to signed as for AVX2; checked bit for bit on an emulated Neoverse V2
+(scripts/arm64_emulated.sh), not timed on an Arm CPU.
 The block's scales stay fp16 as in the file (16 d, then for Q4_1 16 minimums m, per block of 16 rows)
 and are widened in registers (`vcvtph2ps`), so the kernels read the file's bytes and no more. Each
 intrinsic adds one block to 16 float32 accumulators passed in and out as a tuple (kept in registers after
@@ -41,15 +45,16 @@ HALVES = ir.VectorType(F16, 16)
 ACC = types.UniTuple(types.float32, 16)
 
 
-ISAS = ("avx512vnni", "avx2")  # instruction sets the intrinsics are built for, best first
-PLAIN = "plain"  # neither: the kernels' plain loops
+ISAS = ("avx512vnni", "avx2", "neon_dotprod")  # instruction sets the intrinsics are built for, best first
+PLAIN = "plain"  # none of them: the kernels' plain loops
+NEEDS = {"avx512vnni": {"+avx512vnni", "+avx512bw", "+f16c"}, "avx2": {"+avx2", "+f16c"},
+         "neon_dotprod": {"+neon", "+dotprod"}}  # LLVM's feature names
 
 
 def usable_isas(features: set[str] | None = None) -> tuple[str, ...]:
     """The members of ISAS the target has (AVX-512 VNNI hosts have AVX2 too), best first."""
     features = cpu.compile_features() if features is None else features
-    need = {"avx512vnni": {"+avx512vnni", "+avx512bw", "+f16c"}, "avx2": {"+avx2", "+f16c"}}
-    return tuple(isa for isa in ISAS if need[isa] <= features)
+    return tuple(isa for isa in ISAS if NEEDS[isa] <= features)
 
 
 def host_isa(features: set[str] | None = None) -> str:
@@ -109,19 +114,44 @@ def _maddubs(builder, signed: bool = False):
     return dot
 
 
+QUARTER_BYTES, QUARTER_LANES = ir.VectorType(I8, 16), ir.VectorType(I32, 4)
+
+
+def _sdot(builder):
+    """acc + vpdpbusd's sums from Arm's SDOT (FEAT_DotProd: signed bytes, 4 products into each of 4 int32
+    lanes), on each 16-byte quarter of a chunk. Both operands are signed: Q4_1's nibbles (<= 15) are as
+    they are, Q8_0's quants are taken back to signed first."""
+    fnty = ir.FunctionType(QUARTER_LANES, [QUARTER_LANES, QUARTER_BYTES, QUARTER_BYTES])
+    fn = builder.module.declare_intrinsic("llvm.aarch64.neon.sdot.v4i32.v16i8", fnty=fnty)
+    undef_bytes, undef_lanes = ir.Constant(BYTES, ir.Undefined), ir.Constant(LANES32, ir.Undefined)
+
+    def quarter(v, undef, width: int, q: int):
+        return builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(I32, width), list(range(width * q, width * q + width))))
+
+    def dot(acc, a, b):
+        a, b = builder.bitcast(a, BYTES), builder.bitcast(b, BYTES)
+        sums = [builder.call(fn, [quarter(acc, undef_lanes, 4, q), quarter(a, undef_bytes, 16, q),
+                                  quarter(b, undef_bytes, 16, q)]) for q in range(4)]
+        pairs = [builder.shuffle_vector(sums[h], sums[h + 1], ir.Constant(ir.VectorType(I32, 8), list(range(8))))
+                 for h in (0, 2)]
+        return builder.shuffle_vector(*pairs, ir.Constant(LANES32, list(range(16))))
+
+    return dot
+
+
 def _q8_0_dot(builder, isa: str):
     """The Q8_0 dot step on a chunk of quants + 128 and its offset rule: VNNI takes the unsigned bytes and
-    leaves 128 * sum(x) to take off; AVX2 takes them back to signed and leaves nothing."""
+    leaves 128 * sum(x) to take off; AVX2 and SDOT take them back to signed and leave nothing."""
     if isa == "avx512vnni":
         return _dpbusd(builder), True
     flip = ir.Constant(BYTES, [0x80] * 64)
-    signed = _maddubs(builder, signed=True)
+    signed = _sdot(builder) if isa == "neon_dotprod" else _maddubs(builder, signed=True)
     return (lambda acc, u8, s8: signed(acc, builder.xor(u8, flip), s8)), False
 
 
 def _u8_dot(builder, isa: str):
     """The dot step for unsigned bytes (Q4_1's nibbles)."""
-    return _dpbusd(builder) if isa == "avx512vnni" else _maddubs(builder)
+    return {"avx512vnni": _dpbusd, "neon_dotprod": _sdot}.get(isa, _maddubs)(builder)
 
 
 def _from_tuple(builder, value):

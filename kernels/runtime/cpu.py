@@ -95,10 +95,16 @@ def compile_features() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def host_features() -> str:
-    """LLVM's feature string of this CPU ('+avx2,-avx512f,...'), asked once."""
+    """LLVM's feature string of this CPU ('+avx2,-avx512f,...'), asked once. On AArch64 Linux LLVM reads
+    only some of /proc/cpuinfo's features (aes, sha2, sve, ... but not asimddp), while the CPU it names
+    (`neoverse-v2`) brings the rest to the target Numba compiles for: the dot product (SDOT) is added
+    where the kernel lists it and LLVM knows the core by name (a `generic` target would lack it)."""
     import llvmlite.binding as llvm
 
-    return llvm.get_host_cpu_features().flatten()
+    features = llvm.get_host_cpu_features().flatten()
+    if "asimddp" in cpu_flags() and llvm.get_host_cpu_name() != "generic" and "dotprod" not in features:
+        features = ",".join(filter(None, [features, "+dotprod"]))
+    return features
 
 
 @lru_cache(maxsize=4)
