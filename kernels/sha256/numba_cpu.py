@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import os
 import platform
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
 from numba import get_num_threads, njit
 
 from kernels.runtime import Traits, cpu, parse_device_index
+from kernels.runtime.daemon_pool import DaemonPool
 from kernels.sha256 import arm_sha2, sha_ni
 from kernels.sha256 import reference as ref
 
@@ -239,8 +239,9 @@ _bswap = _SCOPE["bswap"]
 
 
 @lru_cache(maxsize=1)
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=get_num_threads(), thread_name_prefix="numba-cpu")
+def _pool() -> DaemonPool:
+    """Daemon workers, one per Numba thread, started on the first parallel call (see daemon_pool.py)."""
+    return DaemonPool(get_num_threads(), "numba-cpu")
 
 
 def _in_parts(work, first: int, last: int, quantum: int, smallest: int) -> list:
