@@ -86,12 +86,22 @@ def _dpbusd(builder):
 HALF_BYTES, HALF_WORDS, HALF_LANES = ir.VectorType(I8, 32), ir.VectorType(I16, 16), ir.VectorType(I32, 8)
 
 
-def _split(builder, v):
-    """The two 32-byte halves (one ymm each) of a 64-byte vector."""
-    v = builder.bitcast(v, BYTES)
-    return [builder.shuffle_vector(v, ir.Constant(BYTES, ir.Undefined),
-                                   ir.Constant(ir.VectorType(I32, 32), list(range(32 * h, 32 * h + 32))))
-            for h in range(2)]
+def _split(builder, v, parts: int):
+    """The lanes of vector v in `parts` equal pieces, in order (a 64-byte chunk: two ymm halves for AVX2,
+    four 16-byte quarters for SDOT)."""
+    width = v.type.count // parts
+    undef = ir.Constant(v.type, ir.Undefined)
+    return [builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(I32, width), list(range(width * p, width * p + width))))
+            for p in range(parts)]
+
+
+def _join(builder, pieces):
+    """The pieces' lanes back to back in one vector (the inverse of _split), joined pairwise."""
+    while len(pieces) > 1:
+        width = 2 * pieces[0].type.count
+        pieces = [builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(I32, width), list(range(width))))
+                  for a, b in zip(pieces[::2], pieces[1::2])]
+    return pieces[0]
 
 
 def _maddubs(builder, signed: bool = False):
@@ -105,11 +115,11 @@ def _maddubs(builder, signed: bool = False):
 
     def dot(acc, u8, s8):
         sums = []
-        for u, s in zip(_split(builder, u8), _split(builder, s8)):
+        for u, s in zip(_split(builder, builder.bitcast(u8, BYTES), 2), _split(builder, builder.bitcast(s8, BYTES), 2)):
             if signed:
                 u, s = builder.call(sign, [u, u]), builder.call(sign, [s, u])
             sums.append(builder.call(wd, [builder.call(ub, [u, s]), ones]))
-        return builder.add(acc, builder.shuffle_vector(*sums, ir.Constant(LANES32, list(range(16)))))
+        return builder.add(acc, _join(builder, sums))
 
     return dot
 
@@ -123,18 +133,11 @@ def _sdot(builder):
     they are, Q8_0's quants are taken back to signed first."""
     fnty = ir.FunctionType(QUARTER_LANES, [QUARTER_LANES, QUARTER_BYTES, QUARTER_BYTES])
     fn = builder.module.declare_intrinsic("llvm.aarch64.neon.sdot.v4i32.v16i8", fnty=fnty)
-    undef_bytes, undef_lanes = ir.Constant(BYTES, ir.Undefined), ir.Constant(LANES32, ir.Undefined)
-
-    def quarter(v, undef, width: int, q: int):
-        return builder.shuffle_vector(v, undef, ir.Constant(ir.VectorType(I32, width), list(range(width * q, width * q + width))))
 
     def dot(acc, a, b):
-        a, b = builder.bitcast(a, BYTES), builder.bitcast(b, BYTES)
-        sums = [builder.call(fn, [quarter(acc, undef_lanes, 4, q), quarter(a, undef_bytes, 16, q),
-                                  quarter(b, undef_bytes, 16, q)]) for q in range(4)]
-        pairs = [builder.shuffle_vector(sums[h], sums[h + 1], ir.Constant(ir.VectorType(I32, 8), list(range(8))))
-                 for h in (0, 2)]
-        return builder.shuffle_vector(*pairs, ir.Constant(LANES32, list(range(16))))
+        quarters = zip(_split(builder, acc, 4), _split(builder, builder.bitcast(a, BYTES), 4),
+                       _split(builder, builder.bitcast(b, BYTES), 4))
+        return _join(builder, [builder.call(fn, list(q)) for q in quarters])
 
     return dot
 
