@@ -67,8 +67,7 @@ def test_the_two_nonces_are_interleaved(scan_assembly):
     assert sum(a != b for a, b in zip(destinations, destinations[1:])) >= 16, destinations
 
 
-def test_the_unit_needs_an_arm_target_with_sha2(monkeypatch):
-    monkeypatch.setattr("platform.machine", lambda: "aarch64")
-    assert arm_sha2.available({"+neon", "+sha2"}) and not arm_sha2.available({"+neon", "-sha2"})
+def test_the_unit_runs_whole_groups_of_four_rounds():
+    """(When the unit is available: tests/test_sha256_numba_cpu.py::test_sha_ni_is_x86_with_the_sha_feature.)"""
     with pytest.raises(ValueError, match="4 rounds at a time"):
         arm_sha2.rounds(None, [], 62)

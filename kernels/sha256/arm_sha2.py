@@ -29,6 +29,8 @@ from kernels.sha256 import reference as ref
 from kernels.sha256.sha_unit import V4, Unit, intrinsics, lane, vector
 
 ARM_MACHINES = ("aarch64", "arm64")
+KERNEL = "arm-sha2"  # numba_cpu's name for the scan on this unit (SITEBENCH_SHA256_CPU)
+INSTRUCTIONS = "the Arm SHA2 instructions"
 
 
 def available(features: set[str] | None = None) -> bool:

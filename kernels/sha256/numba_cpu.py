@@ -325,14 +325,13 @@ def _scan_range_sha_unit(mid, tail, start, end, top, hits):
     return n, end
 
 
-# the SHA-256 unit kernels: name -> (module, what the instructions are called)
-_UNIT_KERNELS = {"sha-ni": (sha_ni, "the SHA extensions (SHA-NI)"), "arm-sha2": (arm_sha2, "the Arm SHA2 instructions")}
-SCAN_KERNELS = ("lanes", *_UNIT_KERNELS)
+_UNITS = {unit.KERNEL: unit for unit in (sha_ni, arm_sha2)}  # the SHA-256 unit kernels by name
+SCAN_KERNELS = ("lanes", *_UNITS)
 
 
 def kernel_available(kernel: str) -> bool:
     """Whether Numba can build scan kernel `kernel` (one of SCAN_KERNELS) here."""
-    return kernel == "lanes" or (kernel in _UNIT_KERNELS and _UNIT_KERNELS[kernel][0] is _unit and _unit.available())
+    return kernel == "lanes" or (kernel == _unit.KERNEL and _unit.available())
 
 
 def scan_kernel() -> str:
@@ -345,19 +344,17 @@ def scan_kernel() -> str:
         raise ValueError(f"SITEBENCH_SHA256_CPU={chosen!r} is not one of {', '.join(SCAN_KERNELS)}; unset it or "
                          "pick one")
     if chosen and not kernel_available(chosen):
-        raise ValueError(f"SITEBENCH_SHA256_CPU={chosen}, but Numba does not compile for {_UNIT_KERNELS[chosen][1]} "
+        raise ValueError(f"SITEBENCH_SHA256_CPU={chosen}, but Numba does not compile for {_UNITS[chosen].INSTRUCTIONS} "
                          "on this CPU; unset it")
     if chosen:
         return chosen
-    unit = next(name for name, (module, _) in _UNIT_KERNELS.items() if module is _unit)
-    return unit if LANES < 16 and kernel_available(unit) else "lanes"
+    return _unit.KERNEL if LANES < 16 and kernel_available(_unit.KERNEL) else "lanes"
 
 
 def scan_description() -> str:
     """The scan that runs here, for the run file."""
-    kernel = scan_kernel()
-    if kernel in _UNIT_KERNELS:
-        return f"Numba on {_UNIT_KERNELS[kernel][1]}: two nonces interleaved per core, all cores"
+    if scan_kernel() != "lanes":  # the one unit this CPU has (scan_kernel refuses the other)
+        return f"Numba on {_unit.INSTRUCTIONS}: two nonces interleaved per core, all cores"
     return f"Numba: {LANES} uint32 lanes per vector, one nonce per lane, all cores"
 
 

@@ -34,6 +34,10 @@ from kernels.sha256 import reference as ref
 from kernels.sha256.sha_unit import V4, Unit, intrinsics, lane, shuffle, vector
 
 
+KERNEL = "sha-ni"  # numba_cpu's name for the scan on this unit (SITEBENCH_SHA256_CPU)
+INSTRUCTIONS = "the SHA extensions (SHA-NI)"
+
+
 def available(features: set[str] | None = None) -> bool:
     """Whether Numba compiles for a target with SHA-NI here (x86-64 with '+sha' in its features)."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
