@@ -51,7 +51,7 @@ if [ "$(cat "$SITE/.requirements" 2>/dev/null)" != "${REQUIREMENTS[*]}" ]; then
     echo "${REQUIREMENTS[*]}" >"$SITE/.requirements"
 fi
 
-[ $# -gt 0 ] || set -- tests/test_sha256_numba_cpu.py tests/test_sha256_arm.py tests/test_int8_dot_arm.py \
+[ $# -gt 0 ] || set -- tests/test_sha256_numba_cpu.py tests/test_sha256_arm.py tests/test_int8_dot_codegen.py \
     tests/test_inference_quant.py::test_every_int8_dot_path_gives_the_exact_products
 exec env PYTHONPATH="$SITE:$PWD" QEMU_CPU=max NUMBA_CACHE_DIR="$ROOT/numba-cache" \
     qemu-aarch64-static -L "$SYSROOT" "$SYSROOT/usr/bin/python3" -m pytest -n 0 -p no:cacheprovider "$@"

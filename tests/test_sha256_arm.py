@@ -16,7 +16,7 @@ from llvmlite import ir
 from kernels.sha256 import arm_sha2
 from kernels.sha256 import reference as ref
 from kernels.sha256.sha_unit import I32, chaining_values, last_words
-from tests.arm_codegen import mnemonics, neoverse_v2_assembly, new_module
+from tests.codegen import mnemonics, neoverse_v2_assembly, new_module
 
 # In numba_cpu's compiled scan (emulated Neoverse V2, 2026-12-08): 62 sha256h + 64 sha256h2 and 90 schedule
 # instructions for two nonces; llvm-mca's Neoverse V2 model puts them all on pipe V0, 216 cycles.
