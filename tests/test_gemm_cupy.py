@@ -10,6 +10,7 @@ import pytest
 
 from kernels.gemm import cupy_cuda, verify
 from tests import nvrtc
+from tests.gpu_targets import SHARED_OPTIN
 
 NVCC = shutil.which("nvcc")
 
@@ -97,6 +98,27 @@ def test_16_bit_rows_are_padded_to_16_bytes():
     assert padded.shape == (3, 8) and padded.dtype == np.float16 and not padded[:, 5:].any()
     assert cupy_cuda._padded_host(host, "fp32") is host
     assert cupy_cuda._padded_host(host, "bf16").dtype == np.uint16
+
+
+@pytest.mark.parametrize("cc", sorted(SHARED_OPTIN))
+def test_own_kernels_run_where_their_target_and_shared_memory_allow(monkeypatch, cc):
+    """Without a GPU: each generation's compute capability and opt-in shared memory faked. The default own
+    kernel runs on every one; wmma-wide's 4 stages (106 KiB) not on the 99 KiB cards; wgmma on sm_90 alone;
+    a kernel that cannot run is refused by name with the fix, before anything reaches the GPU."""
+    monkeypatch.setattr(cupy_cuda, "_capability", lambda device: cc)
+    monkeypatch.setattr(cupy_cuda, "shared_bytes_per_block", lambda device: SHARED_OPTIN[cc])
+    assert cupy_cuda.kernel_problem(0, "wmma") is None and cupy_cuda.dtypes(0, "own") == cupy_cuda.WMMA_DTYPES
+    wide = cupy_cuda.kernel_problem(0, "wmma-wide")
+    assert (wide is None) == (SHARED_OPTIN[cc] >= cupy_cuda.wmma_shared_bytes("wmma-wide")), wide
+    for kernel in cupy_cuda.HOPPER_KERNELS:
+        assert (cupy_cuda.kernel_problem(0, kernel) is None) == (cc == 90)
+        assert (cupy_cuda.dtypes(0, kernel) == cupy_cuda.WMMA_DTYPES) == (cc == 90)
+    for kernel in (k for k in cupy_cuda.WMMA_TILES if cupy_cuda.kernel_problem(0, k)):
+        with pytest.raises(ValueError, match=rf"cupy:0: {kernel} (runs|needs) .*kernel='own'"):
+            cupy_cuda.matmul(np.ones((2, 2)), np.ones((2, 2)), dtype="bf16", kernel=kernel)
+    if cc == 120:
+        assert cupy_cuda.kernel_problem(0, "wmma-wide") == (
+            "wmma-wide needs 108544 bytes of shared memory per block; this GPU (sm_120) allows 101376")
 
 
 def test_cublas_types_are_explicit():

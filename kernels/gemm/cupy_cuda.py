@@ -174,14 +174,38 @@ def _capability(device: int) -> int:
     return int(found[device].compute.removeprefix("sm_"))
 
 
+@lru_cache(maxsize=None)
+def shared_bytes_per_block(device: int) -> int | None:
+    """The most dynamic shared memory one block may opt in to on this GPU (227 KiB on sm_90 and sm_100,
+    163 KiB on sm_80, 99 KiB on the sm_86 / sm_89 / sm_120 cards); None where CuPy cannot say."""
+    try:
+        return int(_cupy().cuda.Device(device).attributes["MaxSharedMemoryPerBlockOptin"])
+    except Exception:  # noqa: BLE001 - no CuPy, or a CuPy without the attribute: the launch will tell
+        return None
+
+
+def kernel_problem(device: int, kernel: str) -> str | None:
+    """Why own kernel `kernel` (one of WMMA_TILES) cannot run on this GPU, or None: its target (WMMA from
+    sm_80, wgmma on sm_90 alone) or its shared memory (wmma-wide's 4 stages exceed a 99 KiB card's)."""
+    tile, cc = WMMA_TILES[kernel], _capability(device)
+    if not tile.runs_on(cc):
+        low, high = (f"sm_{c}" for c in tile.capabilities)
+        where = f"on {low} alone" if low == high else f"from {low}"
+        return f"{kernel} runs {where}; this GPU is sm_{cc}"
+    need, allowed = wmma_shared_bytes(kernel), shared_bytes_per_block(device)
+    if allowed is not None and need > allowed:
+        return f"{kernel} needs {need} bytes of shared memory per block; this GPU (sm_{cc}) allows {allowed}"
+    return None
+
+
 def dtypes(device: int = 0, kernel: str = "cublas") -> tuple[str, ...]:
     """cuBLAS: fp32 everywhere, fp16 from sm_53, tf32 and bf16 from sm_80; the own kernels fp16 and bf16
-    where their target runs (WMMA from sm_80, wgmma on sm_90 alone)."""
+    where they run (`kernel_problem`)."""
     cc = _capability(device)
     if kernel == "own":
         kernel = "wmma"  # wgmma where it runs, else WMMA: the same dtypes
     if kernel in WMMA_TILES:
-        return WMMA_DTYPES if WMMA_TILES[kernel].runs_on(cc) else ()
+        return WMMA_DTYPES if kernel_problem(device, kernel) is None else ()
     if kernel != "cublas":
         raise ValueError(f"unknown cupy GEMM kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
     return tuple(d for d, need in (("fp32", 0), ("tf32", 80), ("fp16", 53), ("bf16", 80)) if cc >= need)
@@ -415,6 +439,10 @@ def matmul(a, b, *, dtype: str = "fp32", device: int = 0, kernel: str = "cublas"
     """C = A @ B; host arrays in -> numpy out, a CupyMatrix in -> a CupyMatrix out (left on the GPU)."""
     if kernel not in KERNELS:
         raise ValueError(f"unknown cupy GEMM kernel {kernel!r}; choose one of {', '.join(KERNELS)}")
+    problem = kernel_problem(device, kernel) if kernel in WMMA_TILES else None
+    if problem:
+        raise ValueError(f"cupy:{device}: {problem}; use kernel='own' (the best own kernel that runs here) or "
+                         "'cublas'")
     verify.check_dtype(dtype, dtypes(device, kernel), f"cupy:{device} ({kernel})")
     resident = isinstance(a, CupyMatrix) or isinstance(b, CupyMatrix)
     for x in (a, b):
