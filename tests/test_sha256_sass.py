@@ -1,6 +1,6 @@
 """SASS instruction counts per nonce of both CUDA scan kernels, kept under recorded ceilings (no GPU needed).
 
-Each kernel is compiled for sm_90 (and the CuPy one for sm_100) the way its backend does on a GPU (the CuPy kernel with NVRTC, Numba's
+Each kernel is compiled for sm_90 (and the CuPy one for sm_100, sm_103 and sm_120) the way its backend does on a GPU (the CuPy kernel with NVRTC, Numba's
 PTX linked with nvJitLink), disassembled with cuobjdump, and the nonce loop's instructions counted by
 opcode and by pipe (tests/sass.py). SHA-256d is bound by the integer ALU pipe (SHF, LOP3, IADD3): the
 ceilings below are the counts of the generated kernels (kernels/sha256/rounds.py) at the commit that
@@ -32,6 +32,10 @@ CEILINGS = {
     ("numba-cuda", "sm_90"): {"total": 2899, "alu": 1667, "SHF": 1020, "LOP3": 630, "IADD3": 4, "model_cycles": 3334},
     # Blackwell (B200), the CuPy kernel only (Numba's sm_100 PTX is checked in test_sha256_cuda.py)
     ("cupy", "sm_100"): {"total": 2903, "alu": 1668, "SHF": 1024, "LOP3": 632, "IADD3": 0, "model_cycles": 3336},
+    # GB300 (sm_103) and the RTX 50 / RTX PRO Blackwell cards (sm_120): the same loop (sm_120 moves 6 of the
+    # IMAD adds to IADD / MOV); the pipe model is Hopper's, kept only as a count to hold
+    ("cupy", "sm_103"): {"total": 2903, "alu": 1668, "SHF": 1024, "LOP3": 632, "IADD3": 0, "model_cycles": 3336},
+    ("cupy", "sm_120"): {"total": 2903, "alu": 1674, "SHF": 1024, "LOP3": 632, "IADD3": 0, "model_cycles": 3348},
 }
 FLOOR_SHF = 950  # rotations: 6 per round and 4 per schedule word, minus the folded ones; fewer means lost work
 
