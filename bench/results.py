@@ -373,15 +373,22 @@ def _no_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+RUN_FILE = "run.json"  # the run file's name in the folder `python -m bench run --out` writes
+
+
 def load_run(path: str | Path) -> dict:
-    """Read and check a run file; UsageError (exit 2) names the file and what is wrong with it."""
+    """Read and check a run file (or the RUN_FILE in a run folder); UsageError (exit 2) names the file and
+    what is wrong with it."""
     path = Path(path)
+    if path.is_dir() and (path / RUN_FILE).exists():
+        path = path / RUN_FILE
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file; give the run.json written by `python -m bench run`") from None
     except IsADirectoryError:
-        raise UsageError(f"{path} is a folder; give the run.json inside it") from None
+        raise UsageError(f"{path} is a folder without a {RUN_FILE}; give a run folder or the {RUN_FILE} written by "
+                         "`python -m bench run`") from None
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not a run file (not UTF-8 text)") from None
     except OSError as exc:

@@ -68,6 +68,19 @@ def test_compare_json_to_stdout_is_only_json():
     assert {p["verdict"] for p in data["pairs"]} >= {"slower", "only in A", "only in B"}
 
 
+def test_compare_takes_run_folders_as_run_write_them(tmp_path):
+    for name, path in (("a", A), ("b", B)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "run.json").write_text(Path(path).read_text())
+    by_folder = run_cli("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--json", "-")
+    by_file = run_cli("compare", A, B, "--json", "-")
+    folder_doc, file_doc = json.loads(by_folder.out), json.loads(by_file.out)
+    assert folder_doc.pop("a") == str(tmp_path / "a") and file_doc.pop("a") == A
+    folder_doc.pop("b"), file_doc.pop("b")
+    assert by_folder.code == by_file.code and folder_doc == file_doc
+    assert_usage_error(run_cli("compare", str(tmp_path), B), "is a folder without a run.json")
+
+
 @pytest.mark.parametrize("args,words", [
     ([A, "/nonexistent/b.json"], ["no such file"]),
     ([A, B, "--fail-threshold", "5"], ["fraction"]),

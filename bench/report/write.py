@@ -13,9 +13,7 @@ from rich.console import Console
 
 from bench.files import dumps, write_atomic
 from bench.report import build, html, markdown, plots, tables_csv, terminal
-from bench.results import check_document
-
-RUN_FILE = "run.json"
+from bench.results import RUN_FILE, check_document
 
 
 def render(doc: dict, console: Console, *, full: bool = False, source: str | None = None) -> None:

@@ -33,8 +33,8 @@ EPILOG = """examples:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("a", metavar="A.json", help="the baseline run file (written by `bench run`)")
-    p.add_argument("b", metavar="B.json", help="the run file compared with it (ratios are B/A; above 1 is faster)")
+    p.add_argument("a", metavar="A.json", help="the baseline run file (written by `bench run`), or its run folder")
+    p.add_argument("b", metavar="B.json", help="the run file (or folder) compared with it (ratios are B/A; above 1 is faster)")
     p.add_argument("--fail-threshold", type=float, default=None, metavar="FRACTION",
                    help="exit 1 when a significant regression is larger than this fraction of A (e.g. 0.05 = 5%%)")
     p.add_argument("--only-changed", action="store_true",

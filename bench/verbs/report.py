@@ -17,7 +17,7 @@ EPILOG = """examples:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("run_json", metavar="RUN.json", help="a run file written by `bench run` (run.json or --json)")
+    p.add_argument("run_json", metavar="RUN.json", help="a run file written by `bench run` (run.json or --json), or the run folder holding run.json")
     p.add_argument("--full", action="store_true",
                    help="also print the detail tables: every measured case, every use and profile, the metadata")
     p.add_argument("--out", metavar="DIR",
