@@ -132,6 +132,15 @@ def test_hash_batch_every_length_and_alignment(kernel):
     assert nc.hash_batch(rows) == sha(rows)
 
 
+def test_hash_batch_long_messages_whole_blocks_and_shifted_ones(kernel):
+    """Messages of many whole blocks (the SHA unit loads those itself), then the same after a 3-byte message
+    has shifted every later one off its 4-byte alignment, pairs of unequal block counts included."""
+    rng = random.Random(6)
+    aligned = [rng.randbytes(n) for n in (64, 128, 1000, 4096, 60, 704, 1024, 68, 2000)]
+    messages = aligned + [b"abc"] + aligned + [rng.randbytes(rng.randrange(900, 1100)) for _ in range(41)]
+    assert nc.hash_batch(messages) == sha(messages)
+
+
 def test_the_kernel_follows_the_vector_width_and_sha_ni(monkeypatch):
     monkeypatch.delenv("SITEBENCH_SHA256_CPU", raising=False)
     monkeypatch.setattr(nc, "_unit", sha_ni)

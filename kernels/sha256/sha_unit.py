@@ -2,11 +2,13 @@
 
 A unit (x86 SHA-NI in sha_ni.py, Arm SHA2 in arm_sha2.py) holds the state in two 128-bit vectors in its
 own order and runs the rounds of several independent blocks interleaved. `intrinsics(unit)` turns that
-into the three functions numba_cpu calls, the same on either CPU:
+into the four functions numba_cpu calls, the same on either CPU:
 - compress_each(state, blocks): the chaining value after each block, from one state (tuples of uint32, so
   LLVM keeps them in registers and folds constant padding words);
 - last_word_each(state, blocks): only word H7 of each (the SHA-256d scan's early reject);
-- compress_into(states, blocks): in place on uint32 arrays of 8 (hash_batch's chaining values).
+- compress_into(states, blocks): in place on uint32 arrays of 8 (hash_batch's chaining values);
+- compress_words_into(states, words, starts): the same with each block loaded from memory as four
+  byte-swapped 128-bit vectors (hash_batch's whole blocks).
 """
 
 from __future__ import annotations
@@ -98,7 +100,8 @@ def _tuple(context, builder, type_, values):
 
 
 def intrinsics(unit: Unit):
-    """compress_each, last_word_each and compress_into on `unit` (see the module docstring)."""
+    """compress_each, last_word_each, compress_into and compress_words_into on `unit` (see the module
+    docstring)."""
 
     @intrinsic
     def compress_each(typingctx, state, blocks):
@@ -131,27 +134,68 @@ def intrinsics(unit: Unit):
         """compress_each on states kept in memory: each of the n uint32 arrays of 8 (a..h) in `states`
         becomes its chaining value after its block, read and written as two 128-bit vectors."""
         count = _block_count(blocks, unit)
-        if not (isinstance(states, types.UniTuple) and states.count == count and isinstance(states.dtype, types.Array)
-                and states.dtype.dtype == types.uint32 and states.dtype.ndim == 1 and states.dtype.layout == "C"):
-            raise TypingError(f"compress_into takes a tuple of {count} C-contiguous uint32 arrays of 8 and as many "
-                              f"blocks, got ({states}, {blocks})")
+        _check_states(states, count, "compress_into", blocks)
 
         def codegen(context, builder, sig, args):
-            pointers, streams = [], []
+            block_words = []
             for j in range(count):
-                array = context.make_array(sig.args[0].dtype)(context, builder, builder.extract_value(args[0], j))
-                low_ptr = builder.bitcast(array.data, V4.as_pointer())
-                high_ptr = builder.gep(low_ptr, [ir.Constant(I32, 1)])
-                x, y = unit.from_halves(builder, builder.load(low_ptr, align=4), builder.load(high_ptr, align=4))
                 block = builder.extract_value(args[1], j)
-                pointers.append((low_ptr, high_ptr, x, y))
-                streams.append((x, y, [builder.extract_value(block, i) for i in range(16)]))
-            for (low_ptr, high_ptr, x0, y0), (x, y) in zip(pointers, unit.rounds(builder, streams, 64)):
-                low, high = unit.to_halves(builder, builder.add(x, x0), builder.add(y, y0))
-                builder.store(low, low_ptr, align=4)
-                builder.store(high, high_ptr, align=4)
+                block_words.append([builder.extract_value(block, i) for i in range(16)])
+            _compress_states(unit, context, builder, sig.args[0], args[0], block_words)
             return context.get_dummy_value()
 
         return types.none(states, blocks), codegen
 
-    return compress_each, last_word_each, compress_into
+    @intrinsic
+    def compress_words_into(typingctx, states, words, starts):
+        """compress_into with each block read straight from memory: 16 big-endian words of the uint32 array
+        `words` (the message bytes as native words) from index starts[j], as four 128-bit loads byte-swapped
+        in their vectors, instead of 16 words staged through scalars (hash_batch's whole blocks)."""
+        if not (isinstance(starts, types.UniTuple) and isinstance(starts.dtype, types.Integer)):
+            raise TypingError(f"compress_words_into takes a tuple of word indices, got {starts}")
+        if not (isinstance(words, types.Array) and words.dtype == types.uint32 and words.ndim == 1
+                and words.layout == "C"):
+            raise TypingError(f"compress_words_into reads a C-contiguous 1-D uint32 array, got {words}")
+        count = starts.count
+        _check_states(states, count, "compress_words_into", starts)
+
+        def codegen(context, builder, sig, args):
+            base = builder.bitcast(context.make_array(sig.args[1])(context, builder, args[1]).data, I32.as_pointer())
+            bswap = builder.module.declare_intrinsic("llvm.bswap.v4i32", fnty=ir.FunctionType(V4, [V4]))
+            block_words = []
+            for j in range(count):
+                start = builder.extract_value(args[2], j)
+                first = builder.bitcast(builder.gep(base, [start]), V4.as_pointer())
+                vectors = [builder.call(bswap, [builder.load(builder.gep(first, [ir.Constant(I32, q)]), align=4)])
+                           for q in range(4)]
+                block_words.append([lane(builder, v, i) for v in vectors for i in range(4)])
+            _compress_states(unit, context, builder, sig.args[0], args[0], block_words)
+            return context.get_dummy_value()
+
+        return types.none(states, words, starts), codegen
+
+    return compress_each, last_word_each, compress_into, compress_words_into
+
+
+def _check_states(states, count: int, name: str, blocks) -> None:
+    if not (isinstance(states, types.UniTuple) and states.count == count and isinstance(states.dtype, types.Array)
+            and states.dtype.dtype == types.uint32 and states.dtype.ndim == 1 and states.dtype.layout == "C"):
+        raise TypingError(f"{name} takes a tuple of {count} C-contiguous uint32 arrays of 8 and as many blocks, "
+                          f"got ({states}, {blocks})")
+
+
+def _compress_states(unit: Unit, context, builder, states_type, states, block_words) -> None:
+    """Each state array of the tuple `states` (a..h in memory, read and written as two 128-bit vectors)
+    becomes its chaining value after its block of 16 message words, the blocks' rounds interleaved."""
+    pointers, streams = [], []
+    for j, words in enumerate(block_words):
+        array = context.make_array(states_type.dtype)(context, builder, builder.extract_value(states, j))
+        low_ptr = builder.bitcast(array.data, V4.as_pointer())
+        high_ptr = builder.gep(low_ptr, [ir.Constant(I32, 1)])
+        x, y = unit.from_halves(builder, builder.load(low_ptr, align=4), builder.load(high_ptr, align=4))
+        pointers.append((low_ptr, high_ptr, x, y))
+        streams.append((x, y, words))
+    for (low_ptr, high_ptr, x0, y0), (x, y) in zip(pointers, unit.rounds(builder, streams, 64)):
+        low, high = unit.to_halves(builder, builder.add(x, x0), builder.add(y, y0))
+        builder.store(low, low_ptr, align=4)
+        builder.store(high, high_ptr, align=4)
