@@ -13,4 +13,4 @@ def use_scan_kernel(kernel: str, monkeypatch) -> None:
     if not numba_cpu.kernel_available(kernel):
         pytest.skip(f"Numba does not compile the {kernel} kernel on this CPU")
     monkeypatch.setenv("SITEBENCH_SHA256_CPU", kernel)
-    assert numba_cpu.scan_kernel() == kernel
+    assert numba_cpu.scan_kernel() == numba_cpu.batch_kernel() == kernel

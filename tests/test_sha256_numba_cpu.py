@@ -141,13 +141,16 @@ def test_hash_batch_long_messages_whole_blocks_and_shifted_ones(kernel):
     assert nc.hash_batch(messages) == sha(messages)
 
 
-def test_the_kernel_follows_the_vector_width_and_sha_ni(monkeypatch):
+def test_the_scan_follows_the_vector_width_and_hash_batch_the_unit(monkeypatch):
     monkeypatch.delenv("SITEBENCH_SHA256_CPU", raising=False)
     monkeypatch.setattr(nc, "_unit", sha_ni)
     for lanes, has_sha, want in [(8, True, "sha-ni"), (4, True, "sha-ni"), (16, True, "lanes"), (8, False, "lanes")]:
         monkeypatch.setattr(nc, "LANES", lanes)
         monkeypatch.setattr(sha_ni, "available", lambda has=has_sha: has)
         assert nc.scan_kernel() == want, (lanes, has_sha)
+        assert nc.batch_kernel() == ("sha-ni" if has_sha else "lanes"), (lanes, has_sha)  # the unit at any width
+    monkeypatch.setenv("SITEBENCH_SHA256_CPU", "lanes")
+    assert nc.scan_kernel() == nc.batch_kernel() == "lanes"  # the variable chooses for both
 
 
 def test_an_arm_cpu_with_sha2_scans_on_it(monkeypatch):

@@ -19,9 +19,10 @@ without rounds 61-63. Survivors are re-hashed with hashlib (`reference.verified_
 Numba widens uint32 arithmetic to int64, so every generated value is cut back with `u32(...)`; LLVM
 then emits 32-bit lanes, `vprold` for the rotate pattern and `vpternlogd` for Ch, Maj and the sigmas.
 Where the CPU has a SHA-256 unit (x86 SHA-NI, Arm SHA2) and its vectors are narrower than 512 bits, the
-scan runs on the unit instead, two nonces (or messages) at a time per core (`_scan_range_sha_unit`,
-`_hash_messages_sha_unit`, on kernels/sha256/sha_ni.py or arm_sha2.py; see `scan_kernel`): on x86 it is
-faster than 8 or 4 lanes; on Arm (4 lanes of NEON) that is the count of instructions, not yet a timing.
+scan runs on the unit instead, two nonces at a time per core (`_scan_range_sha_unit`, on
+kernels/sha256/sha_ni.py or arm_sha2.py; see `scan_kernel`): on x86 it is faster than 8 or 4 lanes; on Arm
+(4 lanes of NEON) that is the count of instructions, not yet a timing. hash_batch runs on the unit wherever
+there is one, two messages at a time (`_hash_messages_sha_unit`, `batch_kernel`).
 
 The generated functions are compiled with this module's file name, so Numba's on-disk cache
 (cache=True) keys them on this file like the handwritten ones. The kernels release the GIL and run on
@@ -334,11 +335,8 @@ def kernel_available(kernel: str) -> bool:
     return kernel == "lanes" or (kernel == _unit.KERNEL and _unit.available())
 
 
-def scan_kernel() -> str:
-    """Which scan runs here: the SHA-256 unit ('sha-ni' on x86, 'arm-sha2' on AArch64) where Numba compiles
-    for it and the vectors are narrower than 512 bits (there two nonces per core on the unit beat 8 or 4
-    lanes), else 'lanes'; hash_batch follows it.
-    SITEBENCH_SHA256_CPU=lanes|sha-ni|arm-sha2 chooses instead (a unit only where the CPU has it)."""
+def _chosen_kernel() -> str:
+    """SITEBENCH_SHA256_CPU=lanes|sha-ni|arm-sha2 (a unit only where the CPU has it), or '' where unset."""
     chosen = os.environ.get("SITEBENCH_SHA256_CPU", "").strip().lower()
     if chosen and chosen not in SCAN_KERNELS:
         raise ValueError(f"SITEBENCH_SHA256_CPU={chosen!r} is not one of {', '.join(SCAN_KERNELS)}; unset it or "
@@ -346,9 +344,27 @@ def scan_kernel() -> str:
     if chosen and not kernel_available(chosen):
         raise ValueError(f"SITEBENCH_SHA256_CPU={chosen}, but Numba does not compile for {_UNITS[chosen].INSTRUCTIONS} "
                          "on this CPU; unset it")
+    return chosen
+
+
+def scan_kernel() -> str:
+    """Which scan runs here: the SHA-256 unit ('sha-ni' on x86, 'arm-sha2' on AArch64) where Numba compiles
+    for it and the vectors are narrower than 512 bits (there two nonces per core on the unit beat 8 or 4
+    lanes; on Zen 4 16 lanes beat it), else 'lanes'. SITEBENCH_SHA256_CPU chooses instead."""
+    chosen = _chosen_kernel()
     if chosen:
         return chosen
     return _unit.KERNEL if LANES < 16 and kernel_available(_unit.KERNEL) else "lanes"
+
+
+def batch_kernel() -> str:
+    """Which kernel hash_batch runs here: the SHA-256 unit wherever Numba compiles for it, 512-bit vectors
+    or not (on Zen 4 it beat the 16 lanes on every message length measured: the lanes stage each block word
+    by word, the unit loads whole blocks), else 'lanes'. SITEBENCH_SHA256_CPU chooses for both."""
+    chosen = _chosen_kernel()
+    if chosen:
+        return chosen
+    return _unit.KERNEL if kernel_available(_unit.KERNEL) else "lanes"
 
 
 def scan_description() -> str:
@@ -541,7 +557,7 @@ def hash_batch(messages, *, device: int = 0) -> list[bytes]:
     offsets = np.zeros(len(lengths), np.int64)
     np.cumsum(lengths[:-1], out=offsets[1:])
     out = np.empty((len(lengths), 8), np.uint32)
-    if scan_kernel() != "lanes":
+    if batch_kernel() != "lanes":
         _in_parts(lambda lo, hi: _hash_messages_sha_unit(data, words, offsets, lengths, ref.H0, out, lo, hi),
                   0, len(lengths), 1, 1024)
         return ref.digests_from_states(out)
