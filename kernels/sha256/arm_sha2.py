@@ -81,4 +81,4 @@ ARM_SHA2 = Unit(
     final_h=lambda builder, abcd, efgh: lane(builder, efgh, 3),
 )
 
-compress_each, last_word_each, compress_into, compress_words_into = intrinsics(ARM_SHA2)
+compress_each, last_word_each, compress_into, compress_bytes_into = intrinsics(ARM_SHA2)

@@ -409,10 +409,9 @@ def _block_count(length):
 
 
 @njit(inline="always")
-def _whole_block(offset, length, j):
-    """Whether block j of the message at byte `offset` is 64 of its bytes at a 4-byte aligned address: 16
-    words read straight from the native-word view (no padding, no byte assembly)."""
-    return 64 * j + 64 <= length and offset & 3 == 0
+def _whole_block(length, j):
+    """Whether block j of a message of `length` bytes is 64 of its bytes (no padding in it)."""
+    return 64 * j + 64 <= length
 
 
 @njit(cache=True, nogil=True)
@@ -423,7 +422,7 @@ def _load_block(data, words, offset, length, j, block, lane):
     16 byte-swapped loads from it (the common case); otherwise the block is assembled byte by byte.
     """
     first = 64 * j
-    if _whole_block(offset, length, j):
+    if _whole_block(length, j) and offset & 3 == 0:  # 16 words straight from the native-word view
         base = (offset + first) >> 2
         for i in range(16):
             block[i * LANES + lane] = _bswap(words[base + i])
@@ -485,8 +484,8 @@ def _as_block(v):
 @njit(cache=True, nogil=True)
 def _hash_messages_sha_unit(data, words, offsets, lengths, h0, out, first, last):
     """SHA-256 of messages [first, last) into out[i, :] on the SHA-256 unit, two at a time with their rounds
-    interleaved while both have blocks left; the chaining values stay in out. A whole aligned block is
-    loaded by the unit itself (compress_words_into); the others (the padded last ones, unaligned messages)
+    interleaved while both have blocks left; the chaining values stay in out. A whole block (64 bytes of
+    the message, at any address) is loaded by the unit itself (compress_bytes_into); the padded last ones
     come through _load_block (lanes 0 and 1) and compress_into."""
     block = np.zeros(16 * LANES, np.uint32)
     x, y = block[0::LANES], block[1::LANES]
@@ -497,9 +496,8 @@ def _hash_messages_sha_unit(data, words, offsets, lengths, h0, out, first, last)
         state_k[:] = h0
         paired = min(_block_count(lengths[m]), _block_count(lengths[k])) if k != m else 0
         for j in range(paired):
-            if _whole_block(offsets[m], lengths[m], j) and _whole_block(offsets[k], lengths[k], j):
-                _unit.compress_words_into((state_m, state_k), words,
-                                          ((offsets[m] >> 2) + 16 * j, (offsets[k] >> 2) + 16 * j))
+            if _whole_block(lengths[m], j) and _whole_block(lengths[k], j):
+                _unit.compress_bytes_into((state_m, state_k), data, (offsets[m] + 64 * j, offsets[k] + 64 * j))
                 continue
             _load_block(data, words, offsets[m], lengths[m], j, block, 0)
             _load_block(data, words, offsets[k], lengths[k], j, block, 1)
@@ -508,8 +506,8 @@ def _hash_messages_sha_unit(data, words, offsets, lengths, h0, out, first, last)
             i = m if which == 0 else k
             state = out[i]
             for j in range(paired, _block_count(lengths[i])):
-                if _whole_block(offsets[i], lengths[i], j):
-                    _unit.compress_words_into((state,), words, ((offsets[i] >> 2) + 16 * j,))
+                if _whole_block(lengths[i], j):
+                    _unit.compress_bytes_into((state,), data, (offsets[i] + 64 * j,))
                     continue
                 _load_block(data, words, offsets[i], lengths[i], j, block, 0)
                 _unit.compress_into((state,), (_as_block(x),))

@@ -123,4 +123,4 @@ SHA_NI = Unit(
     final_h=lambda builder, abef, cdgh: lane(builder, abef, 0),
 )
 
-compress_each, last_word_each, compress_into, compress_words_into = intrinsics(SHA_NI)
+compress_each, last_word_each, compress_into, compress_bytes_into = intrinsics(SHA_NI)

@@ -7,8 +7,8 @@ into the four functions numba_cpu calls, the same on either CPU:
   LLVM keeps them in registers and folds constant padding words);
 - last_word_each(state, blocks): only word H7 of each (the SHA-256d scan's early reject);
 - compress_into(states, blocks): in place on uint32 arrays of 8 (hash_batch's chaining values);
-- compress_words_into(states, words, starts): the same with each block loaded from memory as four
-  byte-swapped 128-bit vectors (hash_batch's whole blocks).
+- compress_bytes_into(states, data, starts): the same with each block loaded from memory (any alignment)
+  as four byte-swapped 128-bit vectors (hash_batch's whole blocks).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _tuple(context, builder, type_, values):
 
 
 def intrinsics(unit: Unit):
-    """compress_each, last_word_each, compress_into and compress_words_into on `unit` (see the module
+    """compress_each, last_word_each, compress_into and compress_bytes_into on `unit` (see the module
     docstring)."""
 
     @intrinsic
@@ -147,34 +147,32 @@ def intrinsics(unit: Unit):
         return types.none(states, blocks), codegen
 
     @intrinsic
-    def compress_words_into(typingctx, states, words, starts):
-        """compress_into with each block read straight from memory: 16 big-endian words of the uint32 array
-        `words` (the message bytes as native words) from index starts[j], as four 128-bit loads byte-swapped
-        in their vectors, instead of 16 words staged through scalars (hash_batch's whole blocks)."""
+    def compress_bytes_into(typingctx, states, data, starts):
+        """compress_into with each block read straight from memory: the 64 bytes of the uint8 array `data`
+        from byte starts[j] (any alignment), as four 128-bit loads byte-swapped in their vectors, instead of
+        16 big-endian words staged through scalars (hash_batch's whole blocks)."""
         if not (isinstance(starts, types.UniTuple) and isinstance(starts.dtype, types.Integer)):
-            raise TypingError(f"compress_words_into takes a tuple of word indices, got {starts}")
-        if not (isinstance(words, types.Array) and words.dtype == types.uint32 and words.ndim == 1
-                and words.layout == "C"):
-            raise TypingError(f"compress_words_into reads a C-contiguous 1-D uint32 array, got {words}")
+            raise TypingError(f"compress_bytes_into takes a tuple of byte offsets, got {starts}")
+        if not (isinstance(data, types.Array) and data.dtype == types.uint8 and data.ndim == 1 and data.layout == "C"):
+            raise TypingError(f"compress_bytes_into reads a C-contiguous 1-D uint8 array, got {data}")
         count = starts.count
-        _check_states(states, count, "compress_words_into", starts)
+        _check_states(states, count, "compress_bytes_into", starts)
 
         def codegen(context, builder, sig, args):
-            base = builder.bitcast(context.make_array(sig.args[1])(context, builder, args[1]).data, I32.as_pointer())
+            base = context.make_array(sig.args[1])(context, builder, args[1]).data
             bswap = builder.module.declare_intrinsic("llvm.bswap.v4i32", fnty=ir.FunctionType(V4, [V4]))
             block_words = []
             for j in range(count):
-                start = builder.extract_value(args[2], j)
-                first = builder.bitcast(builder.gep(base, [start]), V4.as_pointer())
-                vectors = [builder.call(bswap, [builder.load(builder.gep(first, [ir.Constant(I32, q)]), align=4)])
+                first = builder.bitcast(builder.gep(base, [builder.extract_value(args[2], j)]), V4.as_pointer())
+                vectors = [builder.call(bswap, [builder.load(builder.gep(first, [ir.Constant(I32, q)]), align=1)])
                            for q in range(4)]
                 block_words.append([lane(builder, v, i) for v in vectors for i in range(4)])
             _compress_states(unit, context, builder, sig.args[0], args[0], block_words)
             return context.get_dummy_value()
 
-        return types.none(states, words, starts), codegen
+        return types.none(states, data, starts), codegen
 
-    return compress_each, last_word_each, compress_into, compress_words_into
+    return compress_each, last_word_each, compress_into, compress_bytes_into
 
 
 def _check_states(states, count: int, name: str, blocks) -> None:
