@@ -24,10 +24,13 @@ SCALE = int(os.environ.get("SITEBENCH_FUZZ_SCALE", "1"))  # e.g. 20 for a deeper
 FAST = settings(max_examples=25 * SCALE, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                         HealthCheck.too_slow])
 
+# any character but lone surrogates, given explicitly: st.text's default alphabet (codec utf-8) warns that
+# ' ' does not round-trip when hypothesis 6.170 builds its character map afresh, as in CI
+CHARACTERS = st.characters(exclude_categories=("Cs",))
 hostile_text = st.one_of(
     st.sampled_from(["", "-", "-1", "0", "010", "0x10", "1e400", "nan", "inf", "[/bold]", "[hydro]", "../..",
                      "/proc/x/y", "/dev/null", "a" * 300, "\x00", "é", "2**32", str(2**32), "1_000", " 5 "]),
-    st.text(max_size=12),
+    st.text(CHARACTERS, max_size=12),
 )
 numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr), st.integers().map(str), hostile_text)
 
@@ -94,9 +97,9 @@ def test_run_refuses_bad_input_in_one_line(argv):
 
 
 json_values = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                                     st.text(max_size=8)),
+                                     st.text(CHARACTERS, max_size=8)),
                            lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                   st.dictionaries(st.text(max_size=5), inner, max_size=3)),
+                                                   st.dictionaries(st.text(CHARACTERS, max_size=5), inner, max_size=3)),
                            max_leaves=6)
 
 
