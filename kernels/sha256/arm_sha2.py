@@ -5,7 +5,7 @@ than 128 bits for numba_cpu's lanes kernel (and LLVM leaves its 4-lane loop scal
 SHA-256 unit:
 `sha256h` / `sha256h2` do four rounds on the state held as two vectors, ABCD and EFGH (lane 0 = A and E),
 with four message words plus K in their third operand; `sha256su0` / `sha256su1` extend the schedule four
-words at a time. The three functions numba_cpu calls come from kernels/sha256/sha_unit.py, as sha_ni's
+words at a time. The four functions numba_cpu calls come from kernels/sha256/sha_unit.py, as sha_ni's
 do, so one scan and one hash_batch run on either unit.
 
 A block's 16 `sha256h` form a chain, each waiting for the state the last one wrote, so the functions

@@ -19,7 +19,7 @@ on one Zen 3 thread, two interleaved 23.2-24.0 (three or four: slower than two).
 
 compress_into reads and writes the state as two 128-bit vectors: returning all eight words as scalars
 instead let LLVM's SLP pass put 256-bit AVX code beside the legacy-SSE SHA instructions, 5 us a block, not
-40 ns, on Zen 3. The three functions numba_cpu calls come from kernels/sha256/sha_unit.py.
+40 ns, on Zen 3. The four functions numba_cpu calls come from kernels/sha256/sha_unit.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""What the CPUs' SHA-256 units share: three Numba intrinsics built from one unit's round code.
+"""What the CPUs' SHA-256 units share: four Numba intrinsics built from one unit's round code.
 
 A unit (x86 SHA-NI in sha_ni.py, Arm SHA2 in arm_sha2.py) holds the state in two 128-bit vectors in its
 own order and runs the rounds of several independent blocks interleaved. `intrinsics(unit)` turns that
@@ -85,11 +85,14 @@ def last_words(unit: Unit, builder, start, blocks) -> list:
     return [builder.add(start[7], unit.final_h(builder, *xy)) for xy in done]
 
 
+def _block_words(builder, blocks, count: int) -> list[list]:
+    """Each of the `count` blocks of a tuple of blocks, as its 16 words."""
+    return [[builder.extract_value(builder.extract_value(blocks, j), i) for i in range(16)] for j in range(count)]
+
+
 def _unpacked_args(builder, args, count: int):
     """The state tuple's eight scalars, and each of `count` blocks' 16 words."""
-    start = [builder.extract_value(args[0], i) for i in range(8)]
-    blocks = [builder.extract_value(args[1], j) for j in range(count)]
-    return start, [[builder.extract_value(b, i) for i in range(16)] for b in blocks]
+    return [builder.extract_value(args[0], i) for i in range(8)], _block_words(builder, args[1], count)
 
 
 def _tuple(context, builder, type_, values):
@@ -137,11 +140,7 @@ def intrinsics(unit: Unit):
         _check_states(states, count, "compress_into", blocks)
 
         def codegen(context, builder, sig, args):
-            block_words = []
-            for j in range(count):
-                block = builder.extract_value(args[1], j)
-                block_words.append([builder.extract_value(block, i) for i in range(16)])
-            _compress_states(unit, context, builder, sig.args[0], args[0], block_words)
+            _compress_states(unit, context, builder, sig.args[0], args[0], _block_words(builder, args[1], count))
             return context.get_dummy_value()
 
         return types.none(states, blocks), codegen
